@@ -1,0 +1,223 @@
+# forkpool: one GNU Makefile for the daemon, the library, the command, the
+# modules, the tests and the benchmark.
+#
+#   make            build everything into build/
+#   make run        start forkpoold in the foreground on conf/forkpool.ini
+#   make check      build and run the test suite
+#   make bench      run the benchmark against multiprocessing.Pool
+#   make check SANITIZE=address,undefined    the same under sanitizers
+#   V=1             show the commands
+
+PREFIX		?= /usr/local
+SBINDIR		?= $(PREFIX)/sbin
+BINDIR		?= $(PREFIX)/bin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+MODULEDIR	?= $(LIBDIR)/forkpool/modules
+
+CC		?= cc
+SANITIZE	?=
+ifeq ($(SANITIZE),)
+BUILD		?= build
+else
+BUILD		?= build-san
+endif
+B		:= $(BUILD)
+
+SOVERSION	:= 0
+LIBVERSION	:= 0.1.0
+
+WARNINGS	:= -Wall -Wextra -Wformat=2 -Wstrict-prototypes \
+		   -Wmissing-prototypes -Wmissing-declarations -Wshadow \
+		   -Wpointer-arith -Wcast-qual -Wsign-compare -Wwrite-strings
+OPT		?= -O2 -g
+CFLAGS		?=
+CFLAGS_ALL	 = $(OPT) -std=gnu11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE \
+		   -Ilib -fno-strict-aliasing -MMD -MP $(DEPS_CFLAGS)
+LDFLAGS_ALL	 = $(LDFLAGS)
+ifneq ($(SANITIZE),)
+CFLAGS_ALL	+= -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS_ALL	+= -fsanitize=$(SANITIZE)
+endif
+ifeq ($(WERROR),1)
+CFLAGS_ALL	+= -Werror
+endif
+
+ifeq ($(V),1)
+Q		:=
+say		 = @true
+else
+Q		:= @
+say		 = @printf '  %-6s %s\n'
+endif
+
+# The libraries, found by tools/deps.sh (which installs what is missing).
+# Goals that need no compiler do not trigger the look-up.
+NODEPS_GOALS	:= clean distclean
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(B)/config.mk
+endif
+
+$(B)/config.mk: tools/deps.sh
+	@mkdir -p $(B)
+	$(Q)sh tools/deps.sh > $@.tmp && mv $@.tmp $@
+
+# Rebuild everything when the flags change.
+SETTINGS	:= $(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(MODULEDIR)
+$(B)/.settings: FORCE
+	@mkdir -p $(B)
+	@echo '$(SETTINGS)' | cmp -s - $@ || echo '$(SETTINGS)' > $@
+
+# libforkpool: the codec and the client API.
+LIB_SRCS	:= \
+	lib/client.c \
+	lib/proto.c
+
+# forkpoold
+DAEMON_SRCS	:= \
+	daemon/child.c \
+	daemon/client.c \
+	daemon/config.c \
+	daemon/intensity.c \
+	daemon/listen.c \
+	daemon/log.c \
+	daemon/main.c \
+	daemon/master.c \
+	daemon/module.c \
+	daemon/pool.c \
+	daemon/sdnotify.c \
+	daemon/status.c \
+	daemon/task.c \
+	daemon/taskmap.c \
+	daemon/worker.c \
+	daemon/xmalloc.c
+
+CLI_SRCS	:= \
+	cli/forkpool.c \
+	cli/map.c \
+	cli/status.c
+
+MODULES		:= $(B)/modules/deflate.so
+TEST_MODULES	:= $(B)/tests/modules/faulty.so
+
+# Unit suites link these daemon objects without main.c.
+TEST_DAEMON_SRCS := \
+	daemon/config.c \
+	daemon/intensity.c \
+	daemon/log.c \
+	daemon/taskmap.c \
+	daemon/xmalloc.c
+
+TEST_SRCS	:= \
+	tests/check_main.c \
+	tests/check_proto.c \
+	tests/check_config.c \
+	tests/check_intensity.c \
+	tests/check_taskmap.c \
+	tests/check_client_lib.c \
+	tests/check_daemon.c \
+	tests/check_errors.c \
+	tests/check_workers.c \
+	tests/check_deflate.c \
+	tests/check_stop.c \
+	tests/check_cli.c \
+	tests/harness.c
+
+obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))
+pic		 = $(patsubst %.c,$(B)/pic/%.o,$(1))
+
+LIB_A		:= $(B)/libforkpool.a
+LIB_SO		:= $(B)/libforkpool.so.$(LIBVERSION)
+LIB_SONAME	:= libforkpool.so.$(SOVERSION)
+FORKPOOLD	:= $(B)/forkpoold
+FORKPOOL	:= $(B)/forkpool
+CHECK_BIN	:= $(B)/tests/check_forkpool
+
+all: $(FORKPOOLD) $(FORKPOOL) $(LIB_A) $(LIB_SO) $(MODULES)
+
+$(B)/obj/%.o: %.c $(B)/.settings
+	$(say) CC $<
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -DFP_MODULE_DIR='"$(MODULEDIR)"' -c -o $@ $<
+
+$(B)/pic/%.o: %.c $(B)/.settings
+	$(say) CC $<
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DFP_BUILDING_LIB \
+	    -c -o $@ $<
+
+$(LIB_A): $(call pic,$(LIB_SRCS))
+	$(say) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(call pic,$(LIB_SRCS))
+	$(say) LD $@
+	$(Q)$(CC) -shared -Wl,-soname,$(LIB_SONAME) $(LDFLAGS_ALL) -o $@ $^
+	$(Q)ln -sf libforkpool.so.$(LIBVERSION) $(B)/$(LIB_SONAME)
+	$(Q)ln -sf $(LIB_SONAME) $(B)/libforkpool.so
+
+$(FORKPOOLD): $(call obj,$(DAEMON_SRCS)) $(LIB_A)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(EVENT_LIBS) $(INIH_LIBS) \
+	    $(JANSSON_LIBS) -ldl
+
+$(FORKPOOL): $(call obj,$(CLI_SRCS)) $(LIB_A)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JANSSON_LIBS) -lm
+
+$(B)/modules/%.so: $(B)/pic/modules/%.o
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(ZLIB_LIBS)
+
+$(B)/tests/modules/%.so: $(B)/pic/tests/modules/%.o
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared $(LDFLAGS_ALL) -o $@ $^
+
+# Modules export fp_module, so they are built without hidden visibility.
+$(B)/pic/modules/%.o $(B)/pic/tests/modules/%.o: CFLAGS_ALL += -fvisibility=default
+
+$(CHECK_BIN): $(call obj,$(TEST_SRCS) $(TEST_DAEMON_SRCS)) $(LIB_A)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) \
+	    $(INIH_LIBS) $(JANSSON_LIBS) $(ZLIB_LIBS)
+
+$(call obj,$(TEST_SRCS)): CFLAGS_ALL += $(CHECK_CFLAGS) -Idaemon
+
+# The tests find what they drive through the environment.
+TEST_ENV	 = FORKPOOLD=$(CURDIR)/$(FORKPOOLD) \
+		   FORKPOOL=$(CURDIR)/$(FORKPOOL) \
+		   FORKPOOL_MODULE_DIR=$(CURDIR)/$(B)/modules \
+		   FORKPOOL_TEST_MODULE_DIR=$(CURDIR)/$(B)/tests/modules \
+		   FORKPOOL_SRCDIR=$(CURDIR)
+
+check: all $(CHECK_BIN) $(TEST_MODULES)
+	$(Q)env $(TEST_ENV) CK_DEFAULT_TIMEOUT=30 $(CHECK_BIN)
+
+RUNDIR		:= $(CURDIR)/$(B)/run
+run: all
+	@mkdir -p $(RUNDIR)
+	@echo
+	@echo "forkpoold is starting on conf/forkpool.ini (Ctrl-C stops it)."
+	@echo "In another terminal, try:"
+	@echo
+	@echo "    $(FORKPOOL) -s $(RUNDIR)/forkpool.sock submit echo 'hello, forkpool'"
+	@echo
+	$(Q)FORKPOOL_MODULE_DIR=$(CURDIR)/$(B)/modules \
+	    exec $(FORKPOOLD) -c conf/forkpool.ini -s $(RUNDIR)/forkpool.sock
+
+bench: all
+	$(Q)env $(TEST_ENV) python3 bench/bench.py --build $(B)
+
+clean:
+	rm -rf build build-san
+
+distclean: clean
+
+FORCE:
+
+.PHONY: all check run bench clean distclean FORCE
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,452 @@
+/*
+ * One client connection: frames in, replies out.  Any number of requests
+ * may be in flight; replies go out as tasks finish, matched by id.
+ *
+ * Backpressure: a connection with max_inflight tasks outstanding is not
+ * read until replies drain (le-proxy's rule: stop reading, never buffer
+ * without bound).  A client that breaks the protocol is "closing": nothing
+ * more is read, the replies of its tasks in flight are still sent, then it
+ * is closed.  A client that goes away abandons its queued tasks; those
+ * already running finish and their output is dropped.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forkpoold.h"
+#include "log.h"
+
+struct client {
+	TAILQ_ENTRY(client) entry;
+	struct bufferevent *bev;
+	struct taskmap	*tasks;		/* in flight, by the client's id */
+	struct task_list tlist;		/* the same tasks, to walk at close */
+	unsigned int	 ninflight;
+	int		 closing;	/* read nothing more; flush, then close */
+	int		 paused;	/* reading stopped for max_inflight */
+	struct event	*resume_ev;	/* go on reading what is buffered */
+	struct event	*partial_ev;	/* client_timeout on a half frame */
+	int		 fd;
+};
+TAILQ_HEAD(client_list, client);
+
+static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
+static unsigned int	 nclients;
+
+static void	client_read_cb(struct bufferevent *, void *);
+static void	client_write_cb(struct bufferevent *, void *);
+static void	client_event_cb(struct bufferevent *, short, void *);
+static void	client_resume_cb(evutil_socket_t, short, void *);
+static void	client_partial_cb(evutil_socket_t, short, void *);
+static void	client_free(struct client *);
+
+unsigned int
+client_count(void)
+{
+	return (nclients);
+}
+
+/* A new connection from the listener. */
+void
+client_accept(int fd)
+{
+	struct client	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->tasks = taskmap_new();
+	TAILQ_INIT(&c->tlist);
+	c->bev = bufferevent_socket_new(master->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		fatalx("bufferevent_socket_new");
+	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
+	c->partial_ev = evtimer_new(master->base, client_partial_cb, c);
+	if (c->resume_ev == NULL || c->partial_ev == NULL)
+		fatalx("event_new");
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
+	    client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	nclients++;
+	log_debug("client %d: connected", fd);
+}
+
+static void
+client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+    size_t len)
+{
+	struct fp_hdr	hdr;
+	uint8_t		buf[FP_HDR_LEN];
+
+	hdr.len = len;
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = type;
+	hdr.arg = arg;
+	hdr.id = id;
+	fp_hdr_encode(buf, &hdr);
+	evbuffer_add(bufferevent_get_output(c->bev), buf, sizeof(buf));
+}
+
+/* Queue one reply frame. */
+void
+client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+    const void *data, size_t len)
+{
+	client_put_header(c, type, arg, id, len);
+	if (len > 0)
+		evbuffer_add(bufferevent_get_output(c->bev), data, len);
+}
+
+/* Queue one reply whose body moves, without copying, from the front of from. */
+void
+client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+    struct evbuffer *from, size_t len)
+{
+	client_put_header(c, type, arg, id, len);
+	if (len > 0)
+		evbuffer_remove_buffer(from, bufferevent_get_output(c->bev),
+		    len);
+}
+
+static void
+client_send_error(struct client *c, int code, uint64_t id, const char *text)
+{
+	client_send(c, FP_ERROR, code, id, text, strlen(text));
+}
+
+/* Stop reading for good; close once the in-flight replies are out. */
+static void
+client_close_after_flush(struct client *c)
+{
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_del(c->partial_ev);
+	if (c->ninflight == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		client_free(c);
+}
+
+/* The task has been answered (or dropped): forget it. */
+void
+client_task_done(struct client *c, struct task *task)
+{
+	taskmap_remove(c->tasks, task->id);
+	TAILQ_REMOVE(&c->tlist, task, centry);
+	task->client = NULL;
+	c->ninflight--;
+	if (c->closing) {
+		if (c->ninflight == 0 &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			client_free(c);
+		return;
+	}
+	/*
+	 * Resume from the loop, not from here: we may be deep inside a
+	 * worker's read callback, and reading new requests now would
+	 * dispatch to that same worker under its feet.
+	 */
+	if (c->paused && c->ninflight < master->conf->max_inflight)
+		event_active(c->resume_ev, 0, 0);
+}
+
+static void
+client_submit(struct client *c, const struct fp_hdr *hdr,
+    struct evbuffer *in)
+{
+	struct pool	*pool;
+	struct task	*task;
+	char		 name[FP_POOL_NAME_MAX + 1], text[160];
+
+	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
+	    hdr->arg > hdr->len) {
+		evbuffer_drain(in, hdr->len);
+		snprintf(text, sizeof(text), "the pool name length (arg) is %u; "
+		    "it must be 1 to %d and within the body of %u bytes",
+		    hdr->arg, FP_POOL_NAME_MAX, hdr->len);
+		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
+		return;
+	}
+	evbuffer_copyout(in, name, hdr->arg);
+	name[hdr->arg] = '\0';
+	if (!fp_pool_name_valid(name, hdr->arg)) {
+		evbuffer_drain(in, hdr->len);
+		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, "the pool "
+		    "name may hold only A-Z a-z 0-9 _ . -");
+		return;
+	}
+	if (hdr->len - hdr->arg > master->conf->max_payload) {
+		snprintf(text, sizeof(text), "the payload of %u bytes is over "
+		    "max_payload (%u bytes)", hdr->len - hdr->arg,
+		    master->conf->max_payload);
+		client_send_error(c, FP_ERR_TOO_LARGE, hdr->id, text);
+		client_close_after_flush(c);
+		return;
+	}
+	if (taskmap_find(c->tasks, hdr->id) != NULL) {
+		evbuffer_drain(in, hdr->len);
+		snprintf(text, sizeof(text), "id %llu is already in flight on "
+		    "this connection", (unsigned long long)hdr->id);
+		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
+		return;
+	}
+	if ((pool = pool_find(name, hdr->arg)) == NULL) {
+		evbuffer_drain(in, hdr->len);
+		snprintf(text, sizeof(text), "no pool is named \"%s\"", name);
+		client_send_error(c, FP_ERR_UNKNOWN_POOL, hdr->id, text);
+		return;
+	}
+	if (master->stopping) {
+		evbuffer_drain(in, hdr->len);
+		pool->shutting_down++;
+		client_send_error(c, FP_ERR_SHUTTING_DOWN, hdr->id,
+		    "the daemon is stopping; the task was not run");
+		return;
+	}
+	if (pool->nqueued >= pool->conf->queue_limit) {
+		evbuffer_drain(in, hdr->len);
+		pool->overloaded++;
+		snprintf(text, sizeof(text), "pool %s has %u tasks queued, its "
+		    "queue_limit; nothing was run", pool->name, pool->nqueued);
+		client_send_error(c, FP_ERR_OVERLOADED, hdr->id, text);
+		return;
+	}
+
+	task = task_new(c, pool, hdr->id, hdr->arg);
+	evbuffer_remove_buffer(in, task->body, hdr->len);
+	taskmap_add(c->tasks, hdr->id, task);
+	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
+	c->ninflight++;
+	pool_submit(pool, task);
+}
+
+/* CANCEL: drop the named task if it has not started; otherwise nothing. */
+static void
+client_cancel(struct client *c, uint64_t id)
+{
+	struct task	*task;
+
+	if ((task = taskmap_find(c->tasks, id)) == NULL)
+		return;
+	switch (task->state) {
+	case TASK_QUEUED:
+		pool_unqueue(task);
+		task_fail(task, FP_ERR_CANCELLED, "cancelled before it started");
+		break;
+	case TASK_SENT:
+		if (task != TAILQ_FIRST(&task->worker->inflight))
+			task_cancel_sent(task);
+		break;
+	case TASK_DONE:
+		break;
+	}
+}
+
+/* One whole frame whose header has been taken off in. */
+static void
+client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
+{
+	char	*json, text[96];
+
+	if (hdr->type == FP_SUBMIT) {
+		client_submit(c, hdr, in);
+		return;
+	}
+	evbuffer_drain(in, hdr->len);
+	if (hdr->len != 0 && (hdr->type == FP_PING || hdr->type == FP_STATUS ||
+	    hdr->type == FP_CANCEL)) {
+		snprintf(text, sizeof(text), "a frame of type 0x%02x carries no "
+		    "body, this one has %u bytes", hdr->type, hdr->len);
+		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
+		return;
+	}
+	switch (hdr->type) {
+	case FP_PING:
+		client_send(c, FP_PONG, 0, hdr->id, NULL, 0);
+		break;
+	case FP_STATUS:
+		json = status_json();
+		client_send(c, FP_STATUS_REPLY, 0, hdr->id, json, strlen(json));
+		free(json);
+		break;
+	case FP_CANCEL:
+		client_cancel(c, hdr->id);
+		break;
+	default:
+		snprintf(text, sizeof(text), "unknown frame type 0x%02x",
+		    hdr->type);
+		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
+		break;
+	}
+}
+
+/* Take every whole frame the input holds, as far as backpressure allows. */
+static void
+client_read_frames(struct client *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct fp_hdr	 hdr;
+	uint8_t		 buf[FP_HDR_LEN];
+	uint32_t	 max_body;
+	size_t		 avail;
+	int		 rc, progress = 0;
+	char		 text[128];
+
+	max_body = master->conf->max_payload + FP_POOL_NAME_MAX;
+	while (!c->closing) {
+		if (c->ninflight >= master->conf->max_inflight) {
+			c->paused = 1;
+			bufferevent_disable(c->bev, EV_READ);
+			break;
+		}
+		if ((avail = evbuffer_get_length(in)) < FP_HDR_LEN)
+			break;
+		evbuffer_copyout(in, buf, FP_HDR_LEN);
+		if ((rc = fp_hdr_decode(buf, &hdr, max_body)) != 0) {
+			if (rc == FP_ERR_PROTOCOL)
+				snprintf(text, sizeof(text), "protocol version "
+				    "%u is not supported; this daemon speaks "
+				    "%d", hdr.version, FP_PROTO_VERSION);
+			else
+				snprintf(text, sizeof(text), "a body of %u "
+				    "bytes is over the limit (max_payload %u "
+				    "plus the pool name)", hdr.len, max_body -
+				    FP_POOL_NAME_MAX);
+			log_debug("client %d: %s", c->fd, text);
+			client_send_error(c, rc, hdr.id, text);
+			client_close_after_flush(c);
+			return;
+		}
+		if (avail - FP_HDR_LEN < hdr.len)
+			break;
+		evbuffer_drain(in, FP_HDR_LEN);
+		client_frame(c, &hdr, in);
+		progress = 1;
+	}
+	if (c->closing)
+		return;
+	/* client_timeout runs while a frame is half-sent and nothing moves. */
+	if (evbuffer_get_length(in) == 0 || c->paused)
+		evtimer_del(c->partial_ev);
+	else if (progress || !evtimer_pending(c->partial_ev, NULL)) {
+		struct timeval tv;
+
+		tv.tv_sec = master->conf->client_timeout_ms / 1000;
+		tv.tv_usec = (master->conf->client_timeout_ms % 1000) * 1000;
+		if (master->conf->client_timeout_ms > 0)
+			evtimer_add(c->partial_ev, &tv);
+	}
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	client_read_frames(arg);
+}
+
+static void
+client_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)fd;
+	(void)events;
+	if (c->closing || !c->paused ||
+	    c->ninflight >= master->conf->max_inflight)
+		return;
+	c->paused = 0;
+	bufferevent_enable(c->bev, EV_READ);
+	client_read_frames(c);
+}
+
+static void
+client_partial_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)fd;
+	(void)events;
+	log_info("client %d: half a frame for longer than client_timeout; "
+	    "closing", c->fd);
+	client_close_after_flush(c);
+}
+
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)bev;
+	if (c->closing && c->ninflight == 0)
+		client_free(c);
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)bev;
+	if (events & BEV_EVENT_ERROR)
+		log_debug("client %d: %s", c->fd, strerror(errno));
+	else
+		log_debug("client %d: disconnected", c->fd);
+	client_free(c);
+}
+
+/*
+ * Let go of a connection.  Queued tasks are dropped without being run;
+ * tasks already on a worker lose their client and their output is dropped.
+ */
+static void
+client_free(struct client *c)
+{
+	struct task	*task;
+
+	while ((task = TAILQ_FIRST(&c->tlist)) != NULL) {
+		TAILQ_REMOVE(&c->tlist, task, centry);
+		task->client = NULL;
+		if (task->state == TASK_QUEUED) {
+			pool_unqueue(task);
+			task_free(task);
+		}
+	}
+	TAILQ_REMOVE(&clients, c, entry);
+	nclients--;
+	taskmap_free(c->tasks);
+	event_free(c->resume_ev);
+	event_free(c->partial_ev);
+	bufferevent_free(c->bev);
+	free(c);
+	listen_client_gone();
+	if (master->stopping)
+		master_check_stopped();
+}
+
+/* At stop, once no task runs: close every client, after its replies. */
+void
+client_stop_all(void)
+{
+	struct client	*c, *next;
+
+	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (!c->closing)
+			client_close_after_flush(c);
+	}
+}
+
+/* Exit now: drop every connection whatever it still holds. */
+void
+client_free_all(void)
+{
+	struct client	*c;
+
+	while ((c = TAILQ_FIRST(&clients)) != NULL)
+		client_free(c);
+}

@@ -1,0 +1,295 @@
+/*
+ * forkpoold: the master's private header.  Structures first, then one
+ * prototype section per source file, named for it.
+ */
+#ifndef FORKPOOLD_H
+#define FORKPOOLD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "forkpool/module.h"
+#include "forkpool/proto.h"
+
+#define FORKPOOL_VERSION	"0.1.0"
+#define DEFAULT_CONFIG		"/etc/forkpool/forkpool.ini"
+
+#ifndef FP_MODULE_DIR
+#define FP_MODULE_DIR		"/usr/local/lib/forkpool/modules"
+#endif
+
+/* A worker whose set-up failed exits with this, so it is not a crash. */
+#define CHILD_EXIT_INIT_FAILED	2
+/* The channel to the master, in every worker (and program workers). */
+#define CHILD_CHANNEL_FD	3
+
+/* One [pool:NAME] section as parsed. */
+struct pool_config {
+	TAILQ_ENTRY(pool_config) entry;
+	char		 name[FP_POOL_NAME_MAX + 1];
+	int		 line;		/* where the section started */
+	char		*handler;	/* built-in: "echo" */
+	char		*module;	/* path or bare name of a .so */
+	char		*module_args;
+	unsigned int	 workers;	/* "auto" resolved at parse time */
+	unsigned int	 queue_limit;
+	uint64_t	 task_timeout_ms;	/* 0: none */
+	uint64_t	 max_tasks;	/* 0: never */
+	uint64_t	 max_rss;	/* bytes; 0: never */
+	unsigned int	 prefetch;
+	unsigned int	 restart_burst;
+	uint64_t	 restart_window_ms;
+	unsigned int	 retries;
+};
+TAILQ_HEAD(pool_config_list, pool_config);
+
+/* The whole file as parsed; swapped in only when valid. */
+struct config {
+	char		*path;		/* "(built-in default)" when embedded */
+	char		*socket;
+	mode_t		 socket_mode;
+	unsigned int	 max_clients;
+	unsigned int	 max_inflight;
+	uint32_t	 max_payload;
+	uint64_t	 client_timeout_ms;
+	uint64_t	 shutdown_timeout_ms;
+	int		 log_level;	/* LOG_ERR .. LOG_DEBUG (syslog.h) */
+	struct pool_config_list pools;
+};
+
+struct client;
+struct pool;
+struct worker;
+
+enum task_state {
+	TASK_QUEUED,		/* in its pool's queue */
+	TASK_SENT,		/* handed to a worker */
+	TASK_DONE
+};
+
+/* One SUBMIT from the moment it is accepted until it is answered. */
+struct task {
+	TAILQ_ENTRY(task) entry;	/* pool queue, or worker's in-flight */
+	TAILQ_ENTRY(task) centry;	/* its client's tasks */
+	struct client	*client;	/* NULL once the client has gone */
+	struct pool	*pool;
+	struct worker	*worker;	/* while TASK_SENT */
+	enum task_state	 state;
+	uint64_t	 id;		/* the client's id */
+	uint64_t	 seq;		/* the id on the worker channel */
+	uint16_t	 namelen;	/* the pool name at the front of body */
+	int		 cancelled;	/* answered; discard the output */
+	struct evbuffer	*body;		/* pool name then payload, as sent */
+	struct timeval	 queued_at;
+	struct timeval	 started_at;
+};
+TAILQ_HEAD(task_list, task);
+
+enum worker_state {
+	WORKER_STARTING,
+	WORKER_IDLE,
+	WORKER_BUSY,
+	WORKER_STOPPING
+};
+
+/* The master's handle on one worker process. */
+struct worker {
+	TAILQ_ENTRY(worker) entry;
+	struct pool	*pool;
+	pid_t		 pid;		/* -1 once reaped */
+	struct bufferevent *bev;	/* channel; NULL once closed */
+	enum worker_state state;
+	struct task_list inflight;	/* first one is running */
+	unsigned int	 ninflight;
+	uint64_t	 tasks;		/* served */
+	int		 ready;		/* has said PONG */
+	int		 retiring;	/* we closed its channel on purpose */
+	int		 kill_code;	/* we killed it: its task's error code */
+	char		 kill_reason[192];	/* ... and the error's text */
+	struct event	*timer;		/* task_timeout */
+	struct timeval	 spawned_at;
+	char		 start_error[256];	/* sent by a worker that failed */
+};
+TAILQ_HEAD(worker_list, worker);
+
+/* A pool: a FIFO queue and its workers. */
+struct pool {
+	TAILQ_ENTRY(pool) entry;
+	char		 name[FP_POOL_NAME_MAX + 1];
+	struct pool_config *conf;
+	const struct fp_module *module;
+	void		*module_state;
+	void		*dl;		/* dlopen handle, NULL for built-ins */
+	struct task_list queue;
+	unsigned int	 nqueued;
+	struct worker_list workers;
+	unsigned int	 nworkers;	/* processes that exist */
+	unsigned int	 nready;	/* have said PONG at least once */
+	struct intensity *intensity;
+	struct event	*spawn_timer;	/* back-off before the next spawn */
+	struct event	*quiet_timer;	/* ends back-off after a quiet window */
+	int		 backoff;	/* 1 while spawns are delayed */
+	unsigned int	 backoff_ms;
+	uint64_t	 log_window_start;	/* spawn/exit log rate limit */
+	unsigned int	 log_lines;
+	unsigned int	 log_suppressed;
+	/* Counters for STATUS (and METRICS later). */
+	uint64_t	 restarts;
+	uint64_t	 completed;
+	uint64_t	 failed;
+	uint64_t	 timeouts;
+	uint64_t	 crashes;
+	uint64_t	 overloaded;
+	uint64_t	 cancelled;
+	uint64_t	 shutting_down;
+	uint64_t	 errors;		/* TOO_LARGE, INTERNAL */
+	char		 last_error[256];	/* why the last worker failed */
+};
+TAILQ_HEAD(pool_list, pool);
+
+/* The daemon: one per process. */
+struct master {
+	struct event_base *base;
+	struct config	*conf;
+	struct pool_list pools;
+	unsigned int	 npools;
+	const char	*socket_path;
+	int		 listen_fd;
+	struct event	*listen_ev;
+	struct event	*accept_pause;	/* out of descriptors: wait a little */
+	struct timeval	 started_at;
+	int		 starting;	/* until every pool is up */
+	int		 stopping;
+	int		 stop_now;	/* a second signal: no more waiting */
+	struct event	*stop_timer;
+	uint64_t	 next_seq;	/* task ids on worker channels */
+};
+
+extern struct master *master;
+
+/* config.c */
+struct config	*config_load(const char *path, char *err, size_t errlen);
+struct config	*config_load_string(const char *text, const char *name,
+		    char *err, size_t errlen);
+struct config	*config_default(char *err, size_t errlen);
+void		 config_free(struct config *conf);
+int		 config_parse_duration(const char *s, uint64_t *ms);
+int		 config_parse_size(const char *s, uint64_t *bytes);
+struct pool_config *config_find_pool(struct config *conf, const char *name);
+
+/* intensity.c: restart intensity, pure so it can be tested alone. */
+struct intensity *intensity_new(unsigned int burst, uint64_t window_ms);
+void		 intensity_free(struct intensity *in);
+/* Record an unexpected exit at now_ms; returns the delay before a respawn. */
+unsigned int	 intensity_exit(struct intensity *in, uint64_t now_ms);
+/* The delay now (0 when not backing off), having let a quiet window pass. */
+unsigned int	 intensity_delay(struct intensity *in, uint64_t now_ms);
+
+/* taskmap.c: a client's tasks by id, for duplicate ids and CANCEL. */
+struct taskmap;
+struct taskmap	*taskmap_new(void);
+void		 taskmap_free(struct taskmap *map);
+/* 0, or -1 when id is already there. */
+int		 taskmap_add(struct taskmap *map, uint64_t id, void *value);
+void		*taskmap_find(const struct taskmap *map, uint64_t id);
+/* The value removed, or NULL when id was not there. */
+void		*taskmap_remove(struct taskmap *map, uint64_t id);
+size_t		 taskmap_count(const struct taskmap *map);
+
+/* master.c */
+int		 master_run(struct config *conf, const char *socket_path);
+uint64_t	 master_now_ms(void);
+void		 master_pool_ready(struct pool *pool);
+void		 master_check_stopped(void);
+void		 master_reap(void);
+
+/* listen.c */
+int		 listen_open(const char *path, mode_t mode, char *err,
+		    size_t errlen);
+void		 listen_start(void);
+void		 listen_client_gone(void);
+void		 listen_close(void);
+
+/* client.c */
+void		 client_accept(int fd);
+void		 client_send(struct client *c, uint8_t type, uint16_t arg,
+		    uint64_t id, const void *data, size_t len);
+void		 client_send_buffer(struct client *c, uint8_t type,
+		    uint16_t arg, uint64_t id, struct evbuffer *from, size_t len);
+void		 client_task_done(struct client *c, struct task *task);
+void		 client_stop_all(void);
+void		 client_free_all(void);
+unsigned int	 client_count(void);
+
+/* task.c */
+struct task	*task_new(struct client *client, struct pool *pool,
+		    uint64_t id, uint16_t namelen);
+void		 task_free(struct task *task);
+void		 task_result(struct task *task, uint16_t status,
+		    struct evbuffer *from, size_t len);
+void		 task_fail(struct task *task, int code, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+void		 task_cancel_sent(struct task *task);
+
+/* pool.c */
+int		 pool_create(struct pool_config *pc, char *err, size_t errlen);
+struct pool	*pool_find(const char *name, size_t len);
+int		 pool_log_allowed(struct pool *pool);
+int		 pool_submit(struct pool *pool, struct task *task);
+void		 pool_dispatch(struct pool *pool);
+void		 pool_unqueue(struct task *task);
+void		 pool_requeue(struct pool *pool, struct task_list *tasks);
+void		 pool_fail_queue(struct pool *pool, int code, const char *text);
+void		 pool_start(struct pool *pool);
+void		 pool_worker_ready(struct pool *pool, struct worker *w);
+void		 pool_worker_gone(struct pool *pool, struct worker *w,
+		    int unexpected);
+void		 pool_stop(struct pool *pool);
+void		 pool_free(struct pool *pool);
+
+/* worker.c */
+struct worker	*worker_spawn(struct pool *pool);
+void		 worker_send(struct worker *w, struct task *task);
+void		 worker_reaped(struct worker *w, int status,
+		    const struct rusage *ru);
+struct worker	*worker_find(pid_t pid);
+void		 worker_kill(struct worker *w, int code, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+void		 worker_close(struct worker *w);
+void		 worker_retire(struct worker *w);
+void		 worker_free(struct worker *w);
+void		 worker_status_str(int status, char *buf, size_t len);
+const char	*worker_state_name(enum worker_state state);
+
+/* child.c: runs only in a forked worker. */
+__attribute__((noreturn))
+void		 child_main(struct pool *pool, int fd, pid_t master_pid);
+
+/* module.c */
+int		 module_load(struct pool *pool, char *err, size_t errlen);
+void		 module_unload(struct pool *pool);
+
+/* status.c */
+char		*status_json(void);
+
+/* sdnotify.c: the only file that knows systemd. */
+void		 sdnotify_init(void);
+void		 sdnotify_send(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
+
+/* xmalloc.c */
+void		*xcalloc(size_t n, size_t size);
+void		*xrealloc(void *p, size_t n, size_t size);
+char		*xstrdup(const char *s);
+int		 xasprintf(char **ret, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+#endif /* FORKPOOLD_H */

@@ -1,0 +1,105 @@
+/*
+ * forkpoold: the command line, the configuration, then the master loop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forkpool/client.h"
+#include "forkpoold.h"
+#include "log.h"
+
+static __attribute__((noreturn)) void
+usage(int status)
+{
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: forkpoold [-c FILE] [-t] [-s SOCKET] [-V] [-h]\n"
+	    "  -c FILE    configuration (default %s, or a built-in echo pool\n"
+	    "             when that file does not exist)\n"
+	    "  -t         check the configuration and exit\n"
+	    "  -s SOCKET  listen here, whatever the configuration says\n"
+	    "  -V         print the version and exit\n"
+	    "  -h         this help\n", DEFAULT_CONFIG);
+	exit(status);
+}
+
+/* The configuration named, the system one, or the built-in default. */
+static struct config *
+main_config(const char *path, char *err, size_t errlen)
+{
+	if (path != NULL)
+		return (config_load(path, err, errlen));
+	if (access(DEFAULT_CONFIG, F_OK) == 0)
+		return (config_load(DEFAULT_CONFIG, err, errlen));
+	return (config_default(err, errlen));
+}
+
+/* -s, then FORKPOOL_SOCKET, then the configuration, then the default. */
+static const char *
+main_socket(const char *opt, const struct config *conf, char *buf,
+    size_t len)
+{
+	const char	*env = getenv("FORKPOOL_SOCKET");
+
+	if (opt != NULL)
+		return (opt);
+	if (env != NULL && *env != '\0')
+		return (env);
+	if (conf->socket != NULL)
+		return (conf->socket);
+	return (fp_socket_path(NULL, buf, len));
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	*conf;
+	const char	*conf_path = NULL, *sock_opt = NULL, *sock;
+	char		 err[1024], buf[256];
+	int		 ch, test_only = 0;
+
+	log_init(LOG_INFO, "forkpoold");
+	while ((ch = getopt(argc, argv, "c:hs:tV")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'h':
+			usage(0);
+		case 's':
+			sock_opt = optarg;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'V':
+			printf("forkpoold %s\n", FORKPOOL_VERSION);
+			return (0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+
+	if ((conf = main_config(conf_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "forkpoold: %s\n", err);
+		return (1);
+	}
+	if (test_only) {
+		printf("%s: configuration OK\n", conf->path);
+		config_free(conf);
+		return (0);
+	}
+	if ((sock = main_socket(sock_opt, conf, buf, sizeof(buf))) == NULL) {
+		fprintf(stderr, "forkpoold: the default socket path does not "
+		    "fit; use -s\n");
+		return (1);
+	}
+	log_set_level(conf->log_level);
+	master_run(conf, sock);
+	config_free(conf);
+	return (0);
+}

@@ -1,0 +1,273 @@
+/*
+ * The master: one thread, one event_base.  It owns the signals (as loop
+ * events, never raw handlers), reaps children, and runs start-up and the
+ * graceful stop.
+ */
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "forkpoold.h"
+#include "log.h"
+
+struct master	*master;
+
+static struct event	*sig_events[5];
+static int		 clients_closed;
+
+uint64_t
+master_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Every pool has all its workers: serve, and tell systemd. */
+void
+master_pool_ready(struct pool *ready)
+{
+	struct pool	*pool;
+
+	log_debug("pool %s: all %u workers ready", ready->name,
+	    ready->conf->workers);
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		if (pool->nready < pool->conf->workers)
+			return;
+	master->starting = 0;
+	listen_start();
+	log_info("ready: %u pools, serving on %s", master->npools,
+	    master->socket_path);
+	sdnotify_send("READY=1\nSTATUS=serving %u pools on %s",
+	    master->npools, master->socket_path);
+}
+
+static unsigned int
+master_nworkers(void)
+{
+	struct pool	*pool;
+	unsigned int	 n = 0;
+
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		n += pool->nworkers;
+	return (n);
+}
+
+/* During a stop: leave the loop once no worker and no client remains. */
+void
+master_check_stopped(void)
+{
+	if (!master->stopping || master_nworkers() > 0)
+		return;
+	if (!clients_closed) {
+		clients_closed = 1;
+		client_stop_all();
+	}
+	if (client_count() == 0)
+		event_base_loopexit(master->base, NULL);
+}
+
+/* shutdown_timeout passed: kill what still runs; its tasks are answered. */
+static void
+master_stop_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool;
+	struct worker	*w;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (master_nworkers() == 0) {
+		/* Clients that never read their replies: give up on them. */
+		log_warnx("stop: clients still have unsent replies; closing");
+		event_base_loopexit(master->base, NULL);
+		return;
+	}
+	log_warnx("stop: shutdown_timeout passed; killing the workers left");
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		TAILQ_FOREACH(w, &pool->workers, entry)
+			worker_kill(w, FP_ERR_SHUTTING_DOWN, "the daemon "
+			    "stopped and the task did not finish within "
+			    "shutdown_timeout");
+}
+
+/*
+ * The graceful stop: stop accepting, answer the queues, let running tasks
+ * finish within shutdown_timeout.  A second signal stops at once.
+ */
+static void
+master_stop(int sig)
+{
+	struct pool	*pool;
+	struct worker	*w;
+	struct timeval	 tv;
+	uint64_t	 ms = master->conf->shutdown_timeout_ms;
+
+	if (master->stopping) {
+		log_warnx("received SIG%s again; stopping now",
+		    sigabbrev_np(sig));
+		TAILQ_FOREACH(pool, &master->pools, entry)
+			TAILQ_FOREACH(w, &pool->workers, entry)
+				worker_kill(w, FP_ERR_SHUTTING_DOWN, "the daemon "
+				    "was told to stop at once");
+		master->stop_now = 1;
+		event_base_loopexit(master->base, NULL);
+		return;
+	}
+	log_info("received SIG%s; stopping (running tasks have %.3f s)",
+	    sigabbrev_np(sig), ms / 1000.0);
+	sdnotify_send("STOPPING=1\nSTATUS=stopping");
+	master->stopping = 1;
+	listen_close();
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		pool_stop(pool);
+	/* After the workers' deadline, one more for unread replies. */
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	master->stop_timer = evtimer_new(master->base, master_stop_timer_cb,
+	    NULL);
+	evtimer_add(master->stop_timer, &tv);
+	master_check_stopped();
+}
+
+static void
+master_signal_cb(evutil_socket_t sig, short events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		master_stop(sig);
+		break;
+	case SIGHUP:
+		log_warnx("received SIGHUP: reloading is not supported by this "
+		    "version; restart forkpoold to apply a new configuration");
+		break;
+	case SIGCHLD:
+		master_reap();
+		break;
+	}
+}
+
+/* Reap every exited child; each worker's pool decides what comes next. */
+void
+master_reap(void)
+{
+	struct rusage	 ru;
+	struct worker	*w;
+	pid_t		 pid;
+	int		 status;
+
+	for (;;) {
+		pid = wait4(-1, &status, WNOHANG, &ru);
+		if (pid == 0 || (pid == -1 && errno == ECHILD))
+			return;
+		if (pid == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("wait4");
+			return;
+		}
+		if ((w = worker_find(pid)) == NULL) {
+			log_warnx("reaped unknown child %ld", (long)pid);
+			continue;
+		}
+		worker_reaped(w, status, &ru);
+	}
+}
+
+static void
+master_signals(void)
+{
+	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	size_t			 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sig_events[i] = evsignal_new(master->base, sigs[i],
+		    master_signal_cb, NULL);
+		if (sig_events[i] == NULL || evsignal_add(sig_events[i],
+		    NULL) == -1)
+			fatalx("cannot watch signal %d", sigs[i]);
+	}
+}
+
+/* After the loop: nothing may be left running or on disk. */
+static void
+master_cleanup(void)
+{
+	struct pool	*pool;
+	struct worker	*w;
+	size_t		 i;
+
+	if (master->stop_now) {
+		TAILQ_FOREACH(pool, &master->pools, entry) {
+			while ((w = TAILQ_FIRST(&pool->workers)) != NULL) {
+				waitpid(w->pid, NULL, 0);
+				pool_requeue(pool, &w->inflight);
+				TAILQ_REMOVE(&pool->workers, w, entry);
+				pool->nworkers--;
+				worker_free(w);
+			}
+		}
+	}
+	client_free_all();
+	listen_close();
+	while ((pool = TAILQ_FIRST(&master->pools)) != NULL) {
+		TAILQ_REMOVE(&master->pools, pool, entry);
+		pool_free(pool);
+	}
+	for (i = 0; i < sizeof(sig_events) / sizeof(sig_events[0]); i++)
+		if (sig_events[i] != NULL)
+			event_free(sig_events[i]);
+	if (master->stop_timer != NULL)
+		event_free(master->stop_timer);
+	event_base_free(master->base);
+}
+
+/* Load the pools, listen, start the workers, serve until stopped. */
+int
+master_run(struct config *conf, const char *socket_path)
+{
+	struct pool_config	*pc;
+	struct pool		*pool;
+	char			 err[1024];
+
+	master = xcalloc(1, sizeof(*master));
+	master->conf = conf;
+	master->listen_fd = -1;
+	master->starting = 1;
+	master->socket_path = socket_path;
+	TAILQ_INIT(&master->pools);
+	evutil_gettimeofday(&master->started_at, NULL);
+	if ((master->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+
+	sdnotify_init();
+	TAILQ_FOREACH(pc, &conf->pools, entry) {
+		if (pool_create(pc, err, sizeof(err)) == -1)
+			fatalx("%s", err);
+		master->npools++;
+	}
+	if (listen_open(socket_path, conf->socket_mode, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	master_signals();
+	log_info("forkpoold %s starting: %u pools from %s", FORKPOOL_VERSION,
+	    master->npools, conf->path);
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		pool_start(pool);
+	event_base_dispatch(master->base);
+
+	master_cleanup();
+	log_info("stopped");
+	return (0);
+}

@@ -1,0 +1,313 @@
+/*
+ * Pools: a FIFO queue of tasks and the workers that serve it.  Dispatch
+ * hands each task to the least loaded worker that has room (up to
+ * prefetch tasks each).  Replacements after an unexpected exit are decided
+ * here, throttled by restart intensity so a pool whose workers keep dying
+ * backs off instead of fork-looping.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forkpoold.h"
+#include "log.h"
+
+/* At most this many spawn/exit lines per pool per window, then a summary. */
+#define LOG_BURST	20
+#define LOG_WINDOW_MS	10000
+
+static void	pool_spawn_cb(evutil_socket_t, short, void *);
+static void	pool_quiet_cb(evutil_socket_t, short, void *);
+
+/* Build a pool from its section and load its handler in the master. */
+int
+pool_create(struct pool_config *pc, char *err, size_t errlen)
+{
+	struct pool	*pool;
+
+	pool = xcalloc(1, sizeof(*pool));
+	snprintf(pool->name, sizeof(pool->name), "%s", pc->name);
+	pool->conf = pc;
+	TAILQ_INIT(&pool->queue);
+	TAILQ_INIT(&pool->workers);
+	if (module_load(pool, err, errlen) == -1) {
+		free(pool);
+		return (-1);
+	}
+	pool->intensity = intensity_new(pc->restart_burst,
+	    pc->restart_window_ms);
+	pool->spawn_timer = evtimer_new(master->base, pool_spawn_cb, pool);
+	pool->quiet_timer = evtimer_new(master->base, pool_quiet_cb, pool);
+	if (pool->spawn_timer == NULL || pool->quiet_timer == NULL)
+		fatalx("evtimer_new");
+	TAILQ_INSERT_TAIL(&master->pools, pool, entry);
+	return (0);
+}
+
+struct pool *
+pool_find(const char *name, size_t len)
+{
+	struct pool	*pool;
+
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		if (strlen(pool->name) == len &&
+		    memcmp(pool->name, name, len) == 0)
+			return (pool);
+	return (NULL);
+}
+
+/*
+ * Rate-limit a pool's spawn and exit lines so a crash loop cannot fill the
+ * disk: 1 when this line may be logged.
+ */
+int
+pool_log_allowed(struct pool *pool)
+{
+	uint64_t	now = master_now_ms();
+
+	if (now - pool->log_window_start >= LOG_WINDOW_MS) {
+		if (pool->log_suppressed > 0)
+			log_warnx("pool %s: %u worker spawn/exit lines "
+			    "suppressed in the last %d s", pool->name,
+			    pool->log_suppressed, LOG_WINDOW_MS / 1000);
+		pool->log_window_start = now;
+		pool->log_lines = 0;
+		pool->log_suppressed = 0;
+	}
+	if (pool->log_lines < LOG_BURST) {
+		pool->log_lines++;
+		return (1);
+	}
+	pool->log_suppressed++;
+	return (0);
+}
+
+/* The worker with the fewest tasks that can take one more, or NULL. */
+static struct worker *
+pool_pick_worker(struct pool *pool)
+{
+	struct worker	*w, *best = NULL;
+
+	TAILQ_FOREACH(w, &pool->workers, entry) {
+		if (w->state != WORKER_IDLE && w->state != WORKER_BUSY)
+			continue;
+		if (w->ninflight >= pool->conf->prefetch)
+			continue;
+		if (best == NULL || w->ninflight < best->ninflight) {
+			best = w;
+			if (w->ninflight == 0)
+				break;
+		}
+	}
+	return (best);
+}
+
+/* Hand queued tasks to workers while any has room. */
+void
+pool_dispatch(struct pool *pool)
+{
+	struct task	*task;
+	struct worker	*w;
+
+	while ((task = TAILQ_FIRST(&pool->queue)) != NULL) {
+		if ((w = pool_pick_worker(pool)) == NULL)
+			return;
+		pool_unqueue(task);
+		worker_send(w, task);
+	}
+}
+
+int
+pool_submit(struct pool *pool, struct task *task)
+{
+	task->state = TASK_QUEUED;
+	evutil_gettimeofday(&task->queued_at, NULL);
+	TAILQ_INSERT_TAIL(&pool->queue, task, entry);
+	pool->nqueued++;
+	pool_dispatch(pool);
+	return (0);
+}
+
+void
+pool_unqueue(struct task *task)
+{
+	TAILQ_REMOVE(&task->pool->queue, task, entry);
+	task->pool->nqueued--;
+}
+
+/*
+ * A dead worker's prefetched tasks, which never started, go back to the
+ * front of the queue in their order.  Those nobody waits for any more (the
+ * client left, or cancelled them) are dropped instead.
+ */
+void
+pool_requeue(struct pool *pool, struct task_list *tasks)
+{
+	struct task	*task;
+
+	while ((task = TAILQ_LAST(tasks, task_list)) != NULL) {
+		TAILQ_REMOVE(tasks, task, entry);
+		task->worker = NULL;
+		if (task->client == NULL) {
+			task_free(task);
+			continue;
+		}
+		task->state = TASK_QUEUED;
+		TAILQ_INSERT_HEAD(&pool->queue, task, entry);
+		pool->nqueued++;
+	}
+}
+
+/* Answer every queued task with code (stop, or a pool that cannot start). */
+void
+pool_fail_queue(struct pool *pool, int code, const char *text)
+{
+	struct task	*task;
+
+	while ((task = TAILQ_FIRST(&pool->queue)) != NULL) {
+		pool_unqueue(task);
+		task_fail(task, code, "%s", text);
+	}
+}
+
+static void
+pool_spawn_missing(struct pool *pool)
+{
+	while (pool->nworkers < pool->conf->workers)
+		if (worker_spawn(pool) == NULL)
+			break;
+}
+
+/* Start the pool's workers (at daemon start). */
+void
+pool_start(struct pool *pool)
+{
+	pool_spawn_missing(pool);
+}
+
+/* A worker said PONG: it can take tasks. */
+void
+pool_worker_ready(struct pool *pool, struct worker *w)
+{
+	(void)w;
+	pool->nready++;
+	if (master->starting && pool->nready == pool->conf->workers)
+		master_pool_ready(pool);
+	pool_dispatch(pool);
+}
+
+static void
+pool_arm(struct event *ev, uint64_t ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(ev, &tv);
+}
+
+/*
+ * A worker is gone.  At start, a pool that could not bring up one worker
+ * is fatal; later, an unexpected exit is replaced, after a back-off when
+ * the pool's workers die too often.
+ */
+void
+pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
+{
+	unsigned int	delay;
+
+	pool->nworkers--;
+	if (w->ready)
+		pool->nready--;
+	if (w->start_error[0] != '\0')
+		snprintf(pool->last_error, sizeof(pool->last_error), "%s",
+		    w->start_error);
+	if (master->starting && !w->ready && pool->nready == 0) {
+		listen_close();
+		fatalx("pool %s: no worker could start: %s", pool->name,
+		    pool->last_error);
+	}
+	if (master->stopping) {
+		master_check_stopped();
+		return;
+	}
+	if (!unexpected) {
+		pool_spawn_missing(pool);
+		return;
+	}
+	pool->restarts++;
+	delay = intensity_exit(pool->intensity, master_now_ms());
+	if (delay == 0 && !pool->backoff) {
+		pool_spawn_missing(pool);
+		return;
+	}
+	if (!pool->backoff || delay != pool->backoff_ms)
+		log_warnx("pool %s: restarting too often, backing off: next "
+		    "worker in %u s", pool->name, (delay + 999) / 1000);
+	pool->backoff = 1;
+	pool->backoff_ms = delay;
+	if (!evtimer_pending(pool->spawn_timer, NULL))
+		pool_arm(pool->spawn_timer, delay);
+	pool_arm(pool->quiet_timer, pool->conf->restart_window_ms);
+}
+
+static void
+pool_spawn_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool = arg;
+
+	(void)fd;
+	(void)events;
+	if (!master->stopping)
+		pool_spawn_missing(pool);
+}
+
+/* A whole window passed with no unexpected exit: back-off is over. */
+static void
+pool_quiet_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool = arg;
+
+	(void)fd;
+	(void)events;
+	if (intensity_delay(pool->intensity, master_now_ms()) != 0) {
+		pool_arm(pool->quiet_timer, pool->conf->restart_window_ms);
+		return;
+	}
+	if (pool->backoff)
+		log_info("pool %s: back-off over", pool->name);
+	pool->backoff = 0;
+	pool->backoff_ms = 0;
+	if (!master->stopping) {
+		evtimer_del(pool->spawn_timer);
+		pool_spawn_missing(pool);
+	}
+}
+
+/* At stop: the queue is answered; idle workers are told to finish. */
+void
+pool_stop(struct pool *pool)
+{
+	struct worker	*w, *next;
+
+	evtimer_del(pool->spawn_timer);
+	evtimer_del(pool->quiet_timer);
+	pool_fail_queue(pool, FP_ERR_SHUTTING_DOWN,
+	    "the daemon is stopping; the task was not run");
+	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->ninflight == 0)
+			worker_retire(w);
+	}
+}
+
+void
+pool_free(struct pool *pool)
+{
+	evtimer_del(pool->spawn_timer);
+	event_free(pool->spawn_timer);
+	event_free(pool->quiet_timer);
+	intensity_free(pool->intensity);
+	module_unload(pool);
+	free(pool);
+}

@@ -1,0 +1,473 @@
+/*
+ * The master's handle on one worker: spawn it, send it tasks, time them,
+ * read its results, and bury it.  A worker ends with two events, process
+ * exit (reaped in master.c) and channel EOF, in either order; the handle is
+ * freed at the exit, after the channel has been drained, because only then
+ * is the cause known (tmux job.c keeps the same pair).
+ *
+ * What a worker sends is untrusted: a malformed or unexpected frame kills
+ * it and its task is answered INTERNAL.
+ */
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forkpoold.h"
+#include "log.h"
+
+/* Payloads up to this are copied to the worker; larger ones referenced. */
+#define COPY_MAX	4096
+
+static void	worker_read_cb(struct bufferevent *, void *);
+static void	worker_event_cb(struct bufferevent *, short, void *);
+static void	worker_timer_cb(evutil_socket_t, short, void *);
+
+const char *
+worker_state_name(enum worker_state state)
+{
+	switch (state) {
+	case WORKER_STARTING:
+		return ("starting");
+	case WORKER_IDLE:
+		return ("idle");
+	case WORKER_BUSY:
+		return ("busy");
+	case WORKER_STOPPING:
+		return ("stopping");
+	}
+	return ("unknown");
+}
+
+/* "killed by SIGSEGV (core dumped)" or "exited with status 3". */
+void
+worker_status_str(int status, char *buf, size_t len)
+{
+	const char	*name;
+
+	if (WIFSIGNALED(status)) {
+		name = sigabbrev_np(WTERMSIG(status));
+		snprintf(buf, len, "killed by %s%s%s", name != NULL ? "SIG" :
+		    "signal ", name != NULL ? name : "?",
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+		if (name == NULL)
+			snprintf(buf, len, "killed by signal %d",
+			    WTERMSIG(status));
+	} else if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d",
+		    WEXITSTATUS(status));
+	else
+		snprintf(buf, len, "ended with wait status 0x%x", status);
+}
+
+static double
+elapsed_s(const struct timeval *since)
+{
+	struct timeval	now, d;
+
+	evutil_gettimeofday(&now, NULL);
+	evutil_timersub(&now, since, &d);
+	return (d.tv_sec + d.tv_usec / 1e6);
+}
+
+/* Fork a worker for pool; NULL when fork failed (logged). */
+struct worker *
+worker_spawn(struct pool *pool)
+{
+	struct worker	*w;
+	sigset_t	 all, old;
+	int		 sv[2];
+	pid_t		 pid, master_pid = getpid();
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("pool %s: socketpair", pool->name);
+		return (NULL);
+	}
+	/*
+	 * No signal may run a master handler in the child between fork and
+	 * its reset of dispositions: block them all around fork.
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	if ((pid = fork()) == -1) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		log_warn("pool %s: fork", pool->name);
+		close(sv[0]);
+		close(sv[1]);
+		return (NULL);
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(pool, sv[1], master_pid);
+		/* NOTREACHED */
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	/* Also here, so a kill of the group cannot race the child's own. */
+	setpgid(pid, pid);
+
+	w = xcalloc(1, sizeof(*w));
+	w->pool = pool;
+	w->pid = pid;
+	w->state = WORKER_STARTING;
+	TAILQ_INIT(&w->inflight);
+	evutil_gettimeofday(&w->spawned_at, NULL);
+	evutil_make_socket_nonblocking(sv[0]);
+	w->bev = bufferevent_socket_new(master->base, sv[0],
+	    BEV_OPT_CLOSE_ON_FREE);
+	w->timer = evtimer_new(master->base, worker_timer_cb, w);
+	if (w->bev == NULL || w->timer == NULL)
+		fatalx("worker: bufferevent or timer");
+	bufferevent_setcb(w->bev, worker_read_cb, NULL, worker_event_cb, w);
+	bufferevent_enable(w->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
+	pool->nworkers++;
+	if (pool_log_allowed(pool))
+		log_info("pool %s: worker %ld started", pool->name, (long)pid);
+	return (w);
+}
+
+/* Start (or stop) the running task's clock. */
+static void
+worker_arm(struct worker *w)
+{
+	uint64_t	ms = w->pool->conf->task_timeout_ms;
+	struct timeval	tv;
+	struct task	*task;
+
+	if ((task = TAILQ_FIRST(&w->inflight)) == NULL) {
+		evtimer_del(w->timer);
+		w->state = w->state == WORKER_STOPPING ? WORKER_STOPPING :
+		    WORKER_IDLE;
+		return;
+	}
+	evutil_gettimeofday(&task->started_at, NULL);
+	if (w->state != WORKER_STOPPING)
+		w->state = WORKER_BUSY;
+	if (ms == 0)
+		return;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(w->timer, &tv);
+}
+
+/* Hand a task to the worker: one SUBMIT frame on its channel. */
+void
+worker_send(struct worker *w, struct task *task)
+{
+	struct evbuffer	*out = bufferevent_get_output(w->bev);
+	struct fp_hdr	 hdr;
+	uint8_t		 buf[FP_HDR_LEN];
+	size_t		 len = evbuffer_get_length(task->body);
+
+	task->seq = ++master->next_seq;
+	task->worker = w;
+	task->state = TASK_SENT;
+	hdr.len = len;
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = FP_SUBMIT;
+	hdr.arg = task->namelen;
+	hdr.id = task->seq;
+	fp_hdr_encode(buf, &hdr);
+	evbuffer_add(out, buf, sizeof(buf));
+	/*
+	 * The task keeps its body until it is answered: a worker that dies
+	 * holding prefetched tasks gives them back to the queue.  Small
+	 * bodies are cheaper to copy than to reference.
+	 */
+	if (len <= COPY_MAX)
+		evbuffer_add(out, evbuffer_pullup(task->body, -1), len);
+	else
+		evbuffer_add_buffer_reference(out, task->body);
+	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
+	if (w->ninflight++ == 0)
+		worker_arm(w);
+}
+
+/* Kill the worker's process group; the reap answers its task. */
+void
+worker_kill(struct worker *w, int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (w->pid == -1)
+		return;
+	if (w->kill_code == 0) {
+		w->kill_code = code;
+		va_start(ap, fmt);
+		vsnprintf(w->kill_reason, sizeof(w->kill_reason), fmt, ap);
+		va_end(ap);
+	}
+	kill(-w->pid, SIGKILL);
+	kill(w->pid, SIGKILL);
+}
+
+static void
+worker_violation(struct worker *w, const char *what)
+{
+	log_warnx("pool %s: worker %ld broke the protocol (%s); killing it",
+	    w->pool->name, (long)w->pid, what);
+	worker_kill(w, FP_ERR_INTERNAL, "worker %ld broke the protocol: %s",
+	    (long)w->pid, what);
+	worker_close(w);
+}
+
+/* A RESULT or ERROR for the running task. */
+static void
+worker_answer(struct worker *w, const struct fp_hdr *hdr,
+    struct evbuffer *in)
+{
+	struct task	*task = TAILQ_FIRST(&w->inflight);
+	char		 text[512];
+	size_t		 n;
+
+	TAILQ_REMOVE(&w->inflight, task, entry);
+	w->ninflight--;
+	w->tasks++;
+	worker_arm(w);
+	if (hdr->type == FP_RESULT) {
+		task_result(task, hdr->arg, in, hdr->len);
+		return;
+	}
+	n = hdr->len < sizeof(text) - 1 ? hdr->len : sizeof(text) - 1;
+	evbuffer_remove(in, text, n);
+	evbuffer_drain(in, hdr->len - n);
+	text[n] = '\0';
+	task_fail(task, hdr->arg, "%s", text);
+}
+
+/* A frame from a worker that is starting up: PONG, or why it failed. */
+static int
+worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
+    struct evbuffer *in)
+{
+	size_t	n;
+
+	if (hdr->type == FP_PONG && hdr->id == 0 && hdr->len == 0) {
+		w->state = w->ninflight > 0 ? WORKER_BUSY : WORKER_IDLE;
+		w->ready = 1;
+		pool_worker_ready(w->pool, w);
+		return (0);
+	}
+	if (hdr->type == FP_ERROR && hdr->id == 0) {
+		n = hdr->len < sizeof(w->start_error) - 1 ? hdr->len :
+		    sizeof(w->start_error) - 1;
+		evbuffer_remove(in, w->start_error, n);
+		evbuffer_drain(in, hdr->len - n);
+		w->start_error[n] = '\0';
+		log_warnx("pool %s: worker %ld could not start: %s",
+		    w->pool->name, (long)w->pid, w->start_error);
+		return (0);
+	}
+	return (-1);
+}
+
+/*
+ * Take every whole frame the channel holds.  Returns -1 once the worker
+ * has been found breaking the protocol (its channel is then closed).
+ */
+static int
+worker_read_frames(struct worker *w)
+{
+	struct evbuffer	*in;
+	struct fp_hdr	 hdr;
+	struct task	*task;
+	uint8_t		 buf[FP_HDR_LEN];
+	char		 what[96];
+	int		 rc;
+
+	in = bufferevent_get_input(w->bev);
+	while (evbuffer_get_length(in) >= FP_HDR_LEN) {
+		evbuffer_copyout(in, buf, FP_HDR_LEN);
+		rc = fp_hdr_decode(buf, &hdr, master->conf->max_payload);
+		if (rc != 0) {
+			snprintf(what, sizeof(what), rc == FP_ERR_PROTOCOL ?
+			    "version %u" : "a frame of %u bytes", rc ==
+			    FP_ERR_PROTOCOL ? hdr.version : hdr.len);
+			worker_violation(w, what);
+			return (-1);
+		}
+		if (evbuffer_get_length(in) - FP_HDR_LEN < hdr.len)
+			break;
+		evbuffer_drain(in, FP_HDR_LEN);
+		if (!w->ready) {
+			if (worker_startup_frame(w, &hdr, in) == 0)
+				continue;
+			snprintf(what, sizeof(what), "frame type 0x%02x "
+			    "before PONG", hdr.type);
+			worker_violation(w, what);
+			return (-1);
+		}
+		task = TAILQ_FIRST(&w->inflight);
+		if ((hdr.type != FP_RESULT && hdr.type != FP_ERROR) ||
+		    task == NULL || hdr.id != task->seq ||
+		    (hdr.type == FP_ERROR && (hdr.arg == 0 ||
+		    hdr.arg > FP_ERR_MAX))) {
+			snprintf(what, sizeof(what), "unexpected frame type "
+			    "0x%02x id %llu", hdr.type,
+			    (unsigned long long)hdr.id);
+			worker_violation(w, what);
+			return (-1);
+		}
+		worker_answer(w, &hdr, in);
+	}
+	return (0);
+}
+
+static void
+worker_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct worker	*w = arg;
+	struct pool	*pool = w->pool;
+
+	(void)bev;
+	if (worker_read_frames(w) == -1)
+		return;
+	if (master->stopping) {
+		if (w->ninflight == 0)
+			worker_retire(w);
+		return;
+	}
+	pool_dispatch(pool);
+}
+
+static void
+worker_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)bev;
+	(void)events;
+	worker_close(w);
+}
+
+static void
+worker_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	struct task	*task = TAILQ_FIRST(&w->inflight);
+	double		 ms = (double)w->pool->conf->task_timeout_ms;
+
+	(void)fd;
+	(void)events;
+	if (task == NULL)
+		return;
+	log_warnx("pool %s: worker %ld timed out after %.3f s; killed",
+	    w->pool->name, (long)w->pid, ms / 1000);
+	worker_kill(w, FP_ERR_TIMEOUT, "the task ran past task_timeout "
+	    "(%.3f s); its worker %ld was killed", ms / 1000, (long)w->pid);
+}
+
+/* Close the channel; a worker reading it then sees EOF and exits. */
+void
+worker_close(struct worker *w)
+{
+	if (w->bev == NULL)
+		return;
+	bufferevent_free(w->bev);
+	w->bev = NULL;
+}
+
+/* Ask an idle worker to finish: it exits on the channel's EOF. */
+void
+worker_retire(struct worker *w)
+{
+	w->state = WORKER_STOPPING;
+	w->retiring = 1;
+	worker_close(w);
+}
+
+/*
+ * Read what the worker wrote before it died: a result may sit in the socket
+ * behind the SIGCHLD that announced the exit.
+ */
+static void
+worker_drain(struct worker *w)
+{
+	struct evbuffer	*in;
+	int		 fd;
+
+	if (w->bev == NULL)
+		return;
+	in = bufferevent_get_input(w->bev);
+	fd = bufferevent_getfd(w->bev);
+	while (evbuffer_read(in, fd, -1) > 0)
+		;
+	if (w->bev != NULL && worker_read_frames(w) == 0)
+		worker_close(w);
+}
+
+/* The worker's process has exited: answer its task, let the pool decide. */
+void
+worker_reaped(struct worker *w, int status, const struct rusage *ru)
+{
+	struct pool	*pool = w->pool;
+	struct task	*task;
+	char		 why[64];
+	double		 ran = 0;
+	int		 unexpected;
+
+	worker_drain(w);
+	evtimer_del(w->timer);
+	worker_status_str(status, why, sizeof(why));
+	if (!w->ready && w->start_error[0] == '\0')
+		snprintf(w->start_error, sizeof(w->start_error), "worker %ld "
+		    "%s before it was ready", (long)w->pid, why);
+	unexpected = !w->retiring || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0;
+	if (pool_log_allowed(pool))
+		logit(unexpected ? LOG_WARNING : LOG_INFO,
+		    "pool %s: worker %ld %s after %.3f s", pool->name,
+		    (long)w->pid, why, elapsed_s(&w->spawned_at));
+
+	if ((task = TAILQ_FIRST(&w->inflight)) != NULL) {
+		TAILQ_REMOVE(&w->inflight, task, entry);
+		w->ninflight--;
+		ran = elapsed_s(&task->started_at);
+		if (w->kill_code != 0)
+			task_fail(task, w->kill_code, "%s", w->kill_reason);
+		else
+			task_fail(task, FP_ERR_WORKER_CRASHED, "worker %ld %s "
+			    "after %.3f s running the task (cpu %.3f s, max "
+			    "rss %ld KiB)", (long)w->pid, why, ran,
+			    ru->ru_utime.tv_sec + ru->ru_stime.tv_sec +
+			    (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6,
+			    ru->ru_maxrss);
+	}
+	pool_requeue(pool, &w->inflight);
+	w->ninflight = 0;
+	w->pid = -1;
+	TAILQ_REMOVE(&pool->workers, w, entry);
+	pool_worker_gone(pool, w, unexpected);
+	worker_free(w);
+	if (!master->stopping)
+		pool_dispatch(pool);
+}
+
+struct worker *
+worker_find(pid_t pid)
+{
+	struct pool	*pool;
+	struct worker	*w;
+
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		TAILQ_FOREACH(w, &pool->workers, entry)
+			if (w->pid == pid)
+				return (w);
+	return (NULL);
+}
+
+void
+worker_free(struct worker *w)
+{
+	worker_close(w);
+	event_free(w->timer);
+	free(w);
+}

@@ -1,0 +1,108 @@
+/*
+ * The integration tests' harness: a real forkpoold started by the test in a
+ * fresh temporary directory, synchronised on events (READY=1 on the test's
+ * own NOTIFY_SOCKET, replies, a pid's exit), never on fixed sleeps.  Every
+ * wait has a deadline and fails the test with the daemon's log when it
+ * passes.
+ */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "forkpool/proto.h"
+
+struct fpd {
+	pid_t	 pid;			/* -1 once reaped */
+	int	 status;		/* wait status once reaped */
+	char	 dir[256];		/* the run's temporary directory */
+	char	 sock[320];		/* its socket */
+	char	 conf[320];		/* the ini file written from the text */
+	char	 log[320];		/* the daemon's stderr */
+	int	 notify_fd;		/* our NOTIFY_SOCKET datagram socket */
+};
+
+/*
+ * Write ini to a file in a new temporary directory and start forkpoold on
+ * it with -s pointing into that directory, FORKPOOL_MODULE_DIR set to the
+ * build's modules, and NOTIFY_SOCKET set to our own socket.  Waits for
+ * READY=1 (10 s); fails the test, printing the log, otherwise.  "@T" in ini
+ * is replaced by the test modules' directory.
+ */
+struct fpd	*fpd_start(const char *ini);
+/* The same, with extra forkpoold arguments, not waiting for READY=1. */
+struct fpd	*fpd_spawn(const char *ini, const char *const *extra_args);
+/* Wait for the process to exit (fails the test past timeout_ms). */
+int		 fpd_wait_exit(struct fpd *d, int timeout_ms);
+/* SIGTERM, wait for exit, remove the directory; returns the wait status. */
+int		 fpd_stop(struct fpd *d);
+/* Wait for a notify datagram containing needle; 0, or -1 at the deadline. */
+int		 fpd_wait_notify(struct fpd *d, const char *needle,
+		    int timeout_ms);
+/* The daemon's log so far, malloc'd. */
+char		*fpd_log(struct fpd *d);
+/* Count the lines of the log that contain needle. */
+int		 fpd_log_count(struct fpd *d, const char *needle);
+/* Wait until the log holds a line containing needle. */
+int		 fpd_wait_log(struct fpd *d, const char *needle,
+		    int timeout_ms);
+
+/* Raw-frame client, for proving the protocol byte by byte. */
+int		 tconnect(const char *sock);
+void		 tsend(int fd, uint8_t type, uint16_t arg, uint64_t id,
+		    const void *body, size_t len);
+void		 tsend_submit(int fd, uint64_t id, const char *pool,
+		    const void *payload, size_t len);
+/*
+ * Read one frame: 1 and a malloc'd body (NUL-terminated), 0 at end of
+ * file; fails the test past timeout_ms.
+ */
+int		 trecv(int fd, struct fp_hdr *hdr, char **body, int timeout_ms);
+/* Submit and wait for the reply with that id. */
+void		 tsubmit(int fd, uint64_t id, const char *pool,
+		    const void *payload, size_t len, struct fp_hdr *hdr,
+		    char **body);
+/* The STATUS document, parsed. */
+json_t		*tstatus(const char *sock);
+/* The pid of worker i of pool (from STATUS), or -1. */
+pid_t		 tworker_pid(const char *sock, const char *pool, int i);
+/* Wait until pool has n idle workers (from STATUS). */
+void		 twait_idle(const char *sock, const char *pool, int n,
+		    int timeout_ms);
+/* Wait until pid no longer exists. */
+int		 twait_pid_gone(pid_t pid, int timeout_ms);
+
+/* Send bytes exactly as given (a malformed frame, say). */
+void		 tsend_raw(int fd, const void *buf, size_t len);
+/*
+ * Read exactly len bytes; returns fewer only at end of file.  Fails the
+ * test past timeout_ms.
+ */
+size_t		 trecv_raw(int fd, void *buf, size_t len, int timeout_ms);
+/*
+ * The next frame must be exactly this one (type, arg, id); fails the test
+ * otherwise.  Returns its malloc'd, NUL-terminated body.
+ */
+char		*texpect(int fd, uint8_t type, uint16_t arg, uint64_t id,
+		    int timeout_ms);
+/* The next thing on fd must be end of file. */
+void		 texpect_eof(int fd, int timeout_ms);
+/*
+ * PING with id; the very next frame must be its PONG: the connection is
+ * open and nothing else was pending.
+ */
+void		 tping(int fd, uint64_t id);
+/* The object of pool in a STATUS document (borrowed), or NULL. */
+json_t		*tstatus_pool(json_t *status, const char *pool);
+/* One integer of pool in a fresh STATUS ("completed"); fails if absent. */
+long long	 tpool_int(const char *sock, const char *pool, const char *key);
+/* Wait until pool has at least n workers in state (from STATUS). */
+void		 twait_state(const char *sock, const char *pool,
+		    const char *state, int n, int timeout_ms);
+
+#endif /* HARNESS_H */

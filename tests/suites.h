@@ -1,0 +1,22 @@
+/*
+ * Every Check suite of the test runner.  One suite per file, named for it;
+ * tests/check_main.c runs them all and prints Check's summary line.
+ */
+#ifndef SUITES_H
+#define SUITES_H
+
+#include <check.h>
+
+Suite	*proto_suite(void);		/* check_proto.c: the frame codec */
+Suite	*config_suite(void);		/* check_config.c: ini, units, errors */
+Suite	*intensity_suite(void);		/* check_intensity.c: restart back-off */
+Suite	*taskmap_suite(void);		/* check_taskmap.c: ids per client */
+Suite	*client_lib_suite(void);	/* check_client_lib.c: libforkpool */
+Suite	*daemon_suite(void);		/* check_daemon.c: the protocol, live */
+Suite	*errors_suite(void);		/* check_errors.c: every error code */
+Suite	*workers_suite(void);		/* check_workers.c: crash, timeout */
+Suite	*deflate_suite(void);		/* check_deflate.c: the zlib module */
+Suite	*stop_suite(void);		/* check_stop.c: SIGTERM, -t */
+Suite	*cli_suite(void);		/* check_cli.c: the forkpool command */
+
+#endif /* SUITES_H */
