@@ -111,6 +111,7 @@ struct worker {
 	unsigned int	 ninflight;
 	uint64_t	 tasks;		/* served */
 	int		 ready;		/* has said PONG */
+	int		 exited;	/* reaped; being buried */
 	int		 retiring;	/* we closed its channel on purpose */
 	int		 kill_code;	/* we killed it: its task's error code */
 	char		 kill_reason[192];	/* ... and the error's text */

@@ -89,7 +89,9 @@ pool_pick_worker(struct pool *pool)
 	struct worker	*w, *best = NULL;
 
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		if (w->state != WORKER_IDLE && w->state != WORKER_BUSY)
+		/* Not ready, retiring, or dead with its exit not yet reaped. */
+		if ((w->state != WORKER_IDLE && w->state != WORKER_BUSY) ||
+		    w->bev == NULL || w->exited)
 			continue;
 		if (w->ninflight >= pool->conf->prefetch)
 			continue;

@@ -414,6 +414,7 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	double		 ran = 0;
 	int		 unexpected;
 
+	w->exited = 1;		/* no dispatch to it while it is drained */
 	worker_drain(w);
 	evtimer_del(w->timer);
 	worker_status_str(status, why, sizeof(why));
