@@ -143,7 +143,7 @@ $(B)/obj/%.o: %.c $(B)/.settings
 $(B)/pic/%.o: %.c $(B)/.settings
 	$(say) CC $<
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DFP_BUILDING_LIB \
+	$(Q)$(CC) $(CFLAGS_ALL) -fPIC $(PIC_VISIBILITY) -DFP_BUILDING_LIB \
 	    -c -o $@ $<
 
 $(LIB_A): $(call pic,$(LIB_SRCS))
@@ -175,14 +175,15 @@ $(B)/tests/modules/%.so: $(B)/pic/tests/modules/%.o
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared $(LDFLAGS_ALL) -o $@ $^
 
-# Modules export fp_module, so they are built without hidden visibility.
-$(B)/pic/modules/%.o $(B)/pic/tests/modules/%.o: CFLAGS_ALL += -fvisibility=default
+# The library exports only what FP_API marks; modules export fp_module.
+PIC_VISIBILITY	:= -fvisibility=hidden
+$(B)/pic/modules/%.o $(B)/pic/tests/modules/%.o: PIC_VISIBILITY := -fvisibility=default
 
 $(CHECK_BIN): $(call obj,$(TEST_SRCS) $(TEST_DAEMON_SRCS)) $(LIB_A)
 	$(say) LD $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) \
-	    $(INIH_LIBS) $(JANSSON_LIBS) $(ZLIB_LIBS)
+	    $(INIH_LIBS) $(JANSSON_LIBS) $(ZLIB_LIBS) -ldl
 
 $(call obj,$(TEST_SRCS)): CFLAGS_ALL += $(CHECK_CFLAGS) -Idaemon
 
@@ -217,6 +218,10 @@ clean:
 distclean: clean
 
 FORCE:
+
+# Keep the objects of modules, which make would otherwise treat as
+# intermediate and rebuild every time.
+.SECONDARY:
 
 .PHONY: all check run bench clean distclean FORCE
 

@@ -1,0 +1,828 @@
+/*
+ * The configuration: an ini file read with inih into a fresh struct config,
+ * checked as it is read.  The first mistake stops the parse and is reported
+ * as "FILE:LINE: message", in words that say what is wrong and what would
+ * be right; the caller keeps whatever configuration it had.
+ *
+ * Debian's libinih gives the handler no line number and tells it nothing
+ * when a section starts, so this file feeds ini_parse_stream through a
+ * reader of its own: the reader counts lines, and it sees every "[section]"
+ * line before inih does, which is where sections are checked and opened
+ * (an empty or repeated section never reaches the handler otherwise).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forkpoold.h"
+#include "log.h"
+
+#define DEFAULT_NAME		"(built-in default)"
+
+/* Caps that keep a typing slip from asking for something absurd. */
+#define MAX_WORKERS		4096
+#define MAX_COUNT		1048576
+#define MAX_DURATION_MS		(7ULL * 24 * 60 * 60 * 1000)	/* week */
+#define MAX_PAYLOAD		(1ULL << 30)
+#define MAX_RSS			(1ULL << 50)
+
+#define SUN_PATH_LEN		sizeof(((struct sockaddr_un *)0)->sun_path)
+
+/* What runs when there is no configuration file at all. */
+static const char default_text[] =
+    "; forkpoold's built-in configuration, used when there is no file.\n"
+    "[pool:echo]\n"
+    "handler = echo\n"
+    "workers = auto\n";
+
+enum key_type {
+	KEY_STRING,		/* any text; non-empty when min is 1 */
+	KEY_SOCKET,		/* a path that fits in sun_path */
+	KEY_MODE,		/* octal permission bits */
+	KEY_UINT,		/* a whole number */
+	KEY_DURATION,		/* a whole number with ms, s or m */
+	KEY_SIZE,		/* a whole number with K, M or G */
+	KEY_LOG_LEVEL,
+	KEY_WORKERS,		/* a whole number or "auto" */
+	KEY_HANDLER		/* the name of a built-in handler */
+};
+
+/* One key a section takes, where its value goes and what it may be. */
+struct key {
+	const char	*name;
+	enum key_type	 type;
+	size_t		 offset;	/* in struct config or pool_config */
+	size_t		 size;		/* of that field */
+	uint64_t	 min;
+	uint64_t	 max;
+	const char	*allowed;	/* the same bounds, in words */
+};
+
+#define FIELD(s, f)	offsetof(struct s, f), sizeof(((struct s *)0)->f)
+#define DAEMON(f)	FIELD(config, f)
+#define POOL(f)		FIELD(pool_config, f)
+
+static const struct key daemon_keys[] = {
+	{ "socket", KEY_SOCKET, DAEMON(socket), 1, 0,
+	    "the path of a Unix socket" },
+	{ "socket_mode", KEY_MODE, DAEMON(socket_mode), 0, 0777,
+	    "an octal mode from 0 to 0777, such as 0660" },
+	{ "max_clients", KEY_UINT, DAEMON(max_clients), 1, MAX_COUNT,
+	    "1 to 1048576" },
+	{ "max_inflight", KEY_UINT, DAEMON(max_inflight), 1, MAX_COUNT,
+	    "1 to 1048576" },
+	{ "max_payload", KEY_SIZE, DAEMON(max_payload), 1, MAX_PAYLOAD,
+	    "1 to 1G (a frame's length is 32 bits and must also hold the "
+	    "header and the pool name)" },
+	{ "client_timeout", KEY_DURATION, DAEMON(client_timeout_ms), 1,
+	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
+	{ "shutdown_timeout", KEY_DURATION, DAEMON(shutdown_timeout_ms), 0,
+	    MAX_DURATION_MS, "0 (stop at once) to 10080m (a week)" },
+	{ "log_level", KEY_LOG_LEVEL, DAEMON(log_level), 0, 0,
+	    "error, warning, notice, info or debug" },
+};
+
+static const struct key pool_keys[] = {
+	{ "handler", KEY_HANDLER, POOL(handler), 1, 0,
+	    "echo, the only built-in handler (load others with "
+	    "module = FILE.so)" },
+	{ "module", KEY_STRING, POOL(module), 1, 0,
+	    "a module's file name, such as deflate.so, or its path" },
+	{ "module_args", KEY_STRING, POOL(module_args), 0, 0,
+	    "any text, passed to the module" },
+	{ "workers", KEY_WORKERS, POOL(workers), 1, MAX_WORKERS,
+	    "1 to 4096, or auto" },
+	{ "queue_limit", KEY_UINT, POOL(queue_limit), 1, MAX_COUNT,
+	    "1 to 1048576" },
+	{ "task_timeout", KEY_DURATION, POOL(task_timeout_ms), 0,
+	    MAX_DURATION_MS, "0 (none) to 10080m (a week)" },
+	{ "max_tasks", KEY_UINT, POOL(max_tasks), 0, UINT64_MAX,
+	    "0 (never) to 18446744073709551615" },
+	{ "max_rss", KEY_SIZE, POOL(max_rss), 0, MAX_RSS,
+	    "0 (never) to 1048576G" },
+	{ "prefetch", KEY_UINT, POOL(prefetch), 1, 1024, "1 to 1024" },
+	{ "restart_burst", KEY_UINT, POOL(restart_burst), 0, 10000,
+	    "0 to 10000" },
+	{ "restart_window", KEY_DURATION, POOL(restart_window_ms), 1,
+	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
+	{ "retries", KEY_UINT, POOL(retries), 0, 100, "0 to 100" },
+};
+
+#define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
+#define MAX_KEYS	NKEYS(pool_keys)
+
+/*
+ * A unit is matched whole against what follows the digits.  Durations: a
+ * bare number is seconds, because that is what people mean by "30"; sizes:
+ * a bare number is bytes, and K, M, G are powers of 1024.
+ */
+struct unit {
+	const char	*suffix;
+	uint64_t	 scale;
+};
+
+static const struct unit duration_units[] = {
+	{ "", 1000 },
+	{ "ms", 1 },
+	{ "s", 1000 },
+	{ "m", 60 * 1000 },
+	{ NULL, 0 }
+};
+
+static const struct unit size_units[] = {
+	{ "", 1 },
+	{ "K", 1ULL << 10 }, { "k", 1ULL << 10 },
+	{ "M", 1ULL << 20 }, { "m", 1ULL << 20 },
+	{ "G", 1ULL << 30 }, { "g", 1ULL << 30 },
+	{ NULL, 0 }
+};
+
+enum num_result {
+	NUM_OK,
+	NUM_SYNTAX,		/* not a number of this kind at all */
+	NUM_RANGE		/* well formed, but past 2^64 - 1 */
+};
+
+enum section {
+	SECTION_NONE,
+	SECTION_DAEMON,
+	SECTION_POOL
+};
+
+/* The state of one parse, shared by the reader and the handler. */
+struct parse {
+	struct config	*conf;
+	const char	*name;		/* the file, for messages */
+	FILE		*fp;		/* read lines from this, or */
+	const char	*text;		/* from this string */
+	char		*buf;		/* getline's buffer */
+	size_t		 bufsize;
+	int		 line;		/* lines given to inih so far */
+	int		 done;		/* end of input reached */
+	enum section	 section;
+	struct pool_config *pool;	/* the open [pool:NAME] */
+	int		 daemon_line;	/* where [daemon] was, or 0 */
+	int		 key_line[MAX_KEYS];	/* where each key was */
+	char		*err;
+	size_t		 errlen;
+	int		 failed;
+};
+
+static int	config_error(struct parse *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+/* Record the first error as "FILE:LINE: message"; always returns -1. */
+static int
+config_error(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	if (p->failed)
+		return (-1);
+	p->failed = 1;
+	if (p->err == NULL || p->errlen == 0)
+		return (-1);
+	n = snprintf(p->err, p->errlen, "%s:%d: ", p->name, line);
+	if (n >= 0 && (size_t)n < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->errlen - n, fmt, ap);
+		va_end(ap);
+	}
+	return (-1);
+}
+
+/* Read decimal digits into *v; *end is left at the first other byte. */
+static enum num_result
+config_parse_digits(const char *s, const char **end, uint64_t *v)
+{
+	enum num_result	 res = NUM_OK;
+	uint64_t	 n = 0;
+	unsigned int	 d;
+
+	if (*s < '0' || *s > '9')
+		return (NUM_SYNTAX);
+	for (; *s >= '0' && *s <= '9'; s++) {
+		d = *s - '0';
+		if (n > (UINT64_MAX - d) / 10)
+			res = NUM_RANGE;	/* keep going to find the end */
+		else
+			n = n * 10 + d;
+	}
+	*end = s;
+	*v = n;
+	return (res);
+}
+
+/* A whole number followed by exactly one of units' suffixes. */
+static enum num_result
+config_parse_scaled(const char *s, const struct unit *units, uint64_t *v)
+{
+	const struct unit	*u;
+	const char		*end;
+	enum num_result		 res;
+	uint64_t		 n;
+
+	if ((res = config_parse_digits(s, &end, &n)) == NUM_SYNTAX)
+		return (NUM_SYNTAX);
+	for (u = units; u->suffix != NULL; u++)
+		if (strcmp(end, u->suffix) == 0)
+			break;
+	if (u->suffix == NULL)
+		return (NUM_SYNTAX);
+	if (res == NUM_RANGE || n > UINT64_MAX / u->scale)
+		return (NUM_RANGE);
+	*v = n * u->scale;
+	return (NUM_OK);
+}
+
+/* "500ms", "30s", "5m" or "30" (seconds) into milliseconds; 0 or -1. */
+int
+config_parse_duration(const char *s, uint64_t *ms)
+{
+	return (config_parse_scaled(s, duration_units, ms) == NUM_OK ? 0 : -1);
+}
+
+/* "4096", "64K", "16M" or "1G" into bytes; 0 or -1. */
+int
+config_parse_size(const char *s, uint64_t *bytes)
+{
+	return (config_parse_scaled(s, size_units, bytes) == NUM_OK ? 0 : -1);
+}
+
+/* Store a number in a field of whichever width the structure gives it. */
+static void
+config_store(void *base, const struct key *k, uint64_t v)
+{
+	char		*field = (char *)base + k->offset;
+	uint32_t	 v32;
+
+	if (k->size == sizeof(uint64_t))
+		memcpy(field, &v, sizeof(v));
+	else {
+		v32 = (uint32_t)v;	/* every narrow key's max fits */
+		memcpy(field, &v32, sizeof(v32));
+	}
+}
+
+/* Replace the string a field points to. */
+static void
+config_store_string(void *base, const struct key *k, const char *value)
+{
+	char	**field = (char **)(void *)((char *)base + k->offset);
+
+	free(*field);
+	*field = xstrdup(value);
+}
+
+/* Online CPUs, for workers = auto; at least 1, at most MAX_WORKERS. */
+static unsigned int
+config_auto_workers(void)
+{
+	long	n;
+
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return (1);
+	if (n > MAX_WORKERS)
+		return (MAX_WORKERS);
+	return ((unsigned int)n);
+}
+
+/* Check one value against its key and store it; 0 or -1. */
+static int
+config_set(struct parse *p, const struct key *k, void *base,
+    const char *value)
+{
+	enum num_result	 res = NUM_OK;
+	const char	*end;
+	uint64_t	 v = 0;
+	int		 level;
+
+	if (*value == '\0' && (k->type != KEY_STRING || k->min > 0))
+		return (config_error(p, p->line, "%s: no value; allowed: %s",
+		    k->name, k->allowed));
+
+	switch (k->type) {
+	case KEY_STRING:
+		config_store_string(base, k, value);
+		return (0);
+	case KEY_SOCKET:
+		if (strlen(value) >= SUN_PATH_LEN)
+			return (config_error(p, p->line, "%s: \"%s\" is too "
+			    "long; a Unix socket path is at most %zu bytes",
+			    k->name, value, SUN_PATH_LEN - 1));
+		config_store_string(base, k, value);
+		return (0);
+	case KEY_HANDLER:
+		if (strcmp(value, "echo") != 0)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "built-in handler; allowed: %s", k->name, value,
+			    k->allowed));
+		config_store_string(base, k, value);
+		return (0);
+	case KEY_LOG_LEVEL:
+		if ((level = log_level_from_name(value)) == -1)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "log level; allowed: %s", k->name, value,
+			    k->allowed));
+		((struct config *)base)->log_level = level;
+		return (0);
+	case KEY_MODE:
+		if (*value == '\0' || value[strspn(value, "01234567")] != '\0')
+			return (config_error(p, p->line, "%s: \"%s\" is not an "
+			    "octal mode such as 0660", k->name, value));
+		/* Too many digits saturate at ULONG_MAX: out of range too. */
+		if ((v = strtoul(value, NULL, 8)) > k->max)
+			return (config_error(p, p->line, "%s: \"%s\" is out of "
+			    "range; allowed: %s", k->name, value, k->allowed));
+		((struct config *)base)->socket_mode = (mode_t)v;
+		return (0);
+	case KEY_WORKERS:
+		if (strcmp(value, "auto") == 0) {
+			config_store(base, k, config_auto_workers());
+			return (0);
+		}
+		res = config_parse_digits(value, &end, &v);
+		if (res != NUM_SYNTAX && *end != '\0')
+			res = NUM_SYNTAX;
+		if (res == NUM_SYNTAX)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "number or \"auto\"", k->name, value));
+		break;
+	case KEY_UINT:
+		res = config_parse_digits(value, &end, &v);
+		if (res != NUM_SYNTAX && *end != '\0')
+			res = NUM_SYNTAX;
+		if (res == NUM_SYNTAX)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "whole number; allowed: %s", k->name, value,
+			    k->allowed));
+		break;
+	case KEY_DURATION:
+		res = config_parse_scaled(value, duration_units, &v);
+		if (res == NUM_SYNTAX)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "duration; use a whole number with ms, s or m "
+			    "(a bare number is seconds)", k->name, value));
+		break;
+	case KEY_SIZE:
+		res = config_parse_scaled(value, size_units, &v);
+		if (res == NUM_SYNTAX)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "size; use a whole number of bytes, or one with "
+			    "K, M or G", k->name, value));
+		break;
+	}
+
+	if (res == NUM_RANGE || v < k->min || v > k->max)
+		return (config_error(p, p->line, "%s: \"%s\" is out of range; "
+		    "allowed: %s", k->name, value, k->allowed));
+	config_store(base, k, v);
+	return (0);
+}
+
+/* A new [pool:NAME] with every default but its handler. */
+static struct pool_config *
+config_pool_new(const char *name, size_t len, int line)
+{
+	struct pool_config	*pc;
+
+	pc = xcalloc(1, sizeof(*pc));
+	memcpy(pc->name, name, len);
+	pc->name[len] = '\0';
+	pc->line = line;
+	pc->workers = config_auto_workers();
+	pc->queue_limit = 1024;
+	pc->task_timeout_ms = 30 * 1000;
+	pc->max_tasks = 0;
+	pc->max_rss = 0;
+	pc->prefetch = 1;
+	pc->restart_burst = 5;
+	pc->restart_window_ms = 10 * 1000;
+	pc->retries = 0;
+	return (pc);
+}
+
+static void
+config_pool_free(struct pool_config *pc)
+{
+	free(pc->handler);
+	free(pc->module);
+	free(pc->module_args);
+	free(pc);
+}
+
+/* The line where a pool key was set in the open section, or 0. */
+static int
+config_pool_key_line(struct parse *p, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < NKEYS(pool_keys); i++)
+		if (strcmp(pool_keys[i].name, name) == 0)
+			return (p->key_line[i]);
+	return (0);
+}
+
+/* The open section is over: check what can only be checked whole. */
+static int
+config_end_section(struct parse *p)
+{
+	struct pool_config	*pc = p->pool;
+	int			 line;
+
+	if (p->section != SECTION_POOL)
+		return (0);
+	if (pc->handler == NULL && pc->module == NULL)
+		return (config_error(p, pc->line, "[pool:%s] has no handler "
+		    "or module; set handler = echo or module = FILE.so",
+		    pc->name));
+	if (pc->module == NULL && pc->module_args != NULL) {
+		line = config_pool_key_line(p, "module_args");
+		return (config_error(p, line, "module_args: [pool:%s] has no "
+		    "module to pass them to", pc->name));
+	}
+	return (0);
+}
+
+/* A "[...]" line, name being what is inside the brackets. */
+static int
+config_start_section(struct parse *p, const char *name, size_t len)
+{
+	struct pool_config	*pc;
+	const char		*pool;
+	size_t			 plen;
+
+	if (config_end_section(p) == -1)
+		return (-1);
+	memset(p->key_line, 0, sizeof(p->key_line));
+	p->pool = NULL;
+
+	if (len == 6 && strncmp(name, "daemon", 6) == 0) {
+		if (p->daemon_line != 0)
+			return (config_error(p, p->line, "[daemon] appears "
+			    "twice (first at line %d)", p->daemon_line));
+		p->daemon_line = p->line;
+		p->section = SECTION_DAEMON;
+		return (0);
+	}
+	if (len < 5 || strncmp(name, "pool:", 5) != 0)
+		return (config_error(p, p->line, "unknown section [%.*s]; "
+		    "allowed: [daemon] and [pool:NAME]", (int)len, name));
+
+	pool = name + 5;
+	plen = len - 5;
+	if (!fp_pool_name_valid(pool, plen))
+		return (config_error(p, p->line, "[%.*s]: \"%.*s\" is not a "
+		    "pool name; allowed: 1 to %d characters of A-Z a-z 0-9 "
+		    "_ . -", (int)len, name, (int)plen, pool,
+		    FP_POOL_NAME_MAX));
+	TAILQ_FOREACH(pc, &p->conf->pools, entry) {
+		if (strlen(pc->name) == plen &&
+		    memcmp(pc->name, pool, plen) == 0)
+			return (config_error(p, p->line, "[pool:%s] appears "
+			    "twice (first at line %d)", pc->name, pc->line));
+	}
+	pc = config_pool_new(pool, plen, p->line);
+	TAILQ_INSERT_TAIL(&p->conf->pools, pc, entry);
+	p->pool = pc;
+	p->section = SECTION_POOL;
+	return (0);
+}
+
+/* End of input: the last section, and the file as a whole. */
+static int
+config_finish(struct parse *p)
+{
+	if (config_end_section(p) == -1)
+		return (-1);
+	if (TAILQ_EMPTY(&p->conf->pools))
+		return (config_error(p, p->line > 0 ? p->line : 1, "no pool "
+		    "is defined; add a [pool:NAME] section with handler = "
+		    "echo or module = FILE.so"));
+	return (0);
+}
+
+/*
+ * Look at a line before inih does (leading blanks already gone), so that
+ * each kind of mistake gets its own message and sections are opened here.
+ * inih's own rules are followed: ';' and '#' start a comment line, a ';'
+ * after a blank starts an inline one, and "key: value" is allowed.
+ */
+static int
+config_check_line(struct parse *p, const char *s)
+{
+	const char	*end, *close;
+	size_t		 len;
+	int		 blank = 0;
+
+	len = strlen(s);
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (len == 0 || *s == ';' || *s == '#')
+		return (0);
+
+	if (*s == '[') {
+		if ((close = memchr(s, ']', len)) == NULL)
+			return (config_error(p, p->line, "\"%.*s\" has no "
+			    "closing \"]\"", (int)len, s));
+		for (end = close + 1; isspace((unsigned char)*end); end++)
+			;
+		if (end < s + len && *end != ';' && *end != '#')
+			return (config_error(p, p->line, "unexpected \"%.*s\" "
+			    "after [%.*s]", (int)(s + len - end), end,
+			    (int)(close - s - 1), s + 1));
+		/* Blanks inside the brackets are forgiven. */
+		for (s++; isspace((unsigned char)*s); s++)
+			;
+		while (close > s && isspace((unsigned char)close[-1]))
+			close--;
+		return (config_start_section(p, s, close - s));
+	}
+
+	for (end = s; end < s + len; end++) {
+		if (*end == '=' || *end == ':')
+			return (0);
+		if (blank && *end == ';')
+			break;
+		blank = isspace((unsigned char)*end);
+	}
+	return (config_error(p, p->line, "\"%.*s\" is not \"key = value\", "
+	    "a [section] or a comment", (int)(end - s), s));
+}
+
+/* The next raw line of input with its newline, or NULL at the end. */
+static const char *
+config_next_line(struct parse *p, size_t *len)
+{
+	const char	*line, *nl;
+	ssize_t		 n;
+
+	if (p->fp != NULL) {
+		if ((n = getline(&p->buf, &p->bufsize, p->fp)) == -1) {
+			if (ferror(p->fp))
+				config_error(p, p->line + 1, "cannot read: %s",
+				    strerror(errno));
+			return (NULL);
+		}
+		*len = n;
+		return (p->buf);
+	}
+	if (*p->text == '\0')
+		return (NULL);
+	line = p->text;
+	if ((nl = strchr(line, '\n')) != NULL)
+		*len = nl + 1 - line;
+	else
+		*len = strlen(line);
+	p->text += *len;
+	return (line);
+}
+
+/*
+ * inih's reader: one line per call, counted.  Leading blanks are removed
+ * here, which also turns off inih's multi-line values: an indented
+ * "workers = 2" is an ordinary key, not more text for the key above it.
+ */
+static char *
+config_read_line(char *str, int num, void *arg)
+{
+	struct parse	*p = arg;
+	const char	*line;
+	size_t		 len;
+
+	if (p->failed || p->done)
+		return (NULL);
+	if ((line = config_next_line(p, &len)) == NULL) {
+		p->done = 1;
+		if (!p->failed)
+			config_finish(p);
+		return (NULL);
+	}
+	p->line++;
+
+	if (memchr(line, '\0', len) != NULL) {
+		config_error(p, p->line, "the line contains a NUL byte");
+		return (NULL);
+	}
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (p->line == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+		line += 3;	/* a UTF-8 byte order mark */
+		len -= 3;
+	}
+	while (len > 0 && isspace((unsigned char)*line)) {
+		line++;
+		len--;
+	}
+	/* Room for the newline and the NUL, which inih expects. */
+	if (num < 2 || len > (size_t)num - 2) {
+		config_error(p, p->line, "the line is longer than %d "
+		    "characters", num - 2);
+		return (NULL);
+	}
+	memcpy(str, line, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	if (config_check_line(p, str) == -1)
+		return (NULL);
+	return (str);
+}
+
+/* inih's handler: one "key = value" in the section the reader opened. */
+static int
+config_handler(void *arg, const char *section, const char *name,
+    const char *value)
+{
+	struct parse		*p = arg;
+	const struct key	*keys, *k;
+	size_t			 nkeys, i, j, off = 0;
+	void			*base;
+	char			 where[FP_POOL_NAME_MAX + 8], list[256];
+
+	(void)section;		/* truncated by inih; the reader knows */
+	if (p->failed)
+		return (0);
+	if (p->section == SECTION_NONE) {
+		config_error(p, p->line, "\"%s\" is outside any section; put "
+		    "it under [daemon] or [pool:NAME]", name);
+		return (0);
+	}
+	if (*name == '\0') {
+		config_error(p, p->line, "no key name before \"=\"");
+		return (0);
+	}
+
+	if (p->section == SECTION_DAEMON) {
+		keys = daemon_keys;
+		nkeys = NKEYS(daemon_keys);
+		base = p->conf;
+		snprintf(where, sizeof(where), "[daemon]");
+	} else {
+		keys = pool_keys;
+		nkeys = NKEYS(pool_keys);
+		base = p->pool;
+		snprintf(where, sizeof(where), "[pool:%s]", p->pool->name);
+	}
+	for (i = 0; i < nkeys; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			break;
+	if (i == nkeys) {
+		for (j = 0; j < nkeys && off < sizeof(list); j++)
+			off += snprintf(list + off, sizeof(list) - off, "%s%s",
+			    j == 0 ? "" : ", ", keys[j].name);
+		config_error(p, p->line, "unknown key \"%s\" in %s; allowed: "
+		    "%s", name, where, list);
+		return (0);
+	}
+	k = &keys[i];
+	if (p->key_line[i] != 0) {
+		config_error(p, p->line, "%s: set twice in %s (first at line "
+		    "%d)", k->name, where, p->key_line[i]);
+		return (0);
+	}
+	p->key_line[i] = p->line;
+
+	/* Said at the second of the two keys, where the choice was made. */
+	if (k->type == KEY_HANDLER && p->pool->module != NULL) {
+		config_error(p, p->line, "handler: %s already has module = "
+		    "%s; a pool has a handler or a module, not both", where,
+		    p->pool->module);
+		return (0);
+	}
+	if (p->section == SECTION_POOL && strcmp(k->name, "module") == 0 &&
+	    p->pool->handler != NULL) {
+		config_error(p, p->line, "module: %s already has handler = "
+		    "%s; a pool has a handler or a module, not both", where,
+		    p->pool->handler);
+		return (0);
+	}
+	return (config_set(p, k, base, value) == 0);
+}
+
+/* A configuration holding every daemon default and no pools. */
+static struct config *
+config_new(const char *name)
+{
+	struct config	*conf;
+
+	conf = xcalloc(1, sizeof(*conf));
+	conf->path = xstrdup(name);
+	conf->socket = NULL;		/* decided at run time */
+	conf->socket_mode = 0660;
+	conf->max_clients = 1024;
+	conf->max_inflight = 1024;
+	conf->max_payload = FP_DEFAULT_MAX_PAYLOAD;
+	conf->client_timeout_ms = 30 * 1000;
+	conf->shutdown_timeout_ms = 30 * 1000;
+	conf->log_level = LOG_INFO;
+	TAILQ_INIT(&conf->pools);
+	return (conf);
+}
+
+/* Run inih over p's input into a fresh configuration; NULL on error. */
+static struct config *
+config_parse(struct parse *p)
+{
+	int	rc;
+
+	if (p->err != NULL && p->errlen > 0)
+		p->err[0] = '\0';
+	p->conf = config_new(p->name);
+	rc = ini_parse_stream(config_read_line, p, config_handler, p);
+	/* The reader and handler catch everything inih would; in case not: */
+	if (!p->failed && rc > 0)
+		config_error(p, rc, "syntax error");
+	else if (!p->failed && rc < 0)
+		config_error(p, p->line, "cannot parse (inih error %d)", rc);
+	free(p->buf);
+	p->buf = NULL;
+	if (p->failed) {
+		config_free(p->conf);
+		return (NULL);
+	}
+	return (p->conf);
+}
+
+/* Read and check the file at path. */
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct parse	 p;
+	struct config	*conf;
+
+	memset(&p, 0, sizeof(p));
+	p.name = path;
+	p.err = err;
+	p.errlen = errlen;
+	if ((p.fp = fopen(path, "r")) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: cannot open: %s", path,
+			    strerror(errno));
+		return (NULL);
+	}
+	conf = config_parse(&p);
+	fclose(p.fp);
+	return (conf);
+}
+
+/* Parse text as if it were a file called name. */
+struct config *
+config_load_string(const char *text, const char *name, char *err,
+    size_t errlen)
+{
+	struct parse	p;
+
+	memset(&p, 0, sizeof(p));
+	p.name = name;
+	p.text = text;
+	p.err = err;
+	p.errlen = errlen;
+	return (config_parse(&p));
+}
+
+/* The embedded default: one echo pool, a worker per online CPU. */
+struct config *
+config_default(char *err, size_t errlen)
+{
+	return (config_load_string(default_text, DEFAULT_NAME, err, errlen));
+}
+
+void
+config_free(struct config *conf)
+{
+	struct pool_config	*pc;
+
+	if (conf == NULL)
+		return;
+	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
+		TAILQ_REMOVE(&conf->pools, pc, entry);
+		config_pool_free(pc);
+	}
+	free(conf->path);
+	free(conf->socket);
+	free(conf);
+}
+
+struct pool_config *
+config_find_pool(struct config *conf, const char *name)
+{
+	struct pool_config	*pc;
+
+	TAILQ_FOREACH(pc, &conf->pools, entry) {
+		if (strcmp(pc->name, name) == 0)
+			return (pc);
+	}
+	return (NULL);
+}
