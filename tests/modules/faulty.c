@@ -1,0 +1,216 @@
+/*
+ * faulty: the test module.  It misbehaves on request, so the tests can prove
+ * what the daemon does when a handler crashes, hangs or fails.
+ *
+ * The payload says what to do:
+ *	segv		raise SIGSEGV
+ *	abort		abort()
+ *	exit:N		_exit(N)
+ *	sleep:MS	sleep MS milliseconds, then return "slept"
+ *	hang		block forever
+ *	fail:N:TEXT	return status N with output TEXT
+ *	big:N		write N bytes of 'x'
+ *	pid		return the worker's pid in decimal
+ *	anything else	echo the payload
+ *
+ * module_args, separated by spaces, may combine:
+ *	initfail	worker_init fails
+ *	masterfail	init (in the master) fails
+ *	crashloop=PATH	worker_init calls abort() while the file PATH exists
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "forkpool/module.h"
+
+struct faulty {
+	int	 initfail;
+	char	*crashloop;		/* NULL: off */
+};
+
+/* In the master: read the arguments. */
+static void *
+faulty_init(const char *args, char *err, size_t errlen)
+{
+	struct faulty	*f;
+	char		*copy, *p, *tok;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (copy = strdup(args != NULL ? args : "")) == NULL) {
+		free(f);
+		snprintf(err, errlen, "faulty: out of memory");
+		return (NULL);
+	}
+	p = copy;
+	while ((tok = strsep(&p, " \t")) != NULL) {
+		if (*tok == '\0')
+			continue;
+		if (strcmp(tok, "initfail") == 0)
+			f->initfail = 1;
+		else if (strcmp(tok, "masterfail") == 0) {
+			snprintf(err, errlen, "faulty: init failed "
+			    "(masterfail)");
+			goto fail;
+		} else if (strncmp(tok, "crashloop=", 10) == 0 &&
+		    tok[10] != '\0') {
+			free(f->crashloop);
+			if ((f->crashloop = strdup(tok + 10)) == NULL) {
+				snprintf(err, errlen, "faulty: out of memory");
+				goto fail;
+			}
+		} else {
+			snprintf(err, errlen, "faulty: unknown argument "
+			    "\"%s\"", tok);
+			goto fail;
+		}
+	}
+	free(copy);
+	return (f);
+
+fail:
+	free(copy);
+	free(f->crashloop);
+	free(f);
+	return (NULL);
+}
+
+/* In a worker: fail or crash if asked to. */
+static int
+faulty_worker_init(void *arg, char *err, size_t errlen)
+{
+	struct faulty	*f = arg;
+
+	/* crashloop first: with both, a crash until the file goes away. */
+	if (f->crashloop != NULL && access(f->crashloop, F_OK) == 0)
+		abort();
+	if (f->initfail) {
+		snprintf(err, errlen, "faulty: worker_init failed (initfail)");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * If the payload is prefix followed by a decimal number, store it and
+ * return a pointer past the digits; NULL otherwise.
+ */
+static const char *
+faulty_num(const char *p, size_t len, const char *prefix, unsigned long *num)
+{
+	size_t	plen = strlen(prefix), i;
+
+	if (len <= plen || memcmp(p, prefix, plen) != 0)
+		return (NULL);
+	*num = 0;
+	for (i = plen; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (*num > 100000000)	/* big enough for any test */
+			return (NULL);
+		*num = *num * 10 + (p[i] - '0');
+	}
+	if (i == plen)
+		return (NULL);
+	return (p + i);
+}
+
+/* Is the payload exactly word? */
+static int
+faulty_is(const char *p, size_t len, const char *word)
+{
+	return (len == strlen(word) && memcmp(p, word, len) == 0);
+}
+
+/* Write n bytes of 'x'. */
+static int
+faulty_big(struct fp_out *out, unsigned long n)
+{
+	char	xs[65536];
+	size_t	chunk;
+
+	memset(xs, 'x', sizeof(xs));
+	while (n > 0) {
+		chunk = n < sizeof(xs) ? n : sizeof(xs);
+		if (fp_out_write(out, xs, chunk) == -1)
+			return (FP_HANDLE_TOO_LARGE);
+		n -= chunk;
+	}
+	return (0);
+}
+
+/* Do what the payload says. */
+static int
+faulty_handle(void *arg, const void *payload, size_t len, struct fp_out *out)
+{
+	const char	*p = payload, *end = p + len, *rest;
+	unsigned long	 n;
+	struct timespec	 ts;
+	char		 buf[32];
+	int		 blen;
+
+	(void)arg;
+	if (faulty_is(p, len, "segv")) {
+		raise(SIGSEGV);
+		/* Only reached if the daemon left SIGSEGV blocked or caught. */
+		fp_out_write(out, "faulty: SIGSEGV did not kill me", 31);
+		return (1);
+	}
+	if (faulty_is(p, len, "abort"))
+		abort();
+	if (faulty_is(p, len, "hang"))
+		for (;;)
+			pause();
+	if (faulty_is(p, len, "pid")) {
+		blen = snprintf(buf, sizeof(buf), "%ld", (long)getpid());
+		return (fp_out_write(out, buf, blen) == -1 ?
+		    FP_HANDLE_TOO_LARGE : 0);
+	}
+	if ((rest = faulty_num(p, len, "exit:", &n)) != NULL && rest == end)
+		_exit((int)n);
+	if ((rest = faulty_num(p, len, "sleep:", &n)) != NULL && rest == end) {
+		ts.tv_sec = n / 1000;
+		ts.tv_nsec = (n % 1000) * 1000000;
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			continue;
+		return (fp_out_write(out, "slept", 5) == -1 ?
+		    FP_HANDLE_TOO_LARGE : 0);
+	}
+	if ((rest = faulty_num(p, len, "fail:", &n)) != NULL && rest < end &&
+	    *rest == ':' && n <= 65535) {
+		rest++;
+		if (fp_out_write(out, rest, end - rest) == -1)
+			return (FP_HANDLE_TOO_LARGE);
+		return ((int)n);
+	}
+	if ((rest = faulty_num(p, len, "big:", &n)) != NULL && rest == end)
+		return (faulty_big(out, n));
+
+	return (fp_out_write(out, payload, len) == -1 ? FP_HANDLE_TOO_LARGE :
+	    0);
+}
+
+/* In the master at stop. */
+static void
+faulty_fini(void *arg)
+{
+	struct faulty	*f = arg;
+
+	if (f != NULL) {
+		free(f->crashloop);
+		free(f);
+	}
+}
+
+/* Exported whatever -fvisibility the build uses. */
+__attribute__((visibility("default")))
+const struct fp_module fp_module = {
+	.abi = FP_MODULE_ABI,
+	.name = "faulty",
+	.init = faulty_init,
+	.worker_init = faulty_worker_init,
+	.handle = faulty_handle,
+	.fini = faulty_fini,
+};
