@@ -211,10 +211,14 @@ uint64_t	 master_now_ms(void);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
 void		 master_reap(void);
+__attribute__((noreturn))
+void		 master_fatal(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
 
 /* listen.c */
 int		 listen_open(const char *path, mode_t mode, char *err,
 		    size_t errlen);
+int		 listen_adopt(int fd, char *err, size_t errlen);
 void		 listen_start(void);
 void		 listen_client_gone(void);
 void		 listen_close(void);
@@ -283,8 +287,13 @@ char		*status_json(void);
 
 /* sdnotify.c: the only file that knows systemd. */
 void		 sdnotify_init(void);
+int		 sdnotify_listen_fd(void);
+void		 sdnotify_start(struct event_base *base);
+void		 sdnotify_stop(void);
 void		 sdnotify_send(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
+void		 sdnotify_status(const char *line);
+uint64_t	 sdnotify_monotonic_usec(void);
 
 /* xmalloc.c */
 void		*xcalloc(size_t n, size_t size);

@@ -20,6 +20,7 @@
 static char		 listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint64_t		 last_refusal_log;
 
+static void	listen_events(int);
 static void	listen_accept_cb(evutil_socket_t, short, void *);
 static void	listen_resume_cb(evutil_socket_t, short, void *);
 
@@ -108,6 +109,14 @@ listen_open(const char *path, mode_t mode, char *err, size_t errlen)
 		listen_path[0] = '\0';
 		return (-1);
 	}
+	listen_events(fd);
+	log_info("listening on %s", path);
+	return (0);
+}
+
+static void
+listen_events(int fd)
+{
 	master->listen_fd = fd;
 	master->listen_ev = event_new(master->base, fd, EV_READ | EV_PERSIST,
 	    listen_accept_cb, NULL);
@@ -115,7 +124,22 @@ listen_open(const char *path, mode_t mode, char *err, size_t errlen)
 	    NULL);
 	if (master->listen_ev == NULL || master->accept_pause == NULL)
 		fatalx("listen: event_new");
-	log_info("listening on %s", path);
+}
+
+/*
+ * Serve on a socket systemd passed us.  It is systemd's: we never chmod,
+ * shut down or unlink it, so listen_path stays empty.
+ */
+int
+listen_adopt(int fd, char *err, size_t errlen)
+{
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    evutil_make_socket_closeonexec(fd) == -1) {
+		snprintf(err, errlen, "socket activation: fd %d: %s", fd,
+		    strerror(errno));
+		return (-1);
+	}
+	listen_events(fd);
 	return (0);
 }
 

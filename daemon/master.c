@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,25 @@ master_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/*
+ * A fatal error at start: tell systemd why (ERRNO=), leave no socket file
+ * behind, and exit non-zero.  Workers die with us (PR_SET_PDEATHSIG).
+ */
+void
+master_fatal(const char *fmt, ...)
+{
+	char	msg[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sdnotify_send("STATUS=failed to start: %s\nERRNO=%d", msg,
+	    errno != 0 ? errno : EINVAL);
+	listen_close();
+	fatalx("%s", msg);
 }
 
 /* Every pool has all its workers: serve, and tell systemd. */
@@ -231,6 +251,7 @@ master_cleanup(void)
 			event_free(sig_events[i]);
 	if (master->stop_timer != NULL)
 		event_free(master->stop_timer);
+	sdnotify_stop();
 	event_base_free(master->base);
 }
 
@@ -241,6 +262,7 @@ master_run(struct config *conf, const char *socket_path)
 	struct pool_config	*pc;
 	struct pool		*pool;
 	char			 err[1024];
+	int			 fd;
 
 	master = xcalloc(1, sizeof(*master));
 	master->conf = conf;
@@ -255,12 +277,20 @@ master_run(struct config *conf, const char *socket_path)
 	sdnotify_init();
 	TAILQ_FOREACH(pc, &conf->pools, entry) {
 		if (pool_create(pc, err, sizeof(err)) == -1)
-			fatalx("%s", err);
+			master_fatal("%s", err);
 		master->npools++;
 	}
-	if (listen_open(socket_path, conf->socket_mode, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+	if ((fd = sdnotify_listen_fd()) != -1) {
+		if (listen_adopt(fd, err, sizeof(err)) == -1)
+			master_fatal("%s", err);
+		log_info("socket activation: serving on the socket systemd "
+		    "passed (fd %d); the socket setting %s is ignored", fd,
+		    socket_path);
+	} else if (listen_open(socket_path, conf->socket_mode, err,
+	    sizeof(err)) == -1)
+		master_fatal("%s", err);
 	master_signals();
+	sdnotify_start(master->base);
 	log_info("forkpoold %s starting: %u pools from %s", FORKPOOL_VERSION,
 	    master->npools, conf->path);
 	TAILQ_FOREACH(pool, &master->pools, entry)

@@ -224,11 +224,9 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	if (w->start_error[0] != '\0')
 		snprintf(pool->last_error, sizeof(pool->last_error), "%s",
 		    w->start_error);
-	if (master->starting && !w->ready && pool->nready == 0) {
-		listen_close();
-		fatalx("pool %s: no worker could start: %s", pool->name,
+	if (master->starting && !w->ready && pool->nready == 0)
+		master_fatal("pool %s: no worker could start: %s", pool->name,
 		    pool->last_error);
-	}
 	if (master->stopping) {
 		master_check_stopped();
 		return;
