@@ -78,6 +78,7 @@ DAEMON_SRCS	:= \
 	daemon/child.c \
 	daemon/client.c \
 	daemon/config.c \
+	daemon/gen.c \
 	daemon/intensity.c \
 	daemon/listen.c \
 	daemon/log.c \
@@ -85,6 +86,7 @@ DAEMON_SRCS	:= \
 	daemon/master.c \
 	daemon/module.c \
 	daemon/pool.c \
+	daemon/reload.c \
 	daemon/sdnotify.c \
 	daemon/status.c \
 	daemon/task.c \

@@ -134,7 +134,7 @@ child_send(uint8_t type, uint16_t arg, uint64_t id, const char *text)
 
 /* Run one task and append its RESULT (or ERROR) to ob. */
 static void
-child_run(struct pool *pool, const struct fp_hdr *in, const uint8_t *body,
+child_run(struct worker *w, const struct fp_hdr *in, const uint8_t *body,
     struct obuf *ob)
 {
 	struct child_out	co;
@@ -151,10 +151,10 @@ child_run(struct pool *pool, const struct fp_hdr *in, const uint8_t *body,
 	co.out.write = out_write;
 	co.out.reserve = out_reserve;
 	co.out.commit = out_commit;
-	co.out.max = master->conf->max_payload;
+	co.out.max = w->max_payload;
 	co.out.priv = &co;
 	co.ob = ob;
-	status = pool->module->handle(pool->module_state, body + in->arg,
+	status = w->gen->module->handle(w->gen->module_state, body + in->arg,
 	    in->len - in->arg, &co.out);
 
 	hdr.version = FP_PROTO_VERSION;
@@ -171,7 +171,7 @@ child_run(struct pool *pool, const struct fp_hdr *in, const uint8_t *body,
 	if (status == FP_HANDLE_TOO_LARGE || co.overflow) {
 		hdr.arg = FP_ERR_TOO_LARGE;
 		snprintf(text, sizeof(text), "the handler's output is over "
-		    "max_payload (%u bytes)", master->conf->max_payload);
+		    "max_payload (%u bytes)", w->max_payload);
 	} else {
 		hdr.arg = FP_ERR_INTERNAL;
 		snprintf(text, sizeof(text), "the handler returned %d, which "
@@ -219,8 +219,9 @@ child_reset(int fd, pid_t master_pid)
 
 /* Set up, say PONG, then serve tasks until the channel closes. */
 void
-child_main(struct pool *pool, int fd, pid_t master_pid)
+child_main(struct worker *w, int fd, pid_t master_pid)
 {
+	const struct fp_module	*mod = w->gen->module;
 	struct fp_reader	 r;
 	struct fp_hdr		 hdr;
 	const uint8_t		*body;
@@ -231,16 +232,15 @@ child_main(struct pool *pool, int fd, pid_t master_pid)
 	int			 rc;
 
 	child_reset(fd, master_pid);
-	if (pool->module->worker_init != NULL &&
-	    pool->module->worker_init(pool->module_state, err,
-	    sizeof(err)) == -1) {
+	if (mod->worker_init != NULL &&
+	    mod->worker_init(w->gen->module_state, err, sizeof(err)) == -1) {
 		child_send(FP_ERROR, FP_ERR_INTERNAL, 0, err[0] != '\0' ? err :
 		    "worker_init failed and gave no reason");
 		_exit(CHILD_EXIT_INIT_FAILED);
 	}
 	child_send(FP_PONG, 0, 0, NULL);
 
-	fp_reader_init(&r, master->conf->max_payload + FP_POOL_NAME_MAX);
+	fp_reader_init(&r, w->max_payload + FP_POOL_NAME_MAX);
 	for (;;) {
 		if ((n = read(child_fd, buf, sizeof(buf))) == -1) {
 			if (errno == EINTR)
@@ -254,7 +254,7 @@ child_main(struct pool *pool, int fd, pid_t master_pid)
 		while ((rc = fp_reader_next(&r, &hdr, &body)) == 1) {
 			if (hdr.type != FP_SUBMIT || hdr.arg > hdr.len)
 				_exit(1);
-			child_run(pool, &hdr, body, &ob);
+			child_run(w, &hdr, body, &ob);
 			child_write_all(ob.data, ob.len);
 			ob.len = 0;
 		}

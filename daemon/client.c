@@ -441,6 +441,16 @@ client_stop_all(void)
 	}
 }
 
+/* Exit now: one non-blocking write of what each client is owed. */
+void
+client_flush_all(void)
+{
+	struct client	*c;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		evbuffer_write(bufferevent_get_output(c->bev), c->fd);
+}
+
 /* Exit now: drop every connection whatever it still holds. */
 void
 client_free_all(void)

@@ -414,13 +414,43 @@ config_pool_new(const char *name, size_t len, int line)
 	return (pc);
 }
 
-static void
+void
 config_pool_free(struct pool_config *pc)
 {
 	free(pc->handler);
 	free(pc->module);
 	free(pc->module_args);
 	free(pc);
+}
+
+static int
+config_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/*
+ * 1 when two sections configure the same workers: everything but the line
+ * they sit on.  A reload replaces the workers of a pool only when not.
+ */
+int
+config_pool_equal(const struct pool_config *a, const struct pool_config *b)
+{
+	return (strcmp(a->name, b->name) == 0 &&
+	    config_str_equal(a->handler, b->handler) &&
+	    config_str_equal(a->module, b->module) &&
+	    config_str_equal(a->module_args, b->module_args) &&
+	    a->workers == b->workers &&
+	    a->queue_limit == b->queue_limit &&
+	    a->task_timeout_ms == b->task_timeout_ms &&
+	    a->max_tasks == b->max_tasks &&
+	    a->max_rss == b->max_rss &&
+	    a->prefetch == b->prefetch &&
+	    a->restart_burst == b->restart_burst &&
+	    a->restart_window_ms == b->restart_window_ms &&
+	    a->retries == b->retries);
 }
 
 /* The line where a pool key was set in the open section, or 0. */
@@ -825,4 +855,13 @@ config_find_pool(struct config *conf, const char *name)
 			return (pc);
 	}
 	return (NULL);
+}
+
+/* The configuration conf came from, read again (for a reload). */
+struct config *
+config_reload(const struct config *conf, char *err, size_t errlen)
+{
+	if (strcmp(conf->path, DEFAULT_NAME) == 0)
+		return (config_default(err, errlen));
+	return (config_load(conf->path, err, errlen));
 }

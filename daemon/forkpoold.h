@@ -104,6 +104,8 @@ enum worker_state {
 struct worker {
 	TAILQ_ENTRY(worker) entry;
 	struct pool	*pool;
+	struct gen	*gen;		/* what it was forked from */
+	uint32_t	 max_payload;	/* the limit it was forked with */
 	pid_t		 pid;		/* -1 once reaped */
 	struct bufferevent *bev;	/* channel; NULL once closed */
 	enum worker_state state;
@@ -121,14 +123,29 @@ struct worker {
 };
 TAILQ_HEAD(worker_list, worker);
 
+/*
+ * A generation: one pool section and the handler loaded from it.  Workers
+ * are forked from a generation and keep it until they exit, so a reload
+ * can load a pool's new handler while its old workers still run the old.
+ */
+struct gen {
+	struct pool_config *conf;	/* owned */
+	const struct fp_module *module;
+	void		*module_state;
+	void		*dl;		/* dlopen handle, NULL for built-ins */
+	unsigned int	 refs;		/* its workers, and the pool's use */
+};
+
 /* A pool: a FIFO queue and its workers. */
 struct pool {
 	TAILQ_ENTRY(pool) entry;
 	char		 name[FP_POOL_NAME_MAX + 1];
-	struct pool_config *conf;
-	const struct fp_module *module;
-	void		*module_state;
-	void		*dl;		/* dlopen handle, NULL for built-ins */
+	struct pool_config *conf;	/* gen->conf */
+	struct gen	*gen;		/* what new workers are forked from */
+	struct gen	*prev_gen;	/* before a reload, to roll back to */
+	int		 reshaping;	/* workers to replace, add or retire */
+	int		 removed;	/* dropped by a reload: drain, then free */
+	struct event	*free_ev;	/* frees a drained pool from the loop */
 	struct task_list queue;
 	unsigned int	 nqueued;
 	struct worker_list workers;
@@ -160,7 +177,8 @@ TAILQ_HEAD(pool_list, pool);
 struct master {
 	struct event_base *base;
 	struct config	*conf;
-	struct pool_list pools;
+	struct pool_list pools;		/* serving */
+	struct pool_list draining;	/* removed by a reload, finishing */
 	unsigned int	 npools;
 	const char	*socket_path;
 	int		 listen_fd;
@@ -169,7 +187,6 @@ struct master {
 	struct timeval	 started_at;
 	int		 starting;	/* until every pool is up */
 	int		 stopping;
-	int		 stop_now;	/* a second signal: no more waiting */
 	struct event	*stop_timer;
 	uint64_t	 next_seq;	/* task ids on worker channels */
 };
@@ -181,10 +198,15 @@ struct config	*config_load(const char *path, char *err, size_t errlen);
 struct config	*config_load_string(const char *text, const char *name,
 		    char *err, size_t errlen);
 struct config	*config_default(char *err, size_t errlen);
+struct config	*config_reload(const struct config *conf, char *err,
+		    size_t errlen);
 void		 config_free(struct config *conf);
 int		 config_parse_duration(const char *s, uint64_t *ms);
 int		 config_parse_size(const char *s, uint64_t *bytes);
 struct pool_config *config_find_pool(struct config *conf, const char *name);
+void		 config_pool_free(struct pool_config *pc);
+int		 config_pool_equal(const struct pool_config *a,
+		    const struct pool_config *b);
 
 /* intensity.c: restart intensity, pure so it can be tested alone. */
 struct intensity *intensity_new(unsigned int burst, uint64_t window_ms);
@@ -231,6 +253,7 @@ void		 client_send_buffer(struct client *c, uint8_t type,
 		    uint16_t arg, uint64_t id, struct evbuffer *from, size_t len);
 void		 client_task_done(struct client *c, struct task *task);
 void		 client_stop_all(void);
+void		 client_flush_all(void);
 void		 client_free_all(void);
 unsigned int	 client_count(void);
 
@@ -244,8 +267,16 @@ void		 task_fail(struct task *task, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 task_cancel_sent(struct task *task);
 
+/* gen.c */
+struct gen	*gen_new(struct pool_config *pc, char *err, size_t errlen);
+void		 gen_ref(struct gen *gen);
+void		 gen_unref(struct gen *gen);
+
+/* reload.c */
+void		 reload_run(void);
+
 /* pool.c */
-int		 pool_create(struct pool_config *pc, char *err, size_t errlen);
+struct pool	*pool_create(struct gen *gen);
 struct pool	*pool_find(const char *name, size_t len);
 int		 pool_log_allowed(struct pool *pool);
 int		 pool_submit(struct pool *pool, struct task *task);
@@ -253,7 +284,9 @@ void		 pool_dispatch(struct pool *pool);
 void		 pool_unqueue(struct task *task);
 void		 pool_requeue(struct pool *pool, struct task_list *tasks);
 void		 pool_fail_queue(struct pool *pool, int code, const char *text);
-void		 pool_start(struct pool *pool);
+void		 pool_reconcile(struct pool *pool);
+void		 pool_set_gen(struct pool *pool, struct gen *gen);
+void		 pool_remove(struct pool *pool);
 void		 pool_worker_ready(struct pool *pool, struct worker *w);
 void		 pool_worker_gone(struct pool *pool, struct worker *w,
 		    int unexpected);
@@ -276,11 +309,11 @@ const char	*worker_state_name(enum worker_state state);
 
 /* child.c: runs only in a forked worker. */
 __attribute__((noreturn))
-void		 child_main(struct pool *pool, int fd, pid_t master_pid);
+void		 child_main(struct worker *w, int fd, pid_t master_pid);
 
 /* module.c */
-int		 module_load(struct pool *pool, char *err, size_t errlen);
-void		 module_unload(struct pool *pool);
+int		 module_load(struct gen *gen, char *err, size_t errlen);
+void		 module_unload(struct gen *gen);
 
 /* status.c */
 char		*status_json(void);

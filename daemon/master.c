@@ -78,7 +78,25 @@ master_nworkers(void)
 
 	TAILQ_FOREACH(pool, &master->pools, entry)
 		n += pool->nworkers;
+	TAILQ_FOREACH(pool, &master->draining, entry)
+		n += pool->nworkers;
 	return (n);
+}
+
+/* Kill every worker left; the reaps answer their tasks with text. */
+static void
+master_kill_all(const char *text)
+{
+	struct pool_list	*lists[] = { &master->pools, &master->draining };
+	struct pool		*pool;
+	struct worker		*w;
+	size_t			 i;
+
+	for (i = 0; i < 2; i++)
+		TAILQ_FOREACH(pool, lists[i], entry)
+			TAILQ_FOREACH(w, &pool->workers, entry)
+				worker_kill(w, FP_ERR_SHUTTING_DOWN, "%s",
+				    text);
 }
 
 /* During a stop: leave the loop once no worker and no client remains. */
@@ -99,9 +117,6 @@ master_check_stopped(void)
 static void
 master_stop_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct pool	*pool;
-	struct worker	*w;
-
 	(void)fd;
 	(void)events;
 	(void)arg;
@@ -112,11 +127,8 @@ master_stop_timer_cb(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	log_warnx("stop: shutdown_timeout passed; killing the workers left");
-	TAILQ_FOREACH(pool, &master->pools, entry)
-		TAILQ_FOREACH(w, &pool->workers, entry)
-			worker_kill(w, FP_ERR_SHUTTING_DOWN, "the daemon "
-			    "stopped and the task did not finish within "
-			    "shutdown_timeout");
+	master_kill_all("the daemon stopped and the task did not finish "
+	    "within shutdown_timeout");
 }
 
 /*
@@ -127,18 +139,13 @@ static void
 master_stop(int sig)
 {
 	struct pool	*pool;
-	struct worker	*w;
 	struct timeval	 tv;
 	uint64_t	 ms = master->conf->shutdown_timeout_ms;
 
 	if (master->stopping) {
 		log_warnx("received SIG%s again; stopping now",
 		    sigabbrev_np(sig));
-		TAILQ_FOREACH(pool, &master->pools, entry)
-			TAILQ_FOREACH(w, &pool->workers, entry)
-				worker_kill(w, FP_ERR_SHUTTING_DOWN, "the daemon "
-				    "was told to stop at once");
-		master->stop_now = 1;
+		master_kill_all("the daemon was told to stop at once");
 		event_base_loopexit(master->base, NULL);
 		return;
 	}
@@ -148,6 +155,8 @@ master_stop(int sig)
 	master->stopping = 1;
 	listen_close();
 	TAILQ_FOREACH(pool, &master->pools, entry)
+		pool_stop(pool);
+	TAILQ_FOREACH(pool, &master->draining, entry)
 		pool_stop(pool);
 	/* After the workers' deadline, one more for unread replies. */
 	tv.tv_sec = ms / 1000;
@@ -169,8 +178,7 @@ master_signal_cb(evutil_socket_t sig, short events, void *arg)
 		master_stop(sig);
 		break;
 	case SIGHUP:
-		log_warnx("received SIGHUP: reloading is not supported by this "
-		    "version; restart forkpoold to apply a new configuration");
+		reload_run();
 		break;
 	case SIGCHLD:
 		master_reap();
@@ -225,27 +233,33 @@ master_signals(void)
 static void
 master_cleanup(void)
 {
-	struct pool	*pool;
-	struct worker	*w;
-	size_t		 i;
+	struct pool_list	*lists[] = { &master->pools, &master->draining };
+	struct pool		*pool;
+	struct worker		*w;
+	struct rusage		 ru;
+	size_t			 i;
+	int			 status;
 
-	if (master->stop_now) {
-		TAILQ_FOREACH(pool, &master->pools, entry) {
+	/*
+	 * After a second signal the workers were killed and the loop left at
+	 * once: bury them here so their tasks are still answered, and give
+	 * each client one chance to take its replies.
+	 */
+	for (i = 0; i < 2; i++)
+		TAILQ_FOREACH(pool, lists[i], entry)
 			while ((w = TAILQ_FIRST(&pool->workers)) != NULL) {
-				waitpid(w->pid, NULL, 0);
-				pool_requeue(pool, &w->inflight);
-				TAILQ_REMOVE(&pool->workers, w, entry);
-				pool->nworkers--;
-				worker_free(w);
+				if (wait4(w->pid, &status, 0, &ru) == -1)
+					fatal("wait4 %ld", (long)w->pid);
+				worker_reaped(w, status, &ru);
 			}
-		}
-	}
+	client_flush_all();
 	client_free_all();
 	listen_close();
-	while ((pool = TAILQ_FIRST(&master->pools)) != NULL) {
-		TAILQ_REMOVE(&master->pools, pool, entry);
-		pool_free(pool);
-	}
+	for (i = 0; i < 2; i++)
+		while ((pool = TAILQ_FIRST(lists[i])) != NULL) {
+			TAILQ_REMOVE(lists[i], pool, entry);
+			pool_free(pool);
+		}
 	for (i = 0; i < sizeof(sig_events) / sizeof(sig_events[0]); i++)
 		if (sig_events[i] != NULL)
 			event_free(sig_events[i]);
@@ -261,6 +275,7 @@ master_run(struct config *conf, const char *socket_path)
 {
 	struct pool_config	*pc;
 	struct pool		*pool;
+	struct gen		*gen;
 	char			 err[1024];
 	int			 fd;
 
@@ -270,15 +285,18 @@ master_run(struct config *conf, const char *socket_path)
 	master->starting = 1;
 	master->socket_path = socket_path;
 	TAILQ_INIT(&master->pools);
+	TAILQ_INIT(&master->draining);
 	evutil_gettimeofday(&master->started_at, NULL);
 	if ((master->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 
 	sdnotify_init();
-	TAILQ_FOREACH(pc, &conf->pools, entry) {
-		if (pool_create(pc, err, sizeof(err)) == -1)
+	/* The pools take their sections; conf keeps the daemon settings. */
+	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
+		TAILQ_REMOVE(&conf->pools, pc, entry);
+		if ((gen = gen_new(pc, err, sizeof(err))) == NULL)
 			master_fatal("%s", err);
-		master->npools++;
+		pool_create(gen);
 	}
 	if ((fd = sdnotify_listen_fd()) != -1) {
 		if (listen_adopt(fd, err, sizeof(err)) == -1)
@@ -294,7 +312,7 @@ master_run(struct config *conf, const char *socket_path)
 	log_info("forkpoold %s starting: %u pools from %s", FORKPOOL_VERSION,
 	    master->npools, conf->path);
 	TAILQ_FOREACH(pool, &master->pools, entry)
-		pool_start(pool);
+		pool_reconcile(pool);
 	event_base_dispatch(master->base);
 
 	master_cleanup();

@@ -56,28 +56,28 @@ module_path(const char *name, char *path, size_t len)
 
 /* Load the pool's handler and run its one-time init. */
 int
-module_load(struct pool *pool, char *err, size_t errlen)
+module_load(struct gen *gen, char *err, size_t errlen)
 {
-	struct pool_config	*pc = pool->conf;
+	struct pool_config	*pc = gen->conf;
 	const struct fp_module	*mod;
 	char			 path[PATH_MAX], why[512] = "";
 	void			*dl;
 
 	if (pc->handler != NULL) {
 		/* Config validation admits only the built-in echo. */
-		pool->module = &echo_module;
-		pool->module_state = echo_init(NULL, NULL, 0);
+		gen->module = &echo_module;
+		gen->module_state = echo_init(NULL, NULL, 0);
 		return (0);
 	}
 	module_path(pc->module, path, sizeof(path));
 	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		snprintf(err, errlen, "pool %s: cannot load module %s: %s",
-		    pool->name, path, dlerror());
+		    pc->name, path, dlerror());
 		return (-1);
 	}
 	if ((mod = dlsym(dl, FP_MODULE_SYMBOL)) == NULL) {
 		snprintf(err, errlen, "pool %s: module %s has no \"%s\" "
-		    "symbol; is it a forkpool module?", pool->name, path,
+		    "symbol; is it a forkpool module?", pc->name, path,
 		    FP_MODULE_SYMBOL);
 		dlclose(dl);
 		return (-1);
@@ -85,41 +85,41 @@ module_load(struct pool *pool, char *err, size_t errlen)
 	if (mod->abi != FP_MODULE_ABI || mod->handle == NULL) {
 		snprintf(err, errlen, "pool %s: module %s was built for module "
 		    "ABI %u, this forkpoold speaks %u; rebuild it against this "
-		    "forkpool/module.h", pool->name, path, mod->abi,
+		    "forkpool/module.h", pc->name, path, mod->abi,
 		    FP_MODULE_ABI);
 		dlclose(dl);
 		return (-1);
 	}
-	pool->dl = dl;
-	pool->module = mod;
+	gen->dl = dl;
+	gen->module = mod;
 	if (mod->init == NULL) {
-		pool->module_state = NULL;
+		gen->module_state = NULL;
 		return (0);
 	}
-	pool->module_state = mod->init(pc->module_args != NULL ?
+	gen->module_state = mod->init(pc->module_args != NULL ?
 	    pc->module_args : "", why, sizeof(why));
-	if (pool->module_state == NULL) {
+	if (gen->module_state == NULL) {
 		snprintf(err, errlen, "pool %s: module %s: init failed: %s",
-		    pool->name, path, why[0] != '\0' ? why : "no reason given");
-		pool->module = NULL;
-		pool->dl = NULL;
+		    pc->name, path, why[0] != '\0' ? why : "no reason given");
+		gen->module = NULL;
+		gen->dl = NULL;
 		dlclose(dl);
 		return (-1);
 	}
-	log_debug("pool %s: loaded module %s (%s)", pool->name, path,
+	log_debug("pool %s: loaded module %s (%s)", pc->name, path,
 	    mod->name != NULL ? mod->name : "unnamed");
 	return (0);
 }
 
 /* Run the module's fini in the master and drop it. */
 void
-module_unload(struct pool *pool)
+module_unload(struct gen *gen)
 {
-	if (pool->module != NULL && pool->module->fini != NULL)
-		pool->module->fini(pool->module_state);
-	pool->module = NULL;
-	pool->module_state = NULL;
-	if (pool->dl != NULL)
-		dlclose(pool->dl);
-	pool->dl = NULL;
+	if (gen->module != NULL && gen->module->fini != NULL)
+		gen->module->fini(gen->module_state);
+	gen->module = NULL;
+	gen->module_state = NULL;
+	if (gen->dl != NULL)
+		dlclose(gen->dl);
+	gen->dl = NULL;
 }

@@ -17,31 +17,35 @@
 #define LOG_WINDOW_MS	10000
 
 static void	pool_spawn_cb(evutil_socket_t, short, void *);
+static void	pool_backoff(struct pool *, unsigned int);
 static void	pool_quiet_cb(evutil_socket_t, short, void *);
 
-/* Build a pool from its section and load its handler in the master. */
-int
-pool_create(struct pool_config *pc, char *err, size_t errlen)
+static void	pool_free_cb(evutil_socket_t, short, void *);
+
+/* A pool serving gen (whose reference it takes); not started yet. */
+struct pool *
+pool_create(struct gen *gen)
 {
-	struct pool	*pool;
+	struct pool		*pool;
+	struct pool_config	*pc = gen->conf;
 
 	pool = xcalloc(1, sizeof(*pool));
 	snprintf(pool->name, sizeof(pool->name), "%s", pc->name);
+	pool->gen = gen;
 	pool->conf = pc;
 	TAILQ_INIT(&pool->queue);
 	TAILQ_INIT(&pool->workers);
-	if (module_load(pool, err, errlen) == -1) {
-		free(pool);
-		return (-1);
-	}
 	pool->intensity = intensity_new(pc->restart_burst,
 	    pc->restart_window_ms);
 	pool->spawn_timer = evtimer_new(master->base, pool_spawn_cb, pool);
 	pool->quiet_timer = evtimer_new(master->base, pool_quiet_cb, pool);
-	if (pool->spawn_timer == NULL || pool->quiet_timer == NULL)
-		fatalx("evtimer_new");
+	pool->free_ev = event_new(master->base, -1, 0, pool_free_cb, pool);
+	if (pool->spawn_timer == NULL || pool->quiet_timer == NULL ||
+	    pool->free_ev == NULL)
+		fatalx("pool: event_new");
 	TAILQ_INSERT_TAIL(&master->pools, pool, entry);
-	return (0);
+	master->npools++;
+	return (pool);
 }
 
 struct pool *
@@ -172,19 +176,86 @@ pool_fail_queue(struct pool *pool, int code, const char *text)
 	}
 }
 
-static void
-pool_spawn_missing(struct pool *pool)
+/* A worker that can take tasks now and holds none. */
+static int
+pool_worker_idle(const struct worker *w)
 {
-	while (pool->nworkers < pool->conf->workers)
-		if (worker_spawn(pool) == NULL)
-			break;
+	return (w->ready && w->ninflight == 0 && w->bev != NULL &&
+	    !w->retiring && !w->exited && w->kill_code == 0);
 }
 
-/* Start the pool's workers (at daemon start). */
-void
-pool_start(struct pool *pool)
+/* Retire up to n idle workers, those of an old generation (stale) first. */
+static void
+pool_retire_idle(struct pool *pool, int n)
 {
-	pool_spawn_missing(pool);
+	struct worker	*w, *next;
+	int		 pass;
+
+	for (pass = 0; pass < 2 && n > 0; pass++) {
+		for (w = TAILQ_FIRST(&pool->workers); w != NULL && n > 0;
+		    w = next) {
+			next = TAILQ_NEXT(w, entry);
+			if ((pass == 0) == (w->gen == pool->gen) ||
+			    !pool_worker_idle(w))
+				continue;
+			log_debug("pool %s: retiring worker %ld", pool->name,
+			    (long)w->pid);
+			worker_retire(w);
+			n--;
+		}
+	}
+}
+
+/*
+ * Bring the pool's workers to what its configuration asks: as many as
+ * workers, all of the current generation.  Missing workers are spawned
+ * (unless backing off); stale ones are replaced one at a time, the
+ * successor first, and retired only once it is ready and they are idle, so
+ * capacity never dips; extra ones retire as they become idle.  A pool
+ * removed by a reload keeps its workers while it has queued tasks.
+ */
+void
+pool_reconcile(struct pool *pool)
+{
+	struct worker	*w;
+	unsigned int	 target, live = 0, ready = 0, stale = 0;
+	int		 excess;
+
+	if (master->stopping)
+		return;
+	target = pool->conf->workers;
+	if (pool->removed && pool->nqueued == 0)
+		target = 0;
+	TAILQ_FOREACH(w, &pool->workers, entry) {
+		if (w->retiring || w->exited || w->kill_code != 0)
+			continue;
+		if (w->gen != pool->gen)
+			stale++;
+		else {
+			live++;
+			ready += w->ready;
+		}
+	}
+	if (!evtimer_pending(pool->spawn_timer, NULL)) {
+		while (live + stale < target && worker_spawn(pool) != NULL)
+			live++;
+		if (stale > 0 && live == ready && live + stale == target &&
+		    worker_spawn(pool) != NULL)
+			live++;		/* the next successor */
+	}
+	excess = (int)(ready + stale) - (int)target;
+	if (excess > 0)
+		pool_retire_idle(pool, excess);
+	if (stale == 0 && pool->prev_gen != NULL) {
+		log_info("pool %s: every worker runs the new configuration",
+		    pool->name);
+		gen_unref(pool->prev_gen);
+		pool->prev_gen = NULL;
+	}
+	pool->reshaping = pool->removed || stale > 0 || live != target ||
+	    ready != target;
+	if (pool->removed && pool->nworkers == 0 && pool->nqueued == 0)
+		event_active(pool->free_ev, 0, 0);
 }
 
 /* A worker said PONG: it can take tasks. */
@@ -196,6 +267,72 @@ pool_worker_ready(struct pool *pool, struct worker *w)
 	if (master->starting && pool->nready == pool->conf->workers)
 		master_pool_ready(pool);
 	pool_dispatch(pool);
+	if (pool->reshaping)
+		pool_reconcile(pool);
+}
+
+/*
+ * Serve from gen from now on (a reload changed the pool's section).  The
+ * old generation is kept until its last worker is replaced, to roll back
+ * to if the new one's workers cannot start.
+ */
+void
+pool_set_gen(struct pool *pool, struct gen *gen)
+{
+	if (pool->prev_gen == NULL)
+		pool->prev_gen = pool->gen;
+	else
+		gen_unref(pool->gen);
+	pool->gen = gen;
+	pool->conf = gen->conf;
+	pool->reshaping = 1;
+	pool_reconcile(pool);
+}
+
+/* The new generation's workers cannot start: go back to the old one. */
+static void
+pool_rollback(struct pool *pool)
+{
+	log_warnx("reload failed: pool %s: workers of the new configuration "
+	    "cannot start (%s); keeping the old configuration", pool->name,
+	    pool->last_error);
+	sdnotify_status("reload failed; see the log");
+	gen_unref(pool->gen);
+	pool->gen = pool->prev_gen;
+	pool->conf = pool->gen->conf;
+	pool->prev_gen = NULL;
+	pool->reshaping = 1;
+}
+
+/*
+ * A reload dropped the pool: it takes no new task (pool_find no longer
+ * sees it), finishes its queue and running tasks, then its workers leave.
+ */
+void
+pool_remove(struct pool *pool)
+{
+	TAILQ_REMOVE(&master->pools, pool, entry);
+	master->npools--;
+	TAILQ_INSERT_TAIL(&master->draining, pool, entry);
+	pool->removed = 1;
+	pool->reshaping = 1;
+	log_info("pool %s: removed by the reload; finishing %u queued and "
+	    "the running tasks", pool->name, pool->nqueued);
+	pool_reconcile(pool);
+}
+
+static void
+pool_free_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool = arg;
+
+	(void)fd;
+	(void)events;
+	if (pool->nworkers > 0 || pool->nqueued > 0)
+		return;
+	log_info("pool %s: drained and gone", pool->name);
+	TAILQ_REMOVE(&master->draining, pool, entry);
+	pool_free(pool);
 }
 
 static void
@@ -231,16 +368,24 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 		master_check_stopped();
 		return;
 	}
-	if (!unexpected) {
-		pool_spawn_missing(pool);
-		return;
+	if (!w->ready && w->gen == pool->gen && pool->prev_gen != NULL)
+		pool_rollback(pool);
+	if (unexpected) {
+		pool->restarts++;
+		delay = intensity_exit(pool->intensity, master_now_ms());
+		if (delay > 0 || pool->backoff)
+			pool_backoff(pool, delay);
 	}
-	pool->restarts++;
-	delay = intensity_exit(pool->intensity, master_now_ms());
-	if (delay == 0 && !pool->backoff) {
-		pool_spawn_missing(pool);
-		return;
-	}
+	pool_reconcile(pool);
+	pool_dispatch(pool);
+}
+
+/* Delay the next spawns by delay ms; logged once per change. */
+static void
+pool_backoff(struct pool *pool, unsigned int delay)
+{
+	if (delay == 0)
+		delay = pool->backoff_ms;
 	if (!pool->backoff || delay != pool->backoff_ms)
 		log_warnx("pool %s: restarting too often, backing off: next "
 		    "worker in %u s", pool->name, (delay + 999) / 1000);
@@ -254,12 +399,9 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 static void
 pool_spawn_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct pool	*pool = arg;
-
 	(void)fd;
 	(void)events;
-	if (!master->stopping)
-		pool_spawn_missing(pool);
+	pool_reconcile(arg);
 }
 
 /* A whole window passed with no unexpected exit: back-off is over. */
@@ -278,10 +420,8 @@ pool_quiet_cb(evutil_socket_t fd, short events, void *arg)
 		log_info("pool %s: back-off over", pool->name);
 	pool->backoff = 0;
 	pool->backoff_ms = 0;
-	if (!master->stopping) {
-		evtimer_del(pool->spawn_timer);
-		pool_spawn_missing(pool);
-	}
+	evtimer_del(pool->spawn_timer);
+	pool_reconcile(pool);
 }
 
 /* At stop: the queue is answered; idle workers are told to finish. */
@@ -304,10 +444,11 @@ pool_stop(struct pool *pool)
 void
 pool_free(struct pool *pool)
 {
-	evtimer_del(pool->spawn_timer);
 	event_free(pool->spawn_timer);
 	event_free(pool->quiet_timer);
+	event_free(pool->free_ev);
 	intensity_free(pool->intensity);
-	module_unload(pool);
+	gen_unref(pool->prev_gen);
+	gen_unref(pool->gen);
 	free(pool);
 }

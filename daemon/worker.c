@@ -77,7 +77,10 @@ elapsed_s(const struct timeval *since)
 	return (d.tv_sec + d.tv_usec / 1e6);
 }
 
-/* Fork a worker for pool; NULL when fork failed (logged). */
+/*
+ * Fork a worker for pool from its current generation; NULL when that
+ * failed (logged).
+ */
 struct worker *
 worker_spawn(struct pool *pool)
 {
@@ -90,6 +93,10 @@ worker_spawn(struct pool *pool)
 		log_warn("pool %s: socketpair", pool->name);
 		return (NULL);
 	}
+	w = xcalloc(1, sizeof(*w));
+	w->pool = pool;
+	w->gen = pool->gen;
+	w->max_payload = master->conf->max_payload;
 	/*
 	 * No signal may run a master handler in the child between fork and
 	 * its reset of dispositions: block them all around fork.
@@ -101,11 +108,12 @@ worker_spawn(struct pool *pool)
 		log_warn("pool %s: fork", pool->name);
 		close(sv[0]);
 		close(sv[1]);
+		free(w);
 		return (NULL);
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(pool, sv[1], master_pid);
+		child_main(w, sv[1], master_pid);
 		/* NOTREACHED */
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -113,8 +121,7 @@ worker_spawn(struct pool *pool)
 	/* Also here, so a kill of the group cannot race the child's own. */
 	setpgid(pid, pid);
 
-	w = xcalloc(1, sizeof(*w));
-	w->pool = pool;
+	gen_ref(w->gen);
 	w->pid = pid;
 	w->state = WORKER_STARTING;
 	TAILQ_INIT(&w->inflight);
@@ -286,7 +293,7 @@ worker_read_frames(struct worker *w)
 	in = bufferevent_get_input(w->bev);
 	while (evbuffer_get_length(in) >= FP_HDR_LEN) {
 		evbuffer_copyout(in, buf, FP_HDR_LEN);
-		rc = fp_hdr_decode(buf, &hdr, master->conf->max_payload);
+		rc = fp_hdr_decode(buf, &hdr, w->max_payload);
 		if (rc != 0) {
 			snprintf(what, sizeof(what), rc == FP_ERR_PROTOCOL ?
 			    "version %u" : "a frame of %u bytes", rc ==
@@ -336,6 +343,8 @@ worker_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	pool_dispatch(pool);
+	if (pool->reshaping && w->ninflight == 0)
+		pool_reconcile(pool);
 }
 
 static void
@@ -448,21 +457,29 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	TAILQ_REMOVE(&pool->workers, w, entry);
 	pool_worker_gone(pool, w, unexpected);
 	worker_free(w);
-	if (!master->stopping)
-		pool_dispatch(pool);
+}
+
+static struct worker *
+worker_find_in(struct pool_list *pools, pid_t pid)
+{
+	struct pool	*pool;
+	struct worker	*w;
+
+	TAILQ_FOREACH(pool, pools, entry)
+		TAILQ_FOREACH(w, &pool->workers, entry)
+			if (w->pid == pid)
+				return (w);
+	return (NULL);
 }
 
 struct worker *
 worker_find(pid_t pid)
 {
-	struct pool	*pool;
 	struct worker	*w;
 
-	TAILQ_FOREACH(pool, &master->pools, entry)
-		TAILQ_FOREACH(w, &pool->workers, entry)
-			if (w->pid == pid)
-				return (w);
-	return (NULL);
+	if ((w = worker_find_in(&master->pools, pid)) != NULL)
+		return (w);
+	return (worker_find_in(&master->draining, pid));
 }
 
 void
@@ -470,5 +487,6 @@ worker_free(struct worker *w)
 {
 	worker_close(w);
 	event_free(w->timer);
+	gen_unref(w->gen);
 	free(w);
 }

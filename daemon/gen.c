@@ -1,0 +1,43 @@
+/*
+ * Generations: a pool section plus the handler loaded from it.  A pool
+ * holds one reference to its current generation and each worker one to
+ * the generation it was forked from, so a reload can load new handler state
+ * while old workers finish on the old; the last reference runs the
+ * module's fini.
+ */
+#include <stdlib.h>
+
+#include "forkpoold.h"
+#include "log.h"
+
+/* Load pc's handler (init runs here, in the master).  Takes pc on success. */
+struct gen *
+gen_new(struct pool_config *pc, char *err, size_t errlen)
+{
+	struct gen	*gen;
+
+	gen = xcalloc(1, sizeof(*gen));
+	gen->conf = pc;
+	if (module_load(gen, err, errlen) == -1) {
+		free(gen);
+		return (NULL);
+	}
+	gen->refs = 1;
+	return (gen);
+}
+
+void
+gen_ref(struct gen *gen)
+{
+	gen->refs++;
+}
+
+void
+gen_unref(struct gen *gen)
+{
+	if (gen == NULL || --gen->refs > 0)
+		return;
+	module_unload(gen);
+	config_pool_free(gen->conf);
+	free(gen);
+}

@@ -1,0 +1,225 @@
+/*
+ * SIGHUP: reload the configuration without losing a task.
+ *
+ * The file is parsed into a fresh config and every new or changed handler
+ * is loaded (its init run) before anything is applied, so a file that does
+ * not parse or a module that does not load changes nothing.  Then: new
+ * pools start; removed pools stop taking tasks and drain; a pool whose
+ * handler or its arguments changed gets a new generation and replaces its
+ * workers one by one as they become idle; other changes (sizes, limits,
+ * timeouts) apply in place, the pool growing or shrinking without touching
+ * a busy worker.  The socket cannot move without a restart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forkpoold.h"
+#include "log.h"
+
+/* One section of the new file, and what it will become. */
+struct reload_item {
+	struct pool_config	*pc;	/* owned until applied */
+	struct pool		*pool;	/* the pool of that name, or NULL */
+	struct gen		*gen;	/* a handler loaded anew, or NULL */
+};
+
+static int
+reload_same_handler(const struct pool_config *a, const struct pool_config *b)
+{
+	struct pool_config	x = *a;
+
+	/* Compare only what a worker is forked with. */
+	x.workers = b->workers;
+	x.queue_limit = b->queue_limit;
+	x.task_timeout_ms = b->task_timeout_ms;
+	x.max_tasks = b->max_tasks;
+	x.max_rss = b->max_rss;
+	x.prefetch = b->prefetch;
+	x.restart_burst = b->restart_burst;
+	x.restart_window_ms = b->restart_window_ms;
+	x.retries = b->retries;
+	return (config_pool_equal(&x, b));
+}
+
+static void
+reload_items_free(struct reload_item *items, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (items[i].gen != NULL)
+			gen_unref(items[i].gen);	/* frees its pc */
+		else if (items[i].pc != NULL)
+			config_pool_free(items[i].pc);
+	}
+	free(items);
+}
+
+/*
+ * Take the sections out of nc and load every handler that is new or
+ * changed.  NULL with err when one fails: nothing has been applied.
+ */
+static struct reload_item *
+reload_prepare(struct config *nc, size_t *np, char *err, size_t errlen)
+{
+	struct reload_item	*items;
+	struct pool_config	*pc;
+	size_t			 n = 0, cap = 0;
+
+	items = NULL;
+	while ((pc = TAILQ_FIRST(&nc->pools)) != NULL) {
+		TAILQ_REMOVE(&nc->pools, pc, entry);
+		if (n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			items = xrealloc(items, cap, sizeof(*items));
+		}
+		memset(&items[n], 0, sizeof(items[n]));
+		items[n].pc = pc;
+		items[n].pool = pool_find(pc->name, strlen(pc->name));
+		n++;
+		if (items[n - 1].pool != NULL &&
+		    reload_same_handler(items[n - 1].pool->conf, pc))
+			continue;
+		if ((items[n - 1].gen = gen_new(pc, err, errlen)) == NULL) {
+			items[n - 1].pc = NULL;
+			config_pool_free(pc);
+			reload_items_free(items, n);
+			return (NULL);
+		}
+	}
+	*np = n;
+	return (items);
+}
+
+/* Settings that apply in place: sizes, limits, timeouts. */
+static void
+reload_pool_in_place(struct pool *pool, struct pool_config *pc)
+{
+	struct pool_config	*cur = pool->conf;
+
+	if (cur->restart_burst != pc->restart_burst ||
+	    cur->restart_window_ms != pc->restart_window_ms) {
+		intensity_free(pool->intensity);
+		pool->intensity = intensity_new(pc->restart_burst,
+		    pc->restart_window_ms);
+	}
+	if (cur->workers != pc->workers)
+		log_info("pool %s: %u workers, was %u", pool->name,
+		    pc->workers, cur->workers);
+	cur->workers = pc->workers;
+	cur->queue_limit = pc->queue_limit;
+	cur->task_timeout_ms = pc->task_timeout_ms;
+	cur->max_tasks = pc->max_tasks;
+	cur->max_rss = pc->max_rss;
+	cur->prefetch = pc->prefetch;
+	cur->restart_burst = pc->restart_burst;
+	cur->restart_window_ms = pc->restart_window_ms;
+	cur->retries = pc->retries;
+	config_pool_free(pc);
+	pool->reshaping = 1;
+	pool_reconcile(pool);
+	pool_dispatch(pool);
+}
+
+static int
+reload_listed(const struct reload_item *items, size_t n,
+    const struct pool *pool)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (items[i].pool == pool)
+			return (1);
+	return (0);
+}
+
+/* Daemon settings that can change live; the socket cannot. */
+static void
+reload_daemon(struct config *nc)
+{
+	struct config	*cur = master->conf;
+
+	if ((nc->socket == NULL) != (cur->socket == NULL) ||
+	    (nc->socket != NULL && strcmp(nc->socket, cur->socket) != 0))
+		log_warnx("reload: the socket setting changed; it takes a "
+		    "restart to apply, still serving on %s",
+		    master->socket_path);
+	cur->max_clients = nc->max_clients;
+	cur->max_inflight = nc->max_inflight;
+	cur->max_payload = nc->max_payload;
+	cur->client_timeout_ms = nc->client_timeout_ms;
+	cur->shutdown_timeout_ms = nc->shutdown_timeout_ms;
+	cur->log_level = nc->log_level;
+	log_set_level(nc->log_level);
+}
+
+static void
+reload_apply(struct config *nc, struct reload_item *items, size_t n)
+{
+	struct pool	*pool, *next;
+	size_t		 i;
+	unsigned int	 added = 0, removed = 0, changed = 0;
+
+	reload_daemon(nc);
+	for (pool = TAILQ_FIRST(&master->pools); pool != NULL; pool = next) {
+		next = TAILQ_NEXT(pool, entry);
+		if (!reload_listed(items, n, pool)) {
+			pool_remove(pool);
+			removed++;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (items[i].pool == NULL) {
+			log_info("pool %s: added by the reload",
+			    items[i].pc->name);
+			pool_reconcile(pool_create(items[i].gen));
+			added++;
+		} else if (items[i].gen != NULL) {
+			log_info("pool %s: handler settings changed; replacing "
+			    "its workers as they become idle",
+			    items[i].pool->name);
+			pool_set_gen(items[i].pool, items[i].gen);
+			changed++;
+		} else {
+			if (!config_pool_equal(items[i].pool->conf,
+			    items[i].pc))
+				changed++;
+			reload_pool_in_place(items[i].pool, items[i].pc);
+		}
+	}
+	free(items);
+	log_info("reload: %u pools added, %u removed, %u changed",
+	    added, removed, changed);
+}
+
+/* Reload the configuration file, or change nothing and say why. */
+void
+reload_run(void)
+{
+	struct reload_item	*items;
+	struct config		*nc;
+	char			 err[1024];
+	size_t			 n;
+
+	if (master->stopping || master->starting) {
+		log_warnx("received SIGHUP while %s; not reloading",
+		    master->stopping ? "stopping" : "starting");
+		return;
+	}
+	sdnotify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)sdnotify_monotonic_usec());
+	log_info("received SIGHUP; reloading %s", master->conf->path);
+	if ((nc = config_reload(master->conf, err, sizeof(err))) == NULL ||
+	    (items = reload_prepare(nc, &n, err, sizeof(err))) == NULL) {
+		log_warnx("reload failed, nothing changed: %s", err);
+		sdnotify_send("READY=1\nSTATUS=reload failed: %s", err);
+		if (nc != NULL)
+			config_free(nc);
+		return;
+	}
+	reload_apply(nc, items, n);
+	config_free(nc);
+	sdnotify_send("READY=1\nSTATUS=serving %u pools on %s (reloaded)",
+	    master->npools, master->socket_path);
+}
