@@ -185,9 +185,12 @@ child_run(struct worker *w, const struct fp_hdr *in, const uint8_t *body,
 	fp_hdr_encode(ob->data + start, &hdr);
 }
 
-/* Undo what the master set up that a worker must not keep. */
+/*
+ * Undo what the master set up that a worker must not keep.  The channel
+ * ends up on descriptor 3; out_fd, when not -1, becomes stdout and stderr.
+ */
 static void
-child_reset(int fd, pid_t master_pid)
+child_reset(int fd, pid_t master_pid, int out_fd)
 {
 	sigset_t	mask;
 	int		sig, null;
@@ -213,8 +216,38 @@ child_reset(int fd, pid_t master_pid)
 		if (null != STDIN_FILENO)
 			close(null);
 	}
+	if (out_fd != -1) {
+		dup2(out_fd, STDOUT_FILENO);
+		dup2(out_fd, STDERR_FILENO);
+	}
 	/* Nothing of the master's: no listener, clients or other channels. */
 	close_range(CHILD_CHANNEL_FD + 1, ~0U, 0);
+}
+
+/*
+ * A program worker: the same reset, then exec the pool's command with the
+ * channel on descriptor 3 (spec/PROTOCOL.md, "Program workers").  What it
+ * prints reaches the master through out_fd, to be logged.
+ */
+void
+child_exec(struct worker *w, int fd, pid_t master_pid, int out_fd)
+{
+	struct pool_config	*pc = w->gen->conf;
+	size_t			 i;
+
+	child_reset(fd, master_pid, out_fd);
+	for (i = 0; pc->envv != NULL && pc->envv[i] != NULL; i++)
+		putenv(pc->envv[i]);
+	setenv("FORKPOOL_FD", "3", 1);
+	setenv("FORKPOOL_POOL", pc->name, 1);
+	if (pc->command_dir != NULL && chdir(pc->command_dir) == -1) {
+		fprintf(stderr, "cannot change to command_dir %s: %s\n",
+		    pc->command_dir, strerror(errno));
+		_exit(CHILD_EXIT_EXEC_FAILED);
+	}
+	execvp(pc->argv[0], pc->argv);
+	fprintf(stderr, "cannot run %s: %s\n", pc->argv[0], strerror(errno));
+	_exit(CHILD_EXIT_EXEC_FAILED);
 }
 
 /* Set up, say PONG, then serve tasks until the channel closes. */
@@ -231,7 +264,7 @@ child_main(struct worker *w, int fd, pid_t master_pid)
 	ssize_t			 n;
 	int			 rc;
 
-	child_reset(fd, master_pid);
+	child_reset(fd, master_pid, -1);
 	if (mod->worker_init != NULL &&
 	    mod->worker_init(w->gen->module_state, err, sizeof(err)) == -1) {
 		child_send(FP_ERROR, FP_ERR_INTERNAL, 0, err[0] != '\0' ? err :

@@ -100,6 +100,15 @@ static const struct key pool_keys[] = {
 	    "a module's file name, such as deflate.so, or its path" },
 	{ "module_args", KEY_STRING, POOL(module_args), 0, 0,
 	    "any text, passed to the module" },
+	{ "command", KEY_STRING, POOL(command), 1, 0,
+	    "a program and its arguments, split like a shell splits words "
+	    "but run without one" },
+	{ "command_dir", KEY_STRING, POOL(command_dir), 1, 0,
+	    "the program's working directory" },
+	{ "command_env", KEY_STRING, POOL(command_env), 1, 0,
+	    "NAME=value pairs, split like command" },
+	{ "start_timeout", KEY_DURATION, POOL(start_timeout_ms), 1,
+	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
 	{ "workers", KEY_WORKERS, POOL(workers), 1, MAX_WORKERS,
 	    "1 to 4096, or auto" },
 	{ "queue_limit", KEY_UINT, POOL(queue_limit), 1, MAX_COUNT,
@@ -411,6 +420,7 @@ config_pool_new(const char *name, size_t len, int line)
 	pc->restart_burst = 5;
 	pc->restart_window_ms = 10 * 1000;
 	pc->retries = 0;
+	pc->start_timeout_ms = 60 * 1000;
 	return (pc);
 }
 
@@ -420,6 +430,11 @@ config_pool_free(struct pool_config *pc)
 	free(pc->handler);
 	free(pc->module);
 	free(pc->module_args);
+	free(pc->command);
+	free(pc->command_dir);
+	free(pc->command_env);
+	config_words_free(pc->argv);
+	config_words_free(pc->envv);
 	free(pc);
 }
 
@@ -442,6 +457,10 @@ config_pool_equal(const struct pool_config *a, const struct pool_config *b)
 	    config_str_equal(a->handler, b->handler) &&
 	    config_str_equal(a->module, b->module) &&
 	    config_str_equal(a->module_args, b->module_args) &&
+	    config_str_equal(a->command, b->command) &&
+	    config_str_equal(a->command_dir, b->command_dir) &&
+	    config_str_equal(a->command_env, b->command_env) &&
+	    a->start_timeout_ms == b->start_timeout_ms &&
 	    a->workers == b->workers &&
 	    a->queue_limit == b->queue_limit &&
 	    a->task_timeout_ms == b->task_timeout_ms &&
@@ -451,6 +470,32 @@ config_pool_equal(const struct pool_config *a, const struct pool_config *b)
 	    a->restart_burst == b->restart_burst &&
 	    a->restart_window_ms == b->restart_window_ms &&
 	    a->retries == b->retries);
+}
+
+/*
+ * When name is one of handler, module, command and the pool already has
+ * another of them: "module = x.so", the one it has.  NULL otherwise.
+ */
+static const char *
+config_pool_kind(const struct pool_config *pc, const char *name)
+{
+	static char	 buf[256];
+	const char	*kinds[] = { "handler", "module", "command" };
+	const char	*vals[] = { pc->handler, pc->module, pc->command };
+	size_t		 i;
+	int		 asked = 0;
+
+	for (i = 0; i < 3; i++)
+		asked |= strcmp(name, kinds[i]) == 0;
+	if (!asked)
+		return (NULL);
+	for (i = 0; i < 3; i++)
+		if (vals[i] != NULL && strcmp(name, kinds[i]) != 0) {
+			snprintf(buf, sizeof(buf), "%s = %s", kinds[i],
+			    vals[i]);
+			return (buf);
+		}
+	return (NULL);
 }
 
 /* The line where a pool key was set in the open section, or 0. */
@@ -465,19 +510,113 @@ config_pool_key_line(struct parse *p, const char *name)
 	return (0);
 }
 
+void
+config_words_free(char **words)
+{
+	size_t	i;
+
+	for (i = 0; words != NULL && words[i] != NULL; i++)
+		free(words[i]);
+	free(words);
+}
+
+/*
+ * Split s into words as a shell would, without running one: blanks
+ * separate words, '...' keeps everything literally, "..." and a backslash
+ * keep the next character.  No variables, globs or redirections: what is
+ * written is what the program gets.  0 and a NULL-terminated array, or -1
+ * and why.
+ */
+int
+config_split_words(const char *s, char ***out, char *why, size_t whylen)
+{
+	char	**words = NULL, *w;
+	size_t	  n = 0, len;
+	char	  quote;
+
+	w = xcalloc(1, strlen(s) + 1);
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		len = 0;
+		quote = 0;
+		for (; *s != '\0'; s++) {
+			if (quote == 0 && (*s == ' ' || *s == '\t'))
+				break;
+			if (quote == 0 && (*s == '\'' || *s == '"')) {
+				quote = *s;
+				continue;
+			}
+			if (quote != 0 && *s == quote) {
+				quote = 0;
+				continue;
+			}
+			if (*s == '\\' && quote != '\'' && s[1] != '\0')
+				s++;
+			w[len++] = *s;
+		}
+		if (quote != 0) {
+			snprintf(why, whylen, "a %s quote is not closed",
+			    quote == '"' ? "double" : "single");
+			free(w);
+			words = xrealloc(words, n + 1, sizeof(*words));
+			words[n] = NULL;
+			config_words_free(words);
+			return (-1);
+		}
+		w[len] = '\0';
+		words = xrealloc(words, n + 2, sizeof(*words));
+		words[n++] = xstrdup(w);
+	}
+	free(w);
+	if (n == 0) {
+		snprintf(why, whylen, "no program is named");
+		free(words);
+		return (-1);
+	}
+	words[n] = NULL;
+	*out = words;
+	return (0);
+}
+
 /* The open section is over: check what can only be checked whole. */
 static int
 config_end_section(struct parse *p)
 {
 	struct pool_config	*pc = p->pool;
+	char			 why[128], *eq;
+	size_t			 i;
 	int			 line;
 
 	if (p->section != SECTION_POOL)
 		return (0);
-	if (pc->handler == NULL && pc->module == NULL)
-		return (config_error(p, pc->line, "[pool:%s] has no handler "
-		    "or module; set handler = echo or module = FILE.so",
-		    pc->name));
+	if (pc->handler == NULL && pc->module == NULL && pc->command == NULL)
+		return (config_error(p, pc->line, "[pool:%s] has no handler, "
+		    "module or command; set handler = echo, module = FILE.so "
+		    "or command = PROGRAM", pc->name));
+	if (pc->command != NULL && config_split_words(pc->command,
+	    &pc->argv, why, sizeof(why)) == -1)
+		return (config_error(p, config_pool_key_line(p, "command"),
+		    "command: %s", why));
+	if (pc->command_env != NULL && config_split_words(pc->command_env,
+	    &pc->envv, why, sizeof(why)) == -1)
+		return (config_error(p, config_pool_key_line(p,
+		    "command_env"), "command_env: %s", why));
+	for (i = 0; pc->envv != NULL && pc->envv[i] != NULL; i++) {
+		eq = strchr(pc->envv[i], '=');
+		if (eq == NULL || eq == pc->envv[i])
+			return (config_error(p, config_pool_key_line(p,
+			    "command_env"), "command_env: \"%s\" is not "
+			    "NAME=value", pc->envv[i]));
+	}
+	if (pc->command == NULL && (pc->command_dir != NULL ||
+	    pc->command_env != NULL))
+		return (config_error(p, config_pool_key_line(p,
+		    pc->command_dir != NULL ? "command_dir" : "command_env"),
+		    "%s: [pool:%s] has no command", pc->command_dir != NULL ?
+		    "command_dir" : "command_env", pc->name));
 	if (pc->module == NULL && pc->module_args != NULL) {
 		line = config_pool_key_line(p, "module_args");
 		return (config_error(p, line, "module_args: [pool:%s] has no "
@@ -680,6 +819,7 @@ config_handler(void *arg, const char *section, const char *name,
 	size_t			 nkeys, i, j, off = 0;
 	void			*base;
 	char			 where[FP_POOL_NAME_MAX + 8], list[256];
+	const char	*other;
 
 	(void)section;		/* truncated by inih; the reader knows */
 	if (p->failed)
@@ -724,18 +864,12 @@ config_handler(void *arg, const char *section, const char *name,
 	}
 	p->key_line[i] = p->line;
 
-	/* Said at the second of the two keys, where the choice was made. */
-	if (k->type == KEY_HANDLER && p->pool->module != NULL) {
-		config_error(p, p->line, "handler: %s already has module = "
-		    "%s; a pool has a handler or a module, not both", where,
-		    p->pool->module);
-		return (0);
-	}
-	if (p->section == SECTION_POOL && strcmp(k->name, "module") == 0 &&
-	    p->pool->handler != NULL) {
-		config_error(p, p->line, "module: %s already has handler = "
-		    "%s; a pool has a handler or a module, not both", where,
-		    p->pool->handler);
+	/* Said at the second of the keys, where the choice was made. */
+	if (p->section == SECTION_POOL && (other = config_pool_kind(p->pool,
+	    k->name)) != NULL) {
+		config_error(p, p->line, "%s: %s already has %s; a pool has "
+		    "one of handler, module or command", k->name, where,
+		    other);
 		return (0);
 	}
 	return (config_set(p, k, base, value) == 0);

@@ -28,6 +28,8 @@
 
 /* A worker whose set-up failed exits with this, so it is not a crash. */
 #define CHILD_EXIT_INIT_FAILED	2
+/* A program worker that could not be run, as a shell says it. */
+#define CHILD_EXIT_EXEC_FAILED	127
 /* The channel to the master, in every worker (and program workers). */
 #define CHILD_CHANNEL_FD	3
 
@@ -39,6 +41,12 @@ struct pool_config {
 	char		*handler;	/* built-in: "echo" */
 	char		*module;	/* path or bare name of a .so */
 	char		*module_args;
+	char		*command;	/* a program worker, as written */
+	char		*command_dir;
+	char		*command_env;
+	char		**argv;		/* command split into words */
+	char		**envv;		/* command_env split into words */
+	uint64_t	 start_timeout_ms;	/* until the worker's PONG */
 	unsigned int	 workers;	/* "auto" resolved at parse time */
 	unsigned int	 queue_limit;
 	uint64_t	 task_timeout_ms;	/* 0: none */
@@ -117,7 +125,13 @@ struct worker {
 	int		 retiring;	/* we closed its channel on purpose */
 	int		 kill_code;	/* we killed it: its task's error code */
 	char		 kill_reason[192];	/* ... and the error's text */
-	struct event	*timer;		/* task_timeout */
+	struct event	*timer;		/* task_timeout, or start_timeout */
+	struct bufferevent *out;	/* a program's stdout and stderr */
+	uint64_t	 out_window;	/* its log lines' rate limit */
+	unsigned int	 out_lines;
+	unsigned int	 out_dropped;
+	char		 out_last[3][160];	/* its last lines, for errors */
+	unsigned int	 out_nlast;
 	struct timeval	 spawned_at;
 	char		 start_error[256];	/* sent by a worker that failed */
 };
@@ -205,6 +219,9 @@ int		 config_parse_duration(const char *s, uint64_t *ms);
 int		 config_parse_size(const char *s, uint64_t *bytes);
 struct pool_config *config_find_pool(struct config *conf, const char *name);
 void		 config_pool_free(struct pool_config *pc);
+int		 config_split_words(const char *s, char ***out, char *why,
+		    size_t whylen);
+void		 config_words_free(char **words);
 int		 config_pool_equal(const struct pool_config *a,
 		    const struct pool_config *b);
 
@@ -310,6 +327,9 @@ const char	*worker_state_name(enum worker_state state);
 /* child.c: runs only in a forked worker. */
 __attribute__((noreturn))
 void		 child_main(struct worker *w, int fd, pid_t master_pid);
+__attribute__((noreturn))
+void		 child_exec(struct worker *w, int fd, pid_t master_pid,
+		    int out_fd);
 
 /* module.c */
 int		 module_load(struct gen *gen, char *err, size_t errlen);

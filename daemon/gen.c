@@ -18,7 +18,8 @@ gen_new(struct pool_config *pc, char *err, size_t errlen)
 
 	gen = xcalloc(1, sizeof(*gen));
 	gen->conf = pc;
-	if (module_load(gen, err, errlen) == -1) {
+	/* A program worker loads nothing in the master: it execs. */
+	if (pc->command == NULL && module_load(gen, err, errlen) == -1) {
 		free(gen);
 		return (NULL);
 	}

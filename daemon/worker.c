@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,10 +26,16 @@
 
 /* Payloads up to this are copied to the worker; larger ones referenced. */
 #define COPY_MAX	4096
+/* A program's output: lines longer are cut; more per second are dropped. */
+#define OUTPUT_LINE_MAX		1024
+#define OUTPUT_LINES_PER_S	100
 
 static void	worker_read_cb(struct bufferevent *, void *);
 static void	worker_event_cb(struct bufferevent *, short, void *);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
+static void	worker_arm_start(struct worker *);
+static void	worker_output_cb(struct bufferevent *, void *);
+static void	worker_output_event_cb(struct bufferevent *, short, void *);
 
 const char *
 worker_state_name(enum worker_state state)
@@ -86,11 +93,18 @@ worker_spawn(struct pool *pool)
 {
 	struct worker	*w;
 	sigset_t	 all, old;
-	int		 sv[2];
+	int		 sv[2], out[2] = { -1, -1 };
 	pid_t		 pid, master_pid = getpid();
+	int		 program = pool->gen->conf->command != NULL;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("pool %s: socketpair", pool->name);
+		return (NULL);
+	}
+	if (program && pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("pool %s: pipe", pool->name);
+		close(sv[0]);
+		close(sv[1]);
 		return (NULL);
 	}
 	w = xcalloc(1, sizeof(*w));
@@ -108,16 +122,32 @@ worker_spawn(struct pool *pool)
 		log_warn("pool %s: fork", pool->name);
 		close(sv[0]);
 		close(sv[1]);
+		if (program) {
+			close(out[0]);
+			close(out[1]);
+		}
 		free(w);
 		return (NULL);
 	}
 	if (pid == 0) {
 		close(sv[0]);
+		if (program)
+			child_exec(w, sv[1], master_pid, out[1]);
 		child_main(w, sv[1], master_pid);
 		/* NOTREACHED */
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
+	if (program) {
+		close(out[1]);
+		w->out = bufferevent_socket_new(master->base, out[0],
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (w->out == NULL)
+			fatalx("worker: bufferevent for output");
+		bufferevent_setcb(w->out, worker_output_cb, NULL,
+		    worker_output_event_cb, w);
+		bufferevent_enable(w->out, EV_READ);
+	}
 	/* Also here, so a kill of the group cannot race the child's own. */
 	setpgid(pid, pid);
 
@@ -136,9 +166,105 @@ worker_spawn(struct pool *pool)
 	bufferevent_enable(w->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
 	pool->nworkers++;
+	worker_arm_start(w);
 	if (pool_log_allowed(pool))
 		log_info("pool %s: worker %ld started", pool->name, (long)pid);
 	return (w);
+}
+
+/* A new worker has start_timeout to say PONG. */
+static void
+worker_arm_start(struct worker *w)
+{
+	uint64_t	ms = w->gen->conf->start_timeout_ms;
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(w->timer, &tv);
+}
+
+/* Keep a program's last lines: a failed start quotes them. */
+static void
+worker_output_keep(struct worker *w, const char *line)
+{
+	unsigned int	i;
+
+	if (w->out_nlast == 3) {
+		for (i = 0; i < 2; i++)
+			memcpy(w->out_last[i], w->out_last[i + 1],
+			    sizeof(w->out_last[i]));
+		w->out_nlast = 2;
+	}
+	snprintf(w->out_last[w->out_nlast++], sizeof(w->out_last[0]), "%s",
+	    line);
+}
+
+/*
+ * Log one line a program printed, rate-limited per worker so a chatty
+ * program cannot flood the log.
+ */
+static void
+worker_output_line(struct worker *w, const char *line)
+{
+	uint64_t	now = master_now_ms();
+
+	worker_output_keep(w, line);
+	if (now - w->out_window >= 1000) {
+		if (w->out_dropped > 0)
+			log_warnx("pool %s: worker %ld: %u lines of output "
+			    "dropped", w->pool->name, (long)w->pid,
+			    w->out_dropped);
+		w->out_window = now;
+		w->out_lines = 0;
+		w->out_dropped = 0;
+	}
+	if (w->out_lines++ < OUTPUT_LINES_PER_S)
+		log_info("pool %s: worker %ld: %s", w->pool->name,
+		    (long)w->pid, line);
+	else
+		w->out_dropped++;
+}
+
+/* Whole lines of output; a line longer than OUTPUT_LINE_MAX is cut. */
+static void
+worker_output_read(struct worker *w, int at_eof)
+{
+	struct evbuffer	*in = bufferevent_get_input(w->out);
+	char		*line, buf[OUTPUT_LINE_MAX + 1];
+	size_t		 len, n;
+
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		if (len > OUTPUT_LINE_MAX)
+			line[OUTPUT_LINE_MAX] = '\0';
+		worker_output_line(w, line);
+		free(line);
+	}
+	while ((len = evbuffer_get_length(in)) >= OUTPUT_LINE_MAX ||
+	    (at_eof && len > 0)) {
+		n = evbuffer_remove(in, buf, OUTPUT_LINE_MAX);
+		buf[n] = '\0';
+		worker_output_line(w, buf);
+	}
+}
+
+static void
+worker_output_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	worker_output_read(arg, 0);
+}
+
+static void
+worker_output_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)bev;
+	(void)events;
+	worker_output_read(w, 1);
+	bufferevent_free(w->out);
+	w->out = NULL;
 }
 
 /* Start (or stop) the running task's clock. */
@@ -258,12 +384,14 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 	size_t	n;
 
 	if (hdr->type == FP_PONG && hdr->id == 0 && hdr->len == 0) {
+		evtimer_del(w->timer);
 		w->state = w->ninflight > 0 ? WORKER_BUSY : WORKER_IDLE;
 		w->ready = 1;
 		pool_worker_ready(w->pool, w);
 		return (0);
 	}
-	if (hdr->type == FP_ERROR && hdr->id == 0) {
+	if (hdr->type == FP_ERROR && hdr->id == 0 &&
+	    w->gen->conf->command == NULL) {
 		n = hdr->len < sizeof(w->start_error) - 1 ? hdr->len :
 		    sizeof(w->start_error) - 1;
 		evbuffer_remove(in, w->start_error, n);
@@ -313,7 +441,9 @@ worker_read_frames(struct worker *w)
 			return (-1);
 		}
 		task = TAILQ_FIRST(&w->inflight);
-		if ((hdr.type != FP_RESULT && hdr.type != FP_ERROR) ||
+		/* Only our own module workers may answer ERROR. */
+		if ((hdr.type != FP_RESULT && (hdr.type != FP_ERROR ||
+		    w->gen->conf->command != NULL)) ||
 		    task == NULL || hdr.id != task->seq ||
 		    (hdr.type == FP_ERROR && (hdr.arg == 0 ||
 		    hdr.arg > FP_ERR_MAX))) {
@@ -366,6 +496,16 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
+	if (!w->ready) {
+		log_warnx("pool %s: worker %ld did not say it was ready within "
+		    "start_timeout (%.3f s); killed", w->pool->name,
+		    (long)w->pid, w->gen->conf->start_timeout_ms / 1000.0);
+		snprintf(w->start_error, sizeof(w->start_error), "worker %ld "
+		    "did not say it was ready within start_timeout (%.3f s)",
+		    (long)w->pid, w->gen->conf->start_timeout_ms / 1000.0);
+		worker_kill(w, FP_ERR_INTERNAL, "the worker never started");
+		return;
+	}
 	if (task == NULL)
 		return;
 	log_warnx("pool %s: worker %ld timed out after %.3f s; killed",
@@ -413,6 +553,33 @@ worker_drain(struct worker *w)
 		worker_close(w);
 }
 
+/* What a program printed before it died is in the pipe: log it now. */
+static void
+worker_output_drain(struct worker *w)
+{
+	struct evbuffer	*in = bufferevent_get_input(w->out);
+	int		 fd = bufferevent_getfd(w->out);
+
+	while (evbuffer_read(in, fd, -1) > 0)
+		;
+	worker_output_read(w, 1);
+}
+
+/* Why a worker died before it was ready, with its last words if any. */
+static void
+worker_start_error(struct worker *w, const char *why)
+{
+	size_t		off;
+	unsigned int	i;
+
+	off = snprintf(w->start_error, sizeof(w->start_error), "worker %ld "
+	    "%s before it was ready", (long)w->pid, why);
+	for (i = 0; i < w->out_nlast && off < sizeof(w->start_error); i++)
+		off += snprintf(w->start_error + off, sizeof(w->start_error) -
+		    off, "%s%s", i == 0 ? "; its last output: " : " | ",
+		    w->out_last[i]);
+}
+
 /* The worker's process has exited: answer its task, let the pool decide. */
 void
 worker_reaped(struct worker *w, int status, const struct rusage *ru)
@@ -427,9 +594,10 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	worker_drain(w);
 	evtimer_del(w->timer);
 	worker_status_str(status, why, sizeof(why));
+	if (w->out != NULL)
+		worker_output_drain(w);
 	if (!w->ready && w->start_error[0] == '\0')
-		snprintf(w->start_error, sizeof(w->start_error), "worker %ld "
-		    "%s before it was ready", (long)w->pid, why);
+		worker_start_error(w, why);
 	unexpected = !w->retiring || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0;
 	if (pool_log_allowed(pool))
@@ -486,6 +654,8 @@ void
 worker_free(struct worker *w)
 {
 	worker_close(w);
+	if (w->out != NULL)
+		bufferevent_free(w->out);
 	event_free(w->timer);
 	gen_unref(w->gen);
 	free(w);

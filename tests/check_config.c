@@ -723,10 +723,13 @@ START_TEST(test_err_handler_and_module_both)
 	/* A pool has a handler or a module, not both, in either order. */
 	load_fails("[pool:p]\nhandler = echo\nworkers = 1\nmodule = x.so\n",
 	    "t.ini:4: module: [pool:p] already has handler = echo; a pool "
-	    "has a handler or a module, not both");
+	    "has one of handler, module or command");
 	load_fails("[pool:p]\nmodule = x.so\nhandler = echo\n",
 	    "t.ini:3: handler: [pool:p] already has module = x.so; a pool "
-	    "has a handler or a module, not both");
+	    "has one of handler, module or command");
+	load_fails("[pool:p]\nmodule = x.so\ncommand = prog\n",
+	    "t.ini:3: command: [pool:p] already has module = x.so; a pool "
+	    "has one of handler, module or command");
 }
 END_TEST
 
@@ -734,11 +737,11 @@ START_TEST(test_err_handler_and_module_neither)
 {
 	/* A pool with neither is named at its section's line. */
 	load_fails("[daemon]\n\n[pool:idle]\nworkers = 2\n" POOL,
-	    "t.ini:3: [pool:idle] has no handler or module; set "
-	    "handler = echo or module = FILE.so");
+	    "t.ini:3: [pool:idle] has no handler, module or command; set "
+	    "handler = echo, module = FILE.so or command = PROGRAM");
 	load_fails(POOL "[pool:last]\n",
-	    "t.ini:3: [pool:last] has no handler or module; set "
-	    "handler = echo or module = FILE.so");
+	    "t.ini:3: [pool:last] has no handler, module or command; set "
+	    "handler = echo, module = FILE.so or command = PROGRAM");
 }
 END_TEST
 
