@@ -84,6 +84,7 @@ DAEMON_SRCS	:= \
 	daemon/log.c \
 	daemon/main.c \
 	daemon/master.c \
+	daemon/metrics.c \
 	daemon/module.c \
 	daemon/pool.c \
 	daemon/reload.c \
@@ -213,6 +214,118 @@ run: all
 
 bench: all
 	$(Q)env $(TEST_ENV) python3 bench/bench.py --build $(B)
+
+# make install and make uninstall.  PREFIX (default /usr/local) and
+# DESTDIR as usual; the configuration and the systemd files go where the
+# system looks for them, whatever PREFIX is.  install depends on all, in
+# the same make, so the module directory compiled into forkpoold
+# (MODULEDIR, part of .settings) is the one this PREFIX installs to.
+SYSCONFDIR	?= /etc
+DATADIR		?= $(PREFIX)/share
+MANDIR		?= $(DATADIR)/man
+PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+# systemd's own directories, from systemd.pc when it is installed.
+ifeq ($(origin SYSTEMDUNITDIR),undefined)
+SYSTEMDUNITDIR	:= $(or $(shell pkg-config --variable=systemdsystemunitdir \
+		   systemd 2>/dev/null),/lib/systemd/system)
+endif
+ifeq ($(origin SYSUSERSDIR),undefined)
+SYSUSERSDIR	:= $(or $(shell pkg-config --variable=sysusersdir \
+		   systemd 2>/dev/null),/usr/lib/sysusers.d)
+endif
+ifeq ($(origin TMPFILESDIR),undefined)
+TMPFILESDIR	:= $(or $(shell pkg-config --variable=tmpfilesdir \
+		   systemd 2>/dev/null),/usr/lib/tmpfiles.d)
+endif
+INSTALL		?= install
+
+PUBLIC_HEADERS	:= \
+	lib/forkpool/client.h \
+	lib/forkpool/module.h \
+	lib/forkpool/proto.h
+# man/NAME.N, or man/manN/NAME.N; installed to $(MANDIR)/manN/NAME.N.
+MANPAGES	:= $(wildcard man/*.[1-8] man/man[1-8]/*.[1-8])
+man_dest	 = $(MANDIR)/man$(patsubst .%,%,$(suffix $(1)))/$(notdir $(1))
+CONFDIR		 = $(SYSCONFDIR)/forkpool
+
+# Everything install puts in place but the configuration: what uninstall
+# removes.
+INSTALLED	 = \
+	$(SBINDIR)/forkpoold \
+	$(BINDIR)/forkpool \
+	$(LIBDIR)/libforkpool.so.$(LIBVERSION) \
+	$(LIBDIR)/$(LIB_SONAME) \
+	$(LIBDIR)/libforkpool.so \
+	$(LIBDIR)/libforkpool.a \
+	$(addprefix $(INCLUDEDIR)/forkpool/,$(notdir $(PUBLIC_HEADERS))) \
+	$(PKGCONFIGDIR)/forkpool.pc \
+	$(addprefix $(MODULEDIR)/,$(notdir $(MODULES))) \
+	$(SYSTEMDUNITDIR)/forkpool.service \
+	$(SYSTEMDUNITDIR)/forkpool.socket \
+	$(SYSUSERSDIR)/forkpool.conf \
+	$(TMPFILESDIR)/forkpool.conf \
+	$(foreach m,$(MANPAGES),$(call man_dest,$(m)))
+
+install: all
+	$(say) INSTALL '$(DESTDIR)$(PREFIX)'
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(SBINDIR)' '$(DESTDIR)$(BINDIR)' \
+	    '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)/forkpool' \
+	    '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(MODULEDIR)' \
+	    '$(DESTDIR)$(CONFDIR)' '$(DESTDIR)$(SYSTEMDUNITDIR)' \
+	    '$(DESTDIR)$(SYSUSERSDIR)' '$(DESTDIR)$(TMPFILESDIR)'
+	$(Q)$(INSTALL) -m 0755 $(FORKPOOLD) '$(DESTDIR)$(SBINDIR)/forkpoold'
+	$(Q)$(INSTALL) -m 0755 $(FORKPOOL) '$(DESTDIR)$(BINDIR)/forkpool'
+	$(Q)$(INSTALL) -m 0755 $(LIB_SO) '$(DESTDIR)$(LIBDIR)/'
+	$(Q)ln -sf libforkpool.so.$(LIBVERSION) \
+	    '$(DESTDIR)$(LIBDIR)/$(LIB_SONAME)'
+	$(Q)ln -sf $(LIB_SONAME) '$(DESTDIR)$(LIBDIR)/libforkpool.so'
+	$(Q)$(INSTALL) -m 0644 $(LIB_A) '$(DESTDIR)$(LIBDIR)/'
+	$(Q)$(INSTALL) -m 0644 $(PUBLIC_HEADERS) \
+	    '$(DESTDIR)$(INCLUDEDIR)/forkpool/'
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@MODULEDIR@|$(MODULEDIR)|' -e 's|@VERSION@|$(LIBVERSION)|' \
+	    forkpool.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/forkpool.pc'
+	$(Q)chmod 0644 '$(DESTDIR)$(PKGCONFIGDIR)/forkpool.pc'
+	$(Q)$(INSTALL) -m 0755 $(MODULES) '$(DESTDIR)$(MODULEDIR)/'
+# An operator's configuration is never overwritten.
+	$(Q)test -e '$(DESTDIR)$(CONFDIR)/forkpool.ini' || \
+	    $(INSTALL) -m 0644 conf/forkpool.ini \
+	    '$(DESTDIR)$(CONFDIR)/forkpool.ini'
+	$(Q)sed -e 's|^ExecStart=/usr/local/sbin/|ExecStart=$(SBINDIR)/|' \
+	    systemd/forkpool.service \
+	    > '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool.service'
+	$(Q)chmod 0644 '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool.service'
+	$(Q)$(INSTALL) -m 0644 systemd/forkpool.socket \
+	    '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool.socket'
+	$(Q)$(INSTALL) -m 0644 systemd/forkpool.sysusers \
+	    '$(DESTDIR)$(SYSUSERSDIR)/forkpool.conf'
+	$(Q)$(INSTALL) -m 0644 systemd/forkpool.tmpfiles \
+	    '$(DESTDIR)$(TMPFILESDIR)/forkpool.conf'
+	$(Q)$(foreach m,$(MANPAGES),$(INSTALL) -D -m 0644 $(m) \
+	    '$(DESTDIR)$(call man_dest,$(m))' &&) true
+# A new library in a system directory needs ld.so's cache renewed.
+	$(Q)if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then \
+	    ldconfig || true; \
+	    echo "To run forkpoold under systemd:"; \
+	    echo "    systemd-sysusers; systemd-tmpfiles --create"; \
+	    echo "    systemctl daemon-reload"; \
+	    echo "    systemctl enable --now forkpool.socket forkpool.service"; \
+	fi
+
+# The configuration goes only if it is still the one shipped; directories
+# of forkpool's own go when they are empty.
+uninstall:
+	$(say) RM '$(DESTDIR)$(PREFIX)'
+	$(Q)rm -f $(foreach f,$(INSTALLED),'$(DESTDIR)$(f)')
+	$(Q)if cmp -s conf/forkpool.ini '$(DESTDIR)$(CONFDIR)/forkpool.ini'; \
+	    then rm -f '$(DESTDIR)$(CONFDIR)/forkpool.ini'; fi
+	$(Q)for d in '$(DESTDIR)$(CONFDIR)' \
+	    '$(DESTDIR)$(INCLUDEDIR)/forkpool' '$(DESTDIR)$(MODULEDIR)' \
+	    '$(DESTDIR)$(LIBDIR)/forkpool'; do \
+	    rmdir "$$d" 2>/dev/null || true; done
+
+.PHONY: install uninstall
 
 clean:
 	rm -rf build build-san

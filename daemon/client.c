@@ -216,6 +216,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 		return;
 	}
 
+	pool->bytes_in += hdr->len - hdr->arg;
 	task = task_new(c, pool, hdr->id, hdr->arg);
 	evbuffer_remove_buffer(in, task->body, hdr->len);
 	taskmap_add(c->tasks, hdr->id, task);
@@ -246,6 +247,19 @@ client_cancel(struct client *c, uint64_t id)
 	}
 }
 
+static void
+client_metrics(struct client *c, uint64_t id)
+{
+	struct evbuffer	*text;
+
+	if ((text = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	metrics_text(text);
+	client_send_buffer(c, FP_METRICS_REPLY, 0, id, text,
+	    evbuffer_get_length(text));
+	evbuffer_free(text);
+}
+
 /* One whole frame whose header has been taken off in. */
 static void
 client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
@@ -258,7 +272,7 @@ client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
 	}
 	evbuffer_drain(in, hdr->len);
 	if (hdr->len != 0 && (hdr->type == FP_PING || hdr->type == FP_STATUS ||
-	    hdr->type == FP_CANCEL)) {
+	    hdr->type == FP_METRICS || hdr->type == FP_CANCEL)) {
 		snprintf(text, sizeof(text), "a frame of type 0x%02x carries no "
 		    "body, this one has %u bytes", hdr->type, hdr->len);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
@@ -272,6 +286,9 @@ client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
 		json = status_json();
 		client_send(c, FP_STATUS_REPLY, 0, hdr->id, json, strlen(json));
 		free(json);
+		break;
+	case FP_METRICS:
+		client_metrics(c, hdr->id);
 		break;
 	case FP_CANCEL:
 		client_cancel(c, hdr->id);

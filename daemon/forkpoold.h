@@ -137,6 +137,14 @@ struct worker {
 };
 TAILQ_HEAD(worker_list, worker);
 
+/* A latency histogram: fixed bounds (metrics.c), one slot past the last. */
+#define HISTOGRAM_BUCKETS	18
+struct histogram {
+	uint64_t	 buckets[HISTOGRAM_BUCKETS + 1];
+	uint64_t	 count;
+	uint64_t	 sum_us;
+};
+
 /*
  * A generation: one pool section and the handler loaded from it.  Workers
  * are forked from a generation and keep it until they exit, so a reload
@@ -183,6 +191,10 @@ struct pool {
 	uint64_t	 cancelled;
 	uint64_t	 shutting_down;
 	uint64_t	 errors;		/* TOO_LARGE, INTERNAL */
+	uint64_t	 bytes_in;	/* payload bytes of accepted tasks */
+	uint64_t	 bytes_out;	/* output bytes of results */
+	struct histogram duration;	/* time tasks ran */
+	struct histogram wait;		/* time tasks were queued */
 	char		 last_error[256];	/* why the last worker failed */
 };
 TAILQ_HEAD(pool_list, pool);
@@ -334,6 +346,14 @@ void		 child_exec(struct worker *w, int fd, pid_t master_pid,
 /* module.c */
 int		 module_load(struct gen *gen, char *err, size_t errlen);
 void		 module_unload(struct gen *gen);
+
+/* metrics.c */
+void		 metrics_observe(struct histogram *h, uint64_t us);
+uint64_t	 metrics_quantile_us(const struct histogram *h, double q);
+void		 metrics_task_ran(struct pool *pool, const struct task *task,
+		    const struct timeval *now);
+long		 metrics_master_rss(void);
+void		 metrics_text(struct evbuffer *b);
 
 /* status.c */
 char		*status_json(void);

@@ -54,6 +54,7 @@ task_result(struct task *task, uint16_t status, struct evbuffer *from,
 	struct pool	*pool = task->pool;
 
 	pool->completed++;
+	pool->bytes_out += len;
 	if (status != 0)
 		pool->failed++;
 	if (task->client != NULL)

@@ -267,9 +267,9 @@ worker_output_event_cb(struct bufferevent *bev, short events, void *arg)
 	w->out = NULL;
 }
 
-/* Start (or stop) the running task's clock. */
+/* Start (or stop) the running task's clock; now is when it starts. */
 static void
-worker_arm(struct worker *w)
+worker_arm(struct worker *w, const struct timeval *now)
 {
 	uint64_t	ms = w->pool->conf->task_timeout_ms;
 	struct timeval	tv;
@@ -281,7 +281,7 @@ worker_arm(struct worker *w)
 		    WORKER_IDLE;
 		return;
 	}
-	evutil_gettimeofday(&task->started_at, NULL);
+	task->started_at = *now;
 	if (w->state != WORKER_STOPPING)
 		w->state = WORKER_BUSY;
 	if (ms == 0)
@@ -297,6 +297,7 @@ worker_send(struct worker *w, struct task *task)
 {
 	struct evbuffer	*out = bufferevent_get_output(w->bev);
 	struct fp_hdr	 hdr;
+	struct timeval	 now;
 	uint8_t		 buf[FP_HDR_LEN];
 	size_t		 len = evbuffer_get_length(task->body);
 
@@ -320,8 +321,10 @@ worker_send(struct worker *w, struct task *task)
 	else
 		evbuffer_add_buffer_reference(out, task->body);
 	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
-	if (w->ninflight++ == 0)
-		worker_arm(w);
+	if (w->ninflight++ == 0) {
+		evutil_gettimeofday(&now, NULL);
+		worker_arm(w, &now);
+	}
 }
 
 /* Kill the worker's process group; the reap answers its task. */
@@ -358,13 +361,16 @@ worker_answer(struct worker *w, const struct fp_hdr *hdr,
     struct evbuffer *in)
 {
 	struct task	*task = TAILQ_FIRST(&w->inflight);
+	struct timeval	 now;
 	char		 text[512];
 	size_t		 n;
 
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	w->tasks++;
-	worker_arm(w);
+	evutil_gettimeofday(&now, NULL);
+	metrics_task_ran(w->pool, task, &now);
+	worker_arm(w, &now);
 	if (hdr->type == FP_RESULT) {
 		task_result(task, hdr->arg, in, hdr->len);
 		return;
@@ -586,6 +592,7 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 {
 	struct pool	*pool = w->pool;
 	struct task	*task;
+	struct timeval	 now;
 	char		 why[64];
 	double		 ran = 0;
 	int		 unexpected;
@@ -609,6 +616,8 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 		TAILQ_REMOVE(&w->inflight, task, entry);
 		w->ninflight--;
 		ran = elapsed_s(&task->started_at);
+		evutil_gettimeofday(&now, NULL);
+		metrics_task_ran(pool, task, &now);
 		if (w->kill_code != 0)
 			task_fail(task, w->kill_code, "%s", w->kill_reason);
 		else
