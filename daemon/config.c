@@ -125,6 +125,8 @@ static const struct key pool_keys[] = {
 	{ "restart_window", KEY_DURATION, POOL(restart_window_ms), 1,
 	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
 	{ "retries", KEY_UINT, POOL(retries), 0, 100, "0 to 100" },
+	{ "slow_task", KEY_DURATION, POOL(slow_task_ms), 0, MAX_DURATION_MS,
+	    "0 (off) to 10080m (a week)" },
 };
 
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
@@ -469,7 +471,8 @@ config_pool_equal(const struct pool_config *a, const struct pool_config *b)
 	    a->prefetch == b->prefetch &&
 	    a->restart_burst == b->restart_burst &&
 	    a->restart_window_ms == b->restart_window_ms &&
-	    a->retries == b->retries);
+	    a->retries == b->retries &&
+	    a->slow_task_ms == b->slow_task_ms);
 }
 
 /*

@@ -56,6 +56,7 @@ struct pool_config {
 	unsigned int	 restart_burst;
 	uint64_t	 restart_window_ms;
 	unsigned int	 retries;
+	uint64_t	 slow_task_ms;	/* log a task running this long; 0: off */
 };
 TAILQ_HEAD(pool_config_list, pool_config);
 
@@ -126,6 +127,7 @@ struct worker {
 	int		 kill_code;	/* we killed it: its task's error code */
 	char		 kill_reason[192];	/* ... and the error's text */
 	struct event	*timer;		/* task_timeout, or start_timeout */
+	struct event	*slow_timer;	/* slow_task */
 	struct bufferevent *out;	/* a program's stdout and stderr */
 	uint64_t	 out_window;	/* its log lines' rate limit */
 	unsigned int	 out_lines;

@@ -39,6 +39,7 @@ reload_same_handler(const struct pool_config *a, const struct pool_config *b)
 	x.restart_burst = b->restart_burst;
 	x.restart_window_ms = b->restart_window_ms;
 	x.retries = b->retries;
+	x.slow_task_ms = b->slow_task_ms;
 	return (config_pool_equal(&x, b));
 }
 
@@ -116,6 +117,7 @@ reload_pool_in_place(struct pool *pool, struct pool_config *pc)
 	cur->restart_burst = pc->restart_burst;
 	cur->restart_window_ms = pc->restart_window_ms;
 	cur->retries = pc->retries;
+	cur->slow_task_ms = pc->slow_task_ms;
 	config_pool_free(pc);
 	pool->reshaping = 1;
 	pool_reconcile(pool);

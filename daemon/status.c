@@ -1,6 +1,7 @@
 /*
  * The STATUS document (spec/PROTOCOL.md), built with jansson.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -9,24 +10,61 @@
 #include "forkpoold.h"
 #include "log.h"
 
-static json_t *
-status_worker(const struct worker *w)
+/* A worker's resident memory in bytes, from /proc (0 when unknown). */
+static long
+status_rss(pid_t pid)
 {
-	return (json_pack("{s:I, s:s, s:I}",
-	    "pid", (json_int_t)w->pid,
-	    "state", worker_state_name(w->state),
-	    "tasks", (json_int_t)w->tasks));
+	char	 path[64];
+	FILE	*f;
+	long	 size, resident = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (resident * sysconf(_SC_PAGESIZE));
 }
 
 static json_t *
-status_pool(const struct pool *pool)
+status_worker(const struct worker *w, const struct timeval *now)
+{
+	const struct task	*task = TAILQ_FIRST(&w->inflight);
+	struct timeval		 d;
+	json_t			*obj;
+
+	obj = json_pack("{s:I, s:s, s:I, s:I, s:I, s:b}",
+	    "pid", (json_int_t)w->pid,
+	    "state", worker_state_name(w->state),
+	    "tasks", (json_int_t)w->tasks,
+	    "rss_bytes", (json_int_t)status_rss(w->pid),
+	    "inflight", (json_int_t)w->ninflight,
+	    "current", w->gen == w->pool->gen);
+	if (obj == NULL)
+		fatalx("status: json_pack");
+	if (task != NULL) {
+		evutil_timersub(now, &task->started_at, &d);
+		json_object_set_new(obj, "running_ms",
+		    json_integer(d.tv_sec * 1000 + d.tv_usec / 1000));
+	}
+	return (obj);
+}
+
+static json_t *
+status_pool(const struct pool *pool, const struct timeval *now)
 {
 	const struct worker	*w;
-	json_t			*obj, *workers;
+	json_t			*obj, *workers, *times;
 
 	workers = json_array();
 	TAILQ_FOREACH(w, &pool->workers, entry)
-		json_array_append_new(workers, status_worker(w));
+		json_array_append_new(workers, status_worker(w, now));
+	times = json_pack("{s:f, s:f, s:f}",
+	    "mean_ms", pool->duration.count == 0 ? 0.0 :
+	    pool->duration.sum_us / 1e3 / pool->duration.count,
+	    "p99_ms", metrics_quantile_us(&pool->duration, 0.99) / 1e3,
+	    "wait_p99_ms", metrics_quantile_us(&pool->wait, 0.99) / 1e3);
 	obj = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 	    "s:I, s:b, s:I, s:I}",
 	    "name", pool->name,
@@ -43,8 +81,18 @@ status_pool(const struct pool *pool)
 	    "backoff", pool->backoff,
 	    "backoff_ms", (json_int_t)pool->backoff_ms,
 	    "prefetch", (json_int_t)pool->conf->prefetch);
-	if (obj == NULL)
+	if (obj == NULL || times == NULL)
 		fatalx("status: json_pack");
+	json_object_set_new(obj, "shutting_down",
+	    json_integer(pool->shutting_down));
+	json_object_set_new(obj, "errors", json_integer(pool->errors));
+	json_object_set_new(obj, "bytes_in", json_integer(pool->bytes_in));
+	json_object_set_new(obj, "bytes_out", json_integer(pool->bytes_out));
+	json_object_set_new(obj, "removed", json_boolean(pool->removed));
+	json_object_set_new(obj, "kind", json_string(pool->conf->command !=
+	    NULL ? "command" : pool->conf->module != NULL ? "module" :
+	    "handler"));
+	json_object_set_new(obj, "task_time", times);
 	json_object_set_new(obj, "workers", workers);
 	return (obj);
 }
@@ -62,13 +110,16 @@ status_json(void)
 	evutil_timersub(&now, &master->started_at, &up);
 	pools = json_array();
 	TAILQ_FOREACH(pool, &master->pools, entry)
-		json_array_append_new(pools, status_pool(pool));
-	doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:o}",
+		json_array_append_new(pools, status_pool(pool, &now));
+	TAILQ_FOREACH(pool, &master->draining, entry)
+		json_array_append_new(pools, status_pool(pool, &now));
+	doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:I, s:o}",
 	    "version", FORKPOOL_VERSION,
 	    "pid", (json_int_t)getpid(),
 	    "uptime_ms", (json_int_t)(up.tv_sec * 1000 + up.tv_usec / 1000),
 	    "clients", (json_int_t)client_count(),
 	    "stopping", master->stopping,
+	    "master_rss_bytes", (json_int_t)metrics_master_rss(),
 	    "pools", pools);
 	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("status: json");

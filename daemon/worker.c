@@ -34,6 +34,7 @@ static void	worker_read_cb(struct bufferevent *, void *);
 static void	worker_event_cb(struct bufferevent *, short, void *);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_arm_start(struct worker *);
+static void	worker_slow_cb(evutil_socket_t, short, void *);
 static void	worker_output_cb(struct bufferevent *, void *);
 static void	worker_output_event_cb(struct bufferevent *, short, void *);
 
@@ -160,7 +161,8 @@ worker_spawn(struct pool *pool)
 	w->bev = bufferevent_socket_new(master->base, sv[0],
 	    BEV_OPT_CLOSE_ON_FREE);
 	w->timer = evtimer_new(master->base, worker_timer_cb, w);
-	if (w->bev == NULL || w->timer == NULL)
+	w->slow_timer = evtimer_new(master->base, worker_slow_cb, w);
+	if (w->bev == NULL || w->timer == NULL || w->slow_timer == NULL)
 		fatalx("worker: bufferevent or timer");
 	bufferevent_setcb(w->bev, worker_read_cb, NULL, worker_event_cb, w);
 	bufferevent_enable(w->bev, EV_READ | EV_WRITE);
@@ -272,9 +274,11 @@ static void
 worker_arm(struct worker *w, const struct timeval *now)
 {
 	uint64_t	ms = w->pool->conf->task_timeout_ms;
+	uint64_t	slow = w->pool->conf->slow_task_ms;
 	struct timeval	tv;
 	struct task	*task;
 
+	evtimer_del(w->slow_timer);
 	if ((task = TAILQ_FIRST(&w->inflight)) == NULL) {
 		evtimer_del(w->timer);
 		w->state = w->state == WORKER_STOPPING ? WORKER_STOPPING :
@@ -284,6 +288,11 @@ worker_arm(struct worker *w, const struct timeval *now)
 	task->started_at = *now;
 	if (w->state != WORKER_STOPPING)
 		w->state = WORKER_BUSY;
+	if (slow > 0) {
+		tv.tv_sec = slow / 1000;
+		tv.tv_usec = (slow % 1000) * 1000;
+		evtimer_add(w->slow_timer, &tv);
+	}
 	if (ms == 0)
 		return;
 	tv.tv_sec = ms / 1000;
@@ -520,6 +529,23 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 	    "(%.3f s); its worker %ld was killed", ms / 1000, (long)w->pid);
 }
 
+/* slow_task: a task still running past it is logged, once. */
+static void
+worker_slow_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	struct task	*task = TAILQ_FIRST(&w->inflight);
+
+	(void)fd;
+	(void)events;
+	if (task == NULL)
+		return;
+	log_warnx("pool %s: worker %ld: slow task: id %llu (%zu bytes of "
+	    "payload) has run %.3f s", w->pool->name, (long)w->pid,
+	    (unsigned long long)task->id, evbuffer_get_length(task->body) -
+	    task->namelen, elapsed_s(&task->started_at));
+}
+
 /* Close the channel; a worker reading it then sees EOF and exits. */
 void
 worker_close(struct worker *w)
@@ -600,6 +626,7 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	w->exited = 1;		/* no dispatch to it while it is drained */
 	worker_drain(w);
 	evtimer_del(w->timer);
+	evtimer_del(w->slow_timer);
 	worker_status_str(status, why, sizeof(why));
 	if (w->out != NULL)
 		worker_output_drain(w);
@@ -666,6 +693,7 @@ worker_free(struct worker *w)
 	if (w->out != NULL)
 		bufferevent_free(w->out);
 	event_free(w->timer);
+	event_free(w->slow_timer);
 	gen_unref(w->gen);
 	free(w);
 }
