@@ -87,6 +87,7 @@ DAEMON_SRCS	:= \
 	daemon/metrics.c \
 	daemon/module.c \
 	daemon/pool.c \
+	daemon/quarantine.c \
 	daemon/reload.c \
 	daemon/sdnotify.c \
 	daemon/status.c \
@@ -162,7 +163,7 @@ $(LIB_SO): $(call pic,$(LIB_SRCS))
 $(FORKPOOLD): $(call obj,$(DAEMON_SRCS)) $(LIB_A)
 	$(say) LD $@
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(EVENT_LIBS) $(INIH_LIBS) \
-	    $(JANSSON_LIBS) -ldl
+	    $(JANSSON_LIBS) $(XXHASH_LIBS) -ldl
 
 $(FORKPOOL): $(call obj,$(CLI_SRCS)) $(LIB_A)
 	$(say) LD $@

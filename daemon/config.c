@@ -127,6 +127,10 @@ static const struct key pool_keys[] = {
 	{ "retries", KEY_UINT, POOL(retries), 0, 100, "0 to 100" },
 	{ "slow_task", KEY_DURATION, POOL(slow_task_ms), 0, MAX_DURATION_MS,
 	    "0 (off) to 10080m (a week)" },
+	{ "quarantine_after", KEY_UINT, POOL(quarantine_after), 0, 1000,
+	    "0 (off) to 1000 crashes" },
+	{ "quarantine_window", KEY_DURATION, POOL(quarantine_window_ms), 1,
+	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
 };
 
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
@@ -423,6 +427,8 @@ config_pool_new(const char *name, size_t len, int line)
 	pc->restart_window_ms = 10 * 1000;
 	pc->retries = 0;
 	pc->start_timeout_ms = 60 * 1000;
+	pc->quarantine_after = 2;
+	pc->quarantine_window_ms = 10 * 60 * 1000;
 	return (pc);
 }
 
@@ -472,7 +478,9 @@ config_pool_equal(const struct pool_config *a, const struct pool_config *b)
 	    a->restart_burst == b->restart_burst &&
 	    a->restart_window_ms == b->restart_window_ms &&
 	    a->retries == b->retries &&
-	    a->slow_task_ms == b->slow_task_ms);
+	    a->slow_task_ms == b->slow_task_ms &&
+	    a->quarantine_after == b->quarantine_after &&
+	    a->quarantine_window_ms == b->quarantine_window_ms);
 }
 
 /*

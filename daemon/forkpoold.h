@@ -57,6 +57,8 @@ struct pool_config {
 	uint64_t	 restart_window_ms;
 	unsigned int	 retries;
 	uint64_t	 slow_task_ms;	/* log a task running this long; 0: off */
+	unsigned int	 quarantine_after;	/* crashes; 0: off */
+	uint64_t	 quarantine_window_ms;
 };
 TAILQ_HEAD(pool_config_list, pool_config);
 
@@ -95,6 +97,7 @@ struct task {
 	uint64_t	 id;		/* the client's id */
 	uint64_t	 seq;		/* the id on the worker channel */
 	uint16_t	 namelen;	/* the pool name at the front of body */
+	unsigned int	 attempts;	/* times it started on a worker */
 	int		 cancelled;	/* answered; discard the output */
 	struct evbuffer	*body;		/* pool name then payload, as sent */
 	struct timeval	 queued_at;
@@ -123,6 +126,8 @@ struct worker {
 	uint64_t	 tasks;		/* served */
 	int		 ready;		/* has said PONG */
 	int		 exited;	/* reaped; being buried */
+	int		 recycle;	/* served its quota: replace it */
+	uint64_t	 task_limit;	/* max_tasks plus jitter; 0: none */
 	int		 retiring;	/* we closed its channel on purpose */
 	int		 kill_code;	/* we killed it: its task's error code */
 	char		 kill_reason[192];	/* ... and the error's text */
@@ -138,6 +143,22 @@ struct worker {
 	char		 start_error[256];	/* sent by a worker that failed */
 };
 TAILQ_HEAD(worker_list, worker);
+
+/* A task's fingerprint: XXH3-128 of its pool name and payload. */
+struct fp_fingerprint {
+	uint64_t	 hi;
+	uint64_t	 lo;
+};
+
+/* One fingerprint that crashed workers (quarantine.c). */
+#define QUARANTINE_MAX	256
+struct quarantine_entry {
+	struct fp_fingerprint fp;
+	unsigned int	 crashes;
+	int		 quarantined;
+	uint64_t	 first_ms;	/* its first crash */
+	uint64_t	 expires_ms;	/* forgotten then */
+};
 
 /* A latency histogram: fixed bounds (metrics.c), one slot past the last. */
 #define HISTOGRAM_BUCKETS	18
@@ -193,6 +214,10 @@ struct pool {
 	uint64_t	 cancelled;
 	uint64_t	 shutting_down;
 	uint64_t	 errors;		/* TOO_LARGE, INTERNAL */
+	uint64_t	 quarantined;	/* tasks refused as poison */
+	uint64_t	 recycled;	/* workers retired by max_tasks/max_rss */
+	uint64_t	 retried;	/* runs again after a crash */
+	struct quarantine *quarantine;
 	uint64_t	 bytes_in;	/* payload bytes of accepted tasks */
 	uint64_t	 bytes_out;	/* output bytes of results */
 	struct histogram duration;	/* time tasks ran */
@@ -314,6 +339,7 @@ int		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
 void		 pool_unqueue(struct task *task);
 void		 pool_requeue(struct pool *pool, struct task_list *tasks);
+void		 pool_requeue_task(struct pool *pool, struct task *task);
 void		 pool_fail_queue(struct pool *pool, int code, const char *text);
 void		 pool_reconcile(struct pool *pool);
 void		 pool_set_gen(struct pool *pool, struct gen *gen);
@@ -337,6 +363,7 @@ void		 worker_retire(struct worker *w);
 void		 worker_free(struct worker *w);
 void		 worker_status_str(int status, char *buf, size_t len);
 const char	*worker_state_name(enum worker_state state);
+long		 worker_rss(pid_t pid);
 
 /* child.c: runs only in a forked worker. */
 __attribute__((noreturn))
@@ -348,6 +375,18 @@ void		 child_exec(struct worker *w, int fd, pid_t master_pid,
 /* module.c */
 int		 module_load(struct gen *gen, char *err, size_t errlen);
 void		 module_unload(struct gen *gen);
+
+/* quarantine.c */
+struct quarantine *quarantine_new(void);
+void		 quarantine_free(struct quarantine *q);
+struct fp_fingerprint quarantine_fingerprint(const void *data, size_t len);
+unsigned int	 quarantine_count(struct quarantine *q, uint64_t now);
+const struct quarantine_entry *quarantine_check(struct quarantine *q,
+		    struct fp_fingerprint fp, uint64_t now);
+int		 quarantine_crash(struct quarantine *q, struct fp_fingerprint fp,
+		    unsigned int after, uint64_t window_ms, uint64_t now);
+const struct quarantine_entry *quarantine_entry(const struct quarantine *q,
+		    unsigned int i);
 
 /* metrics.c */
 void		 metrics_observe(struct histogram *h, uint64_t us);

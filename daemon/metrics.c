@@ -106,7 +106,7 @@ metrics_outcomes(struct evbuffer *b, const struct pool *p)
 		{ "crashed", p->crashes },
 		{ "overloaded", p->overloaded },
 		{ "cancelled", p->cancelled },
-		{ "quarantined", 0 },
+		{ "quarantined", p->quarantined },
 		{ "shutting_down", p->shutting_down },
 	};
 	size_t	i;

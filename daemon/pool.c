@@ -37,6 +37,7 @@ pool_create(struct gen *gen)
 	TAILQ_INIT(&pool->workers);
 	pool->intensity = intensity_new(pc->restart_burst,
 	    pc->restart_window_ms);
+	pool->quarantine = quarantine_new();
 	pool->spawn_timer = evtimer_new(master->base, pool_spawn_cb, pool);
 	pool->quiet_timer = evtimer_new(master->base, pool_quiet_cb, pool);
 	pool->free_ev = event_new(master->base, -1, 0, pool_free_cb, pool);
@@ -95,7 +96,7 @@ pool_pick_worker(struct pool *pool)
 	TAILQ_FOREACH(w, &pool->workers, entry) {
 		/* Not ready, retiring, or dead with its exit not yet reaped. */
 		if ((w->state != WORKER_IDLE && w->state != WORKER_BUSY) ||
-		    w->bev == NULL || w->exited)
+		    w->bev == NULL || w->exited || w->recycle)
 			continue;
 		if (w->ninflight >= pool->conf->prefetch)
 			continue;
@@ -106,6 +107,33 @@ pool_pick_worker(struct pool *pool)
 		}
 	}
 	return (best);
+}
+
+/*
+ * While the pool holds a quarantine, every task is fingerprinted before it
+ * may reach a worker; a quarantined one is answered at once.  With nothing
+ * in quarantine (the usual case) this costs one comparison.
+ */
+static int
+pool_refuse_poison(struct pool *pool, struct task *task)
+{
+	const struct quarantine_entry	*e;
+	struct fp_fingerprint		 fp;
+	uint64_t			 now;
+
+	if (pool->quarantine == NULL ||
+	    quarantine_count(pool->quarantine, now = master_now_ms()) == 0)
+		return (0);
+	fp = quarantine_fingerprint(evbuffer_pullup(task->body, -1),
+	    evbuffer_get_length(task->body));
+	if ((e = quarantine_check(pool->quarantine, fp, now)) == NULL)
+		return (0);
+	task_fail(task, FP_ERR_QUARANTINED, "this task crashed %u workers "
+	    "since %.0f s ago; refused for %.0f s more (quarantine %016llx"
+	    "%016llx)", e->crashes, (now - e->first_ms) / 1000.0,
+	    (e->expires_ms - now) / 1000.0, (unsigned long long)fp.hi,
+	    (unsigned long long)fp.lo);
+	return (1);
 }
 
 /* Hand queued tasks to workers while any has room. */
@@ -119,6 +147,8 @@ pool_dispatch(struct pool *pool)
 		if ((w = pool_pick_worker(pool)) == NULL)
 			return;
 		pool_unqueue(task);
+		if (pool_refuse_poison(pool, task))
+			continue;
 		worker_send(w, task);
 	}
 }
@@ -126,12 +156,24 @@ pool_dispatch(struct pool *pool)
 int
 pool_submit(struct pool *pool, struct task *task)
 {
+	if (pool_refuse_poison(pool, task))
+		return (-1);
 	task->state = TASK_QUEUED;
 	evutil_gettimeofday(&task->queued_at, NULL);
 	TAILQ_INSERT_TAIL(&pool->queue, task, entry);
 	pool->nqueued++;
 	pool_dispatch(pool);
 	return (0);
+}
+
+/* A task that will run again goes back to the front of the queue. */
+void
+pool_requeue_task(struct pool *pool, struct task *task)
+{
+	task->worker = NULL;
+	task->state = TASK_QUEUED;
+	TAILQ_INSERT_HEAD(&pool->queue, task, entry);
+	pool->nqueued++;
 }
 
 void
@@ -195,8 +237,8 @@ pool_retire_idle(struct pool *pool, int n)
 		for (w = TAILQ_FIRST(&pool->workers); w != NULL && n > 0;
 		    w = next) {
 			next = TAILQ_NEXT(w, entry);
-			if ((pass == 0) == (w->gen == pool->gen) ||
-			    !pool_worker_idle(w))
+			if ((pass == 0) == (w->gen == pool->gen &&
+			    !w->recycle) || !pool_worker_idle(w))
 				continue;
 			log_debug("pool %s: retiring worker %ld", pool->name,
 			    (long)w->pid);
@@ -229,7 +271,7 @@ pool_reconcile(struct pool *pool)
 	TAILQ_FOREACH(w, &pool->workers, entry) {
 		if (w->retiring || w->exited || w->kill_code != 0)
 			continue;
-		if (w->gen != pool->gen)
+		if (w->gen != pool->gen || w->recycle)
 			stale++;
 		else {
 			live++;
@@ -365,6 +407,9 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 		master_fatal("pool %s: no worker could start: %s", pool->name,
 		    pool->last_error);
 	if (master->stopping) {
+		/* Prefetched tasks it gave back cannot run any more. */
+		pool_fail_queue(pool, FP_ERR_SHUTTING_DOWN, "the daemon is "
+		    "stopping; the task was not run");
 		master_check_stopped();
 		return;
 	}
@@ -448,6 +493,7 @@ pool_free(struct pool *pool)
 	event_free(pool->quiet_timer);
 	event_free(pool->free_ev);
 	intensity_free(pool->intensity);
+	quarantine_free(pool->quarantine);
 	gen_unref(pool->prev_gen);
 	gen_unref(pool->gen);
 	free(pool);

@@ -40,6 +40,8 @@ reload_same_handler(const struct pool_config *a, const struct pool_config *b)
 	x.restart_window_ms = b->restart_window_ms;
 	x.retries = b->retries;
 	x.slow_task_ms = b->slow_task_ms;
+	x.quarantine_after = b->quarantine_after;
+	x.quarantine_window_ms = b->quarantine_window_ms;
 	return (config_pool_equal(&x, b));
 }
 
@@ -118,6 +120,8 @@ reload_pool_in_place(struct pool *pool, struct pool_config *pc)
 	cur->restart_window_ms = pc->restart_window_ms;
 	cur->retries = pc->retries;
 	cur->slow_task_ms = pc->slow_task_ms;
+	cur->quarantine_after = pc->quarantine_after;
+	cur->quarantine_window_ms = pc->quarantine_window_ms;
 	config_pool_free(pc);
 	pool->reshaping = 1;
 	pool_reconcile(pool);

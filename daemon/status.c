@@ -10,23 +10,6 @@
 #include "forkpoold.h"
 #include "log.h"
 
-/* A worker's resident memory in bytes, from /proc (0 when unknown). */
-static long
-status_rss(pid_t pid)
-{
-	char	 path[64];
-	FILE	*f;
-	long	 size, resident = 0;
-
-	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);
-	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return (resident * sysconf(_SC_PAGESIZE));
-}
-
 static json_t *
 status_worker(const struct worker *w, const struct timeval *now)
 {
@@ -38,7 +21,7 @@ status_worker(const struct worker *w, const struct timeval *now)
 	    "pid", (json_int_t)w->pid,
 	    "state", worker_state_name(w->state),
 	    "tasks", (json_int_t)w->tasks,
-	    "rss_bytes", (json_int_t)status_rss(w->pid),
+	    "rss_bytes", (json_int_t)worker_rss(w->pid),
 	    "inflight", (json_int_t)w->ninflight,
 	    "current", w->gen == w->pool->gen);
 	if (obj == NULL)
@@ -49,6 +32,29 @@ status_worker(const struct worker *w, const struct timeval *now)
 		    json_integer(d.tv_sec * 1000 + d.tv_usec / 1000));
 	}
 	return (obj);
+}
+
+/* The fingerprints that crashed workers, and which are refused now. */
+static json_t *
+status_quarantine(const struct pool *pool)
+{
+	const struct quarantine_entry	*e;
+	json_t				*list = json_array();
+	uint64_t			 now = master_now_ms();
+	unsigned int			 i;
+	char				 hex[33];
+
+	quarantine_count(pool->quarantine, now);
+	for (i = 0; (e = quarantine_entry(pool->quarantine, i)) != NULL; i++) {
+		snprintf(hex, sizeof(hex), "%016llx%016llx",
+		    (unsigned long long)e->fp.hi, (unsigned long long)e->fp.lo);
+		json_array_append_new(list, json_pack("{s:s, s:I, s:b, s:I}",
+		    "fingerprint", hex,
+		    "crashes", (json_int_t)e->crashes,
+		    "quarantined", e->quarantined,
+		    "expires_in_ms", (json_int_t)(e->expires_ms - now)));
+	}
+	return (list);
 }
 
 static json_t *
@@ -89,6 +95,10 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	json_object_set_new(obj, "bytes_in", json_integer(pool->bytes_in));
 	json_object_set_new(obj, "bytes_out", json_integer(pool->bytes_out));
 	json_object_set_new(obj, "removed", json_boolean(pool->removed));
+	json_object_set_new(obj, "recycled", json_integer(pool->recycled));
+	json_object_set_new(obj, "retried", json_integer(pool->retried));
+	json_object_set_new(obj, "quarantined", json_integer(pool->quarantined));
+	json_object_set_new(obj, "quarantine", status_quarantine(pool));
 	json_object_set_new(obj, "kind", json_string(pool->conf->command !=
 	    NULL ? "command" : pool->conf->module != NULL ? "module" :
 	    "handler"));

@@ -81,6 +81,9 @@ task_count(struct pool *pool, int code)
 	case FP_ERR_SHUTTING_DOWN:
 		pool->shutting_down++;
 		break;
+	case FP_ERR_QUARANTINED:
+		pool->quarantined++;
+		break;
 	default:
 		pool->errors++;
 		break;

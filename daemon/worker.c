@@ -35,6 +35,7 @@ static void	worker_event_cb(struct bufferevent *, short, void *);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_arm_start(struct worker *);
 static void	worker_slow_cb(evutil_socket_t, short, void *);
+static void	worker_check_quota(struct worker *);
 static void	worker_output_cb(struct bufferevent *, void *);
 static void	worker_output_event_cb(struct bufferevent *, short, void *);
 
@@ -154,6 +155,10 @@ worker_spawn(struct pool *pool)
 
 	gen_ref(w->gen);
 	w->pid = pid;
+	/* Jitter, so workers started together do not all retire together. */
+	if (pool->conf->max_tasks > 0)
+		w->task_limit = pool->conf->max_tasks +
+		    arc4random_uniform(pool->conf->max_tasks / 10 + 1);
 	w->state = WORKER_STARTING;
 	TAILQ_INIT(&w->inflight);
 	evutil_gettimeofday(&w->spawned_at, NULL);
@@ -286,6 +291,7 @@ worker_arm(struct worker *w, const struct timeval *now)
 		return;
 	}
 	task->started_at = *now;
+	task->attempts++;
 	if (w->state != WORKER_STOPPING)
 		w->state = WORKER_BUSY;
 	if (slow > 0) {
@@ -364,6 +370,49 @@ worker_violation(struct worker *w, const char *what)
 	worker_close(w);
 }
 
+/* A worker's resident memory in bytes, from /proc (0 when unknown). */
+long
+worker_rss(pid_t pid)
+{
+	char	 path[64];
+	FILE	*f;
+	long	 size, resident = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (resident * sysconf(_SC_PAGESIZE));
+}
+
+/*
+ * max_tasks and max_rss: a worker past either is replaced, its successor
+ * started first; it takes no new task and leaves once idle.  Counted as
+ * recycled, never as a crash.
+ */
+static void
+worker_check_quota(struct worker *w)
+{
+	struct pool	*pool = w->pool;
+	long		 rss;
+
+	if (w->task_limit > 0 && w->tasks >= w->task_limit)
+		log_info("pool %s: worker %ld served %llu tasks (max_tasks); "
+		    "replacing it", pool->name, (long)w->pid,
+		    (unsigned long long)w->tasks);
+	else if (pool->conf->max_rss > 0 &&
+	    (rss = worker_rss(w->pid)) > (long)pool->conf->max_rss)
+		log_info("pool %s: worker %ld uses %ld KiB, over max_rss; "
+		    "replacing it", pool->name, (long)w->pid, rss / 1024);
+	else
+		return;
+	w->recycle = 1;
+	pool->recycled++;
+	pool->reshaping = 1;
+}
+
 /* A RESULT or ERROR for the running task. */
 static void
 worker_answer(struct worker *w, const struct fp_hdr *hdr,
@@ -380,6 +429,8 @@ worker_answer(struct worker *w, const struct fp_hdr *hdr,
 	evutil_gettimeofday(&now, NULL);
 	metrics_task_ran(w->pool, task, &now);
 	worker_arm(w, &now);
+	if (!w->recycle)
+		worker_check_quota(w);
 	if (hdr->type == FP_RESULT) {
 		task_result(task, hdr->arg, in, hdr->len);
 		return;
@@ -488,7 +539,7 @@ worker_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	pool_dispatch(pool);
-	if (pool->reshaping && w->ninflight == 0)
+	if (pool->reshaping)
 		pool_reconcile(pool);
 }
 
@@ -612,6 +663,57 @@ worker_start_error(struct worker *w, const char *why)
 		    w->out_last[i]);
 }
 
+/*
+ * The running task died with its worker.  It counts toward quarantine;
+ * with retries left (and not quarantined) it runs again, first in line;
+ * otherwise it is answered WORKER_CRASHED.
+ */
+static void
+worker_task_crashed(struct worker *w, struct task *task, const char *why,
+    double ran, const struct rusage *ru)
+{
+	struct pool		*pool = w->pool;
+	struct pool_config	*pc = pool->conf;
+	struct fp_fingerprint	 fp;
+	char			 note[128] = "";
+	int			 poisoned = 0;
+
+	if (pc->quarantine_after > 0) {
+		fp = quarantine_fingerprint(evbuffer_pullup(task->body, -1),
+		    evbuffer_get_length(task->body));
+		poisoned = quarantine_crash(pool->quarantine, fp,
+		    pc->quarantine_after, pc->quarantine_window_ms,
+		    master_now_ms());
+		if (poisoned)
+			log_warnx("pool %s: task %016llx%016llx crashed %u "
+			    "workers; quarantined for %.0f s", pool->name,
+			    (unsigned long long)fp.hi,
+			    (unsigned long long)fp.lo, pc->quarantine_after,
+			    pc->quarantine_window_ms / 1000.0);
+	}
+	if (!poisoned && task->client != NULL &&
+	    task->attempts <= pc->retries) {
+		pool->retried++;
+		log_info("pool %s: task %llu will run again: worker %ld %s "
+		    "(attempt %u of %u)", pool->name,
+		    (unsigned long long)task->id, (long)w->pid, why,
+		    task->attempts, pc->retries + 1);
+		pool_requeue_task(pool, task);
+		return;
+	}
+	if (pc->retries > 0)
+		snprintf(note, sizeof(note), "; attempt %u of %u, each crashed "
+		    "its worker", task->attempts, pc->retries + 1);
+	if (poisoned)
+		snprintf(note + strlen(note), sizeof(note) - strlen(note),
+		    "; this task is now quarantined");
+	task_fail(task, FP_ERR_WORKER_CRASHED, "worker %ld %s after %.3f s "
+	    "running the task (cpu %.3f s, max rss %ld KiB)%s", (long)w->pid,
+	    why, ran, ru->ru_utime.tv_sec + ru->ru_stime.tv_sec +
+	    (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6,
+	    ru->ru_maxrss, note);
+}
+
 /* The worker's process has exited: answer its task, let the pool decide. */
 void
 worker_reaped(struct worker *w, int status, const struct rusage *ru)
@@ -642,20 +744,17 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	if ((task = TAILQ_FIRST(&w->inflight)) != NULL) {
 		TAILQ_REMOVE(&w->inflight, task, entry);
 		w->ninflight--;
+	}
+	pool_requeue(pool, &w->inflight);
+	if (task != NULL) {
 		ran = elapsed_s(&task->started_at);
 		evutil_gettimeofday(&now, NULL);
 		metrics_task_ran(pool, task, &now);
 		if (w->kill_code != 0)
 			task_fail(task, w->kill_code, "%s", w->kill_reason);
 		else
-			task_fail(task, FP_ERR_WORKER_CRASHED, "worker %ld %s "
-			    "after %.3f s running the task (cpu %.3f s, max "
-			    "rss %ld KiB)", (long)w->pid, why, ran,
-			    ru->ru_utime.tv_sec + ru->ru_stime.tv_sec +
-			    (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6,
-			    ru->ru_maxrss);
+			worker_task_crashed(w, task, why, ran, ru);
 	}
-	pool_requeue(pool, &w->inflight);
 	w->ninflight = 0;
 	w->pid = -1;
 	TAILQ_REMOVE(&pool->workers, w, entry);
