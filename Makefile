@@ -78,7 +78,9 @@ DAEMON_SRCS	:= \
 	daemon/child.c \
 	daemon/client.c \
 	daemon/config.c \
+	daemon/contain.c \
 	daemon/gen.c \
+	daemon/ids.c \
 	daemon/intensity.c \
 	daemon/listen.c \
 	daemon/log.c \
@@ -107,6 +109,7 @@ TEST_MODULES	:= $(B)/tests/modules/faulty.so
 # Unit suites link these daemon objects without main.c.
 TEST_DAEMON_SRCS := \
 	daemon/config.c \
+	daemon/ids.c \
 	daemon/intensity.c \
 	daemon/log.c \
 	daemon/taskmap.c \
@@ -125,6 +128,7 @@ TEST_SRCS	:= \
 	tests/check_deflate.c \
 	tests/check_stop.c \
 	tests/check_cli.c \
+	tests/check_systemd.c \
 	tests/harness.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -163,7 +167,7 @@ $(LIB_SO): $(call pic,$(LIB_SRCS))
 $(FORKPOOLD): $(call obj,$(DAEMON_SRCS)) $(LIB_A)
 	$(say) LD $@
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(EVENT_LIBS) $(INIH_LIBS) \
-	    $(JANSSON_LIBS) $(XXHASH_LIBS) -ldl
+	    $(JANSSON_LIBS) $(XXHASH_LIBS) $(SECCOMP_LIBS) -ldl
 
 $(FORKPOOL): $(call obj,$(CLI_SRCS)) $(LIB_A)
 	$(say) LD $@

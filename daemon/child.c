@@ -132,6 +132,14 @@ child_send(uint8_t type, uint16_t arg, uint64_t id, const char *text)
 	child_write_all(buf, FP_HDR_LEN + len);
 }
 
+/* Set-up failed: tell the master why, and leave as a failed start. */
+static __attribute__((noreturn)) void
+child_fail(const char *why)
+{
+	child_send(FP_ERROR, FP_ERR_INTERNAL, 0, why);
+	_exit(CHILD_EXIT_INIT_FAILED);
+}
+
 /* Run one task and append its RESULT (or ERROR) to ob. */
 static void
 child_run(struct worker *w, const struct fp_hdr *in, const uint8_t *body,
@@ -233,9 +241,14 @@ void
 child_exec(struct worker *w, int fd, pid_t master_pid, int out_fd)
 {
 	struct pool_config	*pc = w->gen->conf;
+	char			 err[256];
 	size_t			 i;
 
 	child_reset(fd, master_pid, out_fd);
+	if (contain_apply(pc, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		_exit(CHILD_EXIT_INIT_FAILED);
+	}
 	for (i = 0; pc->envv != NULL && pc->envv[i] != NULL; i++)
 		putenv(pc->envv[i]);
 	setenv("FORKPOOL_FD", "3", 1);
@@ -265,12 +278,15 @@ child_main(struct worker *w, int fd, pid_t master_pid)
 	int			 rc;
 
 	child_reset(fd, master_pid, -1);
+	if (contain_apply(w->gen->conf, err, sizeof(err)) == -1)
+		child_fail(err);
 	if (mod->worker_init != NULL &&
-	    mod->worker_init(w->gen->module_state, err, sizeof(err)) == -1) {
-		child_send(FP_ERROR, FP_ERR_INTERNAL, 0, err[0] != '\0' ? err :
-		    "worker_init failed and gave no reason");
-		_exit(CHILD_EXIT_INIT_FAILED);
-	}
+	    mod->worker_init(w->gen->module_state, err, sizeof(err)) == -1)
+		child_fail(err[0] != '\0' ? err : "worker_init failed and gave "
+		    "no reason");
+	if (w->gen->conf->sandbox == SANDBOX_SECCOMP &&
+	    contain_sandbox(err, sizeof(err)) == -1)
+		child_fail(err);
 	child_send(FP_PONG, 0, 0, NULL);
 
 	fp_reader_init(&r, w->max_payload + FP_POOL_NAME_MAX);

@@ -28,6 +28,8 @@ struct client {
 	unsigned int	 ninflight;
 	int		 closing;	/* read nothing more; flush, then close */
 	int		 paused;	/* reading stopped for max_inflight */
+	int		 overflow;	/* over max_client_buffer: being closed */
+	struct event	*close_ev;	/* closes it from the loop */
 	struct event	*resume_ev;	/* go on reading what is buffered */
 	struct event	*partial_ev;	/* client_timeout on a half frame */
 	int		 fd;
@@ -43,11 +45,66 @@ static void	client_event_cb(struct bufferevent *, short, void *);
 static void	client_resume_cb(evutil_socket_t, short, void *);
 static void	client_partial_cb(evutil_socket_t, short, void *);
 static void	client_free(struct client *);
+static void	client_close_cb(evutil_socket_t, short, void *);
+static void	client_close_after_flush(struct client *);
 
 unsigned int
 client_count(void)
 {
 	return (nclients);
+}
+
+static int
+client_gid_listed(gid_t gid)
+{
+	unsigned int	i;
+
+	for (i = 0; i < master->conf->n_allow_gids; i++)
+		if (master->conf->allow_gids[i] == gid)
+			return (1);
+	return (0);
+}
+
+/*
+ * allow_users and allow_groups, checked from the peer's credentials as the
+ * kernel gives them (SO_PEERCRED, SO_PEERGROUPS): a client not allowed is
+ * told FORBIDDEN and closed.  With both lists empty anyone who can open
+ * the socket may use it (socket_mode and socket_group decide that).
+ */
+static int
+client_allowed(struct client *c)
+{
+	struct config	*conf = master->conf;
+	struct ucred	 cred;
+	gid_t		 groups[256];
+	socklen_t	 len = sizeof(cred);
+	unsigned int	 i;
+	char		 text[128];
+
+	if (conf->n_allow_uids == 0 && conf->n_allow_gids == 0)
+		return (1);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("client %d: SO_PEERCRED", c->fd);
+		cred.uid = (uid_t)-1;
+		cred.gid = (gid_t)-1;
+	}
+	for (i = 0; i < conf->n_allow_uids; i++)
+		if (conf->allow_uids[i] == cred.uid)
+			return (1);
+	if (client_gid_listed(cred.gid))
+		return (1);
+	len = sizeof(groups);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (i = 0; i < len / sizeof(gid_t); i++)
+			if (client_gid_listed(groups[i]))
+				return (1);
+	log_info("client %d: user %u (group %u) is not in allow_users or "
+	    "allow_groups; refused", c->fd, (unsigned)cred.uid,
+	    (unsigned)cred.gid);
+	snprintf(text, sizeof(text), "user %u (group %u) may not use this "
+	    "daemon's socket", (unsigned)cred.uid, (unsigned)cred.gid);
+	client_send(c, FP_ERROR, FP_ERR_FORBIDDEN, 0, text, strlen(text));
+	return (0);
 }
 
 /* A new connection from the listener. */
@@ -66,7 +123,9 @@ client_accept(int fd)
 		fatalx("bufferevent_socket_new");
 	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
 	c->partial_ev = evtimer_new(master->base, client_partial_cb, c);
-	if (c->resume_ev == NULL || c->partial_ev == NULL)
+	c->close_ev = event_new(master->base, -1, 0, client_close_cb, c);
+	if (c->resume_ev == NULL || c->partial_ev == NULL ||
+	    c->close_ev == NULL)
 		fatalx("event_new");
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
 	    client_event_cb, c);
@@ -74,6 +133,8 @@ client_accept(int fd)
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	nclients++;
 	log_debug("client %d: connected", fd);
+	if (!client_allowed(c))
+		client_close_after_flush(c);
 }
 
 static void
@@ -92,11 +153,43 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	evbuffer_add(bufferevent_get_output(c->bev), buf, sizeof(buf));
 }
 
+/*
+ * A client that does not read its replies may hold only max_client_buffer
+ * of them: past that it is closed (from the loop, since we are inside some
+ * task's answer), its queued tasks dropped and its memory released.
+ */
+static int
+client_over_limit(struct client *c, size_t adding)
+{
+	size_t	unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (c->overflow)
+		return (1);
+	if (unsent + adding <= master->conf->max_client_buffer)
+		return (0);
+	log_warnx("client %d: %zu bytes of replies unread, over "
+	    "max_client_buffer; closing it", c->fd, unsent + adding);
+	c->overflow = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	event_active(c->close_ev, 0, 0);
+	return (1);
+}
+
+static void
+client_close_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	client_free(arg);
+}
+
 /* Queue one reply frame. */
 void
 client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     const void *data, size_t len)
 {
+	if (client_over_limit(c, FP_HDR_LEN + len))
+		return;
 	client_put_header(c, type, arg, id, len);
 	if (len > 0)
 		evbuffer_add(bufferevent_get_output(c->bev), data, len);
@@ -107,6 +200,10 @@ void
 client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     struct evbuffer *from, size_t len)
 {
+	if (client_over_limit(c, FP_HDR_LEN + len)) {
+		evbuffer_drain(from, len);
+		return;
+	}
 	client_put_header(c, type, arg, id, len);
 	if (len > 0)
 		evbuffer_remove_buffer(from, bufferevent_get_output(c->bev),
@@ -438,6 +535,7 @@ client_free(struct client *c)
 	taskmap_free(c->tasks);
 	event_free(c->resume_ev);
 	event_free(c->partial_ev);
+	event_free(c->close_ev);
 	bufferevent_free(c->bev);
 	free(c);
 	listen_client_gone();

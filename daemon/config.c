@@ -54,7 +54,12 @@ enum key_type {
 	KEY_SIZE,		/* a whole number with K, M or G */
 	KEY_LOG_LEVEL,
 	KEY_WORKERS,		/* a whole number or "auto" */
-	KEY_HANDLER		/* the name of a built-in handler */
+	KEY_HANDLER,		/* the name of a built-in handler */
+	KEY_USER,		/* a user name or uid */
+	KEY_GROUP,		/* a group name or gid */
+	KEY_USERS,		/* users, separated by blanks or commas */
+	KEY_GROUPS,		/* groups, the same */
+	KEY_SANDBOX		/* none or seccomp */
 };
 
 /* One key a section takes, where its value goes and what it may be. */
@@ -90,6 +95,14 @@ static const struct key daemon_keys[] = {
 	    MAX_DURATION_MS, "0 (stop at once) to 10080m (a week)" },
 	{ "log_level", KEY_LOG_LEVEL, DAEMON(log_level), 0, 0,
 	    "error, warning, notice, info or debug" },
+	{ "socket_group", KEY_GROUP, DAEMON(socket_gid), 0, 0,
+	    "a group name or number" },
+	{ "allow_users", KEY_USERS, DAEMON(allow_uids), 0, 0,
+	    "user names or numbers, separated by blanks or commas" },
+	{ "allow_groups", KEY_GROUPS, DAEMON(allow_gids), 0, 0,
+	    "group names or numbers, separated by blanks or commas" },
+	{ "max_client_buffer", KEY_SIZE, DAEMON(max_client_buffer), 1,
+	    MAX_RSS, "1 to 1048576G" },
 };
 
 static const struct key pool_keys[] = {
@@ -131,6 +144,17 @@ static const struct key pool_keys[] = {
 	    "0 (off) to 1000 crashes" },
 	{ "quarantine_window", KEY_DURATION, POOL(quarantine_window_ms), 1,
 	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
+	{ "user", KEY_USER, POOL(uid), 0, 0, "a user name or number" },
+	{ "group", KEY_GROUP, POOL(gid), 0, 0, "a group name or number" },
+	{ "rlimit_as", KEY_SIZE, POOL(rlimit_as), 1, MAX_RSS,
+	    "1 to 1048576G" },
+	{ "rlimit_cpu", KEY_DURATION, POOL(rlimit_cpu_ms), 1000,
+	    MAX_DURATION_MS, "1s to 10080m (a week), in whole seconds" },
+	{ "rlimit_nofile", KEY_UINT, POOL(rlimit_nofile), 4, MAX_COUNT,
+	    "4 to 1048576" },
+	{ "rlimit_core", KEY_SIZE, POOL(rlimit_core), 0, MAX_RSS,
+	    "0 (no core files) to 1048576G" },
+	{ "sandbox", KEY_SANDBOX, POOL(sandbox), 0, 0, "none or seccomp" },
 };
 
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
@@ -314,6 +338,56 @@ config_auto_workers(void)
 	return ((unsigned int)n);
 }
 
+/* user = NAME: the uid, and the user's group unless group = is set. */
+static int
+config_set_user(struct parse *p, const struct key *k, void *base,
+    const char *value)
+{
+	struct pool_config	*pc = base;
+	uid_t			 uid;
+	gid_t			 gid;
+
+	if (ids_user(value, &uid, &gid) == -1)
+		return (config_error(p, p->line, "%s: no user is named \"%s\"; "
+		    "allowed: %s", k->name, value, k->allowed));
+	pc->uid = uid;
+	pc->user_gid = gid;
+	return (0);
+}
+
+/* allow_users, allow_groups: a list of names or numbers. */
+static int
+config_set_list(struct parse *p, const struct key *k, void *base,
+    const char *value)
+{
+	struct config	*conf = base;
+	char		*copy, *word, *save;
+	uid_t		 uid;
+	gid_t		 gid;
+	unsigned int	*n = k->type == KEY_USERS ? &conf->n_allow_uids :
+			    &conf->n_allow_gids;
+	int		 rc = 0;
+
+	copy = xstrdup(value);
+	for (word = strtok_r(copy, " \t,", &save); word != NULL && rc == 0;
+	    word = strtok_r(NULL, " \t,", &save)) {
+		if (*n == MAX_ALLOW)
+			rc = config_error(p, p->line, "%s: more than %d "
+			    "entries", k->name, MAX_ALLOW);
+		else if (k->type == KEY_USERS && ids_user(word, &uid,
+		    &gid) == 0)
+			conf->allow_uids[(*n)++] = uid;
+		else if (k->type == KEY_GROUPS && ids_group(word, &gid) == 0)
+			conf->allow_gids[(*n)++] = gid;
+		else
+			rc = config_error(p, p->line, "%s: no %s is named "
+			    "\"%s\"", k->name, k->type == KEY_USERS ? "user" :
+			    "group", word);
+	}
+	free(copy);
+	return (rc);
+}
+
 /* Check one value against its key and store it; 0 or -1. */
 static int
 config_set(struct parse *p, const struct key *k, void *base,
@@ -322,6 +396,7 @@ config_set(struct parse *p, const struct key *k, void *base,
 	enum num_result	 res = NUM_OK;
 	const char	*end;
 	uint64_t	 v = 0;
+	gid_t		 gid;
 	int		 level;
 
 	if (*value == '\0' && (k->type != KEY_STRING || k->min > 0))
@@ -345,6 +420,25 @@ config_set(struct parse *p, const struct key *k, void *base,
 			    "built-in handler; allowed: %s", k->name, value,
 			    k->allowed));
 		config_store_string(base, k, value);
+		return (0);
+	case KEY_USER:
+		return (config_set_user(p, k, base, value));
+	case KEY_GROUP:
+		if (ids_group(value, &gid) == -1)
+			return (config_error(p, p->line, "%s: no group is named "
+			    "\"%s\"; allowed: %s", k->name, value, k->allowed));
+		memcpy((char *)base + k->offset, &(int64_t){ gid },
+		    sizeof(int64_t));
+		return (0);
+	case KEY_USERS:
+	case KEY_GROUPS:
+		return (config_set_list(p, k, base, value));
+	case KEY_SANDBOX:
+		if (strcmp(value, "none") != 0 && strcmp(value, "seccomp") != 0)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "sandbox; allowed: %s", k->name, value, k->allowed));
+		((struct pool_config *)base)->sandbox = strcmp(value,
+		    "seccomp") == 0 ? SANDBOX_SECCOMP : SANDBOX_NONE;
 		return (0);
 	case KEY_LOG_LEVEL:
 		if ((level = log_level_from_name(value)) == -1)
@@ -429,6 +523,13 @@ config_pool_new(const char *name, size_t len, int line)
 	pc->start_timeout_ms = 60 * 1000;
 	pc->quarantine_after = 2;
 	pc->quarantine_window_ms = 10 * 60 * 1000;
+	pc->uid = -1;
+	pc->gid = -1;
+	pc->user_gid = -1;
+	pc->rlimit_as = RLIMIT_UNSET;
+	pc->rlimit_cpu_ms = RLIMIT_UNSET;
+	pc->rlimit_nofile = RLIMIT_UNSET;
+	pc->rlimit_core = RLIMIT_UNSET;
 	return (pc);
 }
 
@@ -480,7 +581,13 @@ config_pool_equal(const struct pool_config *a, const struct pool_config *b)
 	    a->retries == b->retries &&
 	    a->slow_task_ms == b->slow_task_ms &&
 	    a->quarantine_after == b->quarantine_after &&
-	    a->quarantine_window_ms == b->quarantine_window_ms);
+	    a->quarantine_window_ms == b->quarantine_window_ms &&
+	    a->uid == b->uid && a->gid == b->gid &&
+	    a->rlimit_as == b->rlimit_as &&
+	    a->rlimit_cpu_ms == b->rlimit_cpu_ms &&
+	    a->rlimit_nofile == b->rlimit_nofile &&
+	    a->rlimit_core == b->rlimit_core &&
+	    a->sandbox == b->sandbox);
 }
 
 /*
@@ -622,6 +729,12 @@ config_end_section(struct parse *p)
 			    "command_env"), "command_env: \"%s\" is not "
 			    "NAME=value", pc->envv[i]));
 	}
+	if (pc->gid == -1 && pc->uid != -1)
+		pc->gid = pc->user_gid;
+	if (pc->sandbox == SANDBOX_SECCOMP && pc->command != NULL)
+		return (config_error(p, config_pool_key_line(p, "sandbox"),
+		    "sandbox: seccomp applies to module workers; a program "
+		    "worker (command) must confine itself"));
 	if (pc->command == NULL && (pc->command_dir != NULL ||
 	    pc->command_env != NULL))
 		return (config_error(p, config_pool_key_line(p,
@@ -902,6 +1015,8 @@ config_new(const char *name)
 	conf->client_timeout_ms = 30 * 1000;
 	conf->shutdown_timeout_ms = 30 * 1000;
 	conf->log_level = LOG_INFO;
+	conf->socket_gid = -1;
+	conf->max_client_buffer = 64ULL * 1024 * 1024;
 	TAILQ_INIT(&conf->pools);
 	return (conf);
 }

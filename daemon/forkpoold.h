@@ -33,6 +33,11 @@
 /* The channel to the master, in every worker (and program workers). */
 #define CHILD_CHANNEL_FD	3
 
+#define RLIMIT_UNSET	UINT64_MAX
+#define SANDBOX_NONE	0
+#define SANDBOX_SECCOMP	1
+#define MAX_ALLOW	64	/* users or groups in an allow list */
+
 /* One [pool:NAME] section as parsed. */
 struct pool_config {
 	TAILQ_ENTRY(pool_config) entry;
@@ -59,7 +64,16 @@ struct pool_config {
 	uint64_t	 slow_task_ms;	/* log a task running this long; 0: off */
 	unsigned int	 quarantine_after;	/* crashes; 0: off */
 	uint64_t	 quarantine_window_ms;
+	int64_t		 uid;		/* user: run as; -1: the master's */
+	int64_t		 gid;		/* group; -1: the user's, or ours */
+	int64_t		 user_gid;	/* the user's own group */
+	uint64_t	 rlimit_as;	/* RLIMIT_UNSET: inherited */
+	uint64_t	 rlimit_cpu_ms;
+	uint64_t	 rlimit_nofile;
+	uint64_t	 rlimit_core;
+	int		 sandbox;	/* SANDBOX_NONE or SANDBOX_SECCOMP */
 };
+
 TAILQ_HEAD(pool_config_list, pool_config);
 
 /* The whole file as parsed; swapped in only when valid. */
@@ -73,6 +87,12 @@ struct config {
 	uint64_t	 client_timeout_ms;
 	uint64_t	 shutdown_timeout_ms;
 	int		 log_level;	/* LOG_ERR .. LOG_DEBUG (syslog.h) */
+	int64_t		 socket_gid;	/* -1: not changed */
+	uint64_t	 max_client_buffer;	/* unsent reply bytes */
+	uid_t		 allow_uids[MAX_ALLOW];	/* empty lists: anyone */
+	unsigned int	 n_allow_uids;
+	gid_t		 allow_gids[MAX_ALLOW];
+	unsigned int	 n_allow_gids;
 	struct pool_config_list pools;
 };
 
@@ -264,6 +284,10 @@ void		 config_words_free(char **words);
 int		 config_pool_equal(const struct pool_config *a,
 		    const struct pool_config *b);
 
+/* ids.c */
+int		 ids_user(const char *s, uid_t *uid, gid_t *gid);
+int		 ids_group(const char *s, gid_t *gid);
+
 /* intensity.c: restart intensity, pure so it can be tested alone. */
 struct intensity *intensity_new(unsigned int burst, uint64_t window_ms);
 void		 intensity_free(struct intensity *in);
@@ -322,6 +346,11 @@ void		 task_result(struct task *task, uint16_t status,
 void		 task_fail(struct task *task, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 task_cancel_sent(struct task *task);
+
+/* contain.c: runs only in a forked worker. */
+int		 contain_apply(const struct pool_config *pc, char *err,
+		    size_t errlen);
+int		 contain_sandbox(char *err, size_t errlen);
 
 /* gen.c */
 struct gen	*gen_new(struct pool_config *pc, char *err, size_t errlen);

@@ -5,7 +5,9 @@
  * while old workers finish on the old; the last reference runs the
  * module's fini.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "forkpoold.h"
 #include "log.h"
@@ -16,6 +18,12 @@ gen_new(struct pool_config *pc, char *err, size_t errlen)
 {
 	struct gen	*gen;
 
+	if ((pc->uid != -1 || pc->gid != -1) && geteuid() != 0) {
+		snprintf(err, errlen, "pool %s: user and group need forkpoold "
+		    "to run as root, so that workers can switch to them",
+		    pc->name);
+		return (NULL);
+	}
 	gen = xcalloc(1, sizeof(*gen));
 	gen->conf = pc;
 	/* A program worker loads nothing in the master: it execs. */

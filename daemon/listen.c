@@ -101,7 +101,9 @@ listen_open(const char *path, mode_t mode, char *err, size_t errlen)
 		return (-1);
 	}
 	snprintf(listen_path, sizeof(listen_path), "%s", path);
-	if (chmod(path, mode) == -1 || listen(fd, SOMAXCONN) == -1) {
+	if (chmod(path, mode) == -1 || (master->conf->socket_gid != -1 &&
+	    chown(path, -1, (gid_t)master->conf->socket_gid) == -1) ||
+	    listen(fd, SOMAXCONN) == -1) {
 		snprintf(err, errlen, "cannot listen on %s: %s", path,
 		    strerror(errno));
 		close(fd);

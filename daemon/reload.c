@@ -157,6 +157,15 @@ reload_daemon(struct config *nc)
 	cur->client_timeout_ms = nc->client_timeout_ms;
 	cur->shutdown_timeout_ms = nc->shutdown_timeout_ms;
 	cur->log_level = nc->log_level;
+	cur->max_client_buffer = nc->max_client_buffer;
+	memcpy(cur->allow_uids, nc->allow_uids, sizeof(cur->allow_uids));
+	cur->n_allow_uids = nc->n_allow_uids;
+	memcpy(cur->allow_gids, nc->allow_gids, sizeof(cur->allow_gids));
+	cur->n_allow_gids = nc->n_allow_gids;
+	if (nc->socket_mode != cur->socket_mode ||
+	    nc->socket_gid != cur->socket_gid)
+		log_warnx("reload: socket_mode or socket_group changed; it "
+		    "takes a restart to apply");
 	log_set_level(nc->log_level);
 }
 
