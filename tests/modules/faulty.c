@@ -11,6 +11,9 @@
  *	fail:N:TEXT	return status N with output TEXT
  *	big:N		write N bytes of 'x'
  *	pid		return the worker's pid in decimal
+ *	open		open /etc/passwd, return "opened" (a sandbox kills it)
+ *	exec		execve /bin/true (a sandbox kills it)
+ *	alloc:N		allocate and touch N bytes, keep them, return "held"
  *	anything else	echo the payload
  *
  * module_args, separated by spaces, may combine:
@@ -19,6 +22,7 @@
  *	crashloop=PATH	worker_init calls abort() while the file PATH exists
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,9 @@
 #include <unistd.h>
 
 #include "forkpool/module.h"
+
+/* What alloc: keeps; only the last block is still referenced. */
+static void	*held;
 
 struct faulty {
 	int	 initfail;
@@ -141,15 +148,31 @@ faulty_big(struct fp_out *out, unsigned long n)
 	return (0);
 }
 
+/*
+ * Write to every page through a volatile pointer, so the compiler cannot
+ * drop the stores to memory nobody reads and the pages become resident.
+ */
+static void
+faulty_touch(char *p, size_t n)
+{
+	volatile char	*v = p;
+	size_t		 i;
+
+	for (i = 0; i < n; i += 4096)
+		v[i] = 1;
+}
+
 /* Do what the payload says. */
 static int
 faulty_handle(void *arg, const void *payload, size_t len, struct fp_out *out)
 {
 	const char	*p = payload, *end = p + len, *rest;
+	char		 arg0[] = "true";
+	char		*argv[] = { arg0, NULL }, *envp[] = { NULL };
 	unsigned long	 n;
 	struct timespec	 ts;
 	char		 buf[32];
-	int		 blen;
+	int		 blen, fd;
 
 	(void)arg;
 	if (faulty_is(p, len, "segv")) {
@@ -166,6 +189,28 @@ faulty_handle(void *arg, const void *payload, size_t len, struct fp_out *out)
 	if (faulty_is(p, len, "pid")) {
 		blen = snprintf(buf, sizeof(buf), "%ld", (long)getpid());
 		return (fp_out_write(out, buf, blen) == -1 ?
+		    FP_HANDLE_TOO_LARGE : 0);
+	}
+	if (faulty_is(p, len, "open")) {
+		if ((fd = open("/etc/passwd", O_RDONLY)) == -1)
+			return (fp_out_write(out, "open failed", 11) == -1 ?
+			    FP_HANDLE_TOO_LARGE : 1);
+		close(fd);
+		return (fp_out_write(out, "opened", 6) == -1 ?
+		    FP_HANDLE_TOO_LARGE : 0);
+	}
+	if (faulty_is(p, len, "exec")) {
+		execve("/bin/true", argv, envp);
+		return (fp_out_write(out, "exec failed", 11) == -1 ?
+		    FP_HANDLE_TOO_LARGE : 1);
+	}
+	if ((rest = faulty_num(p, len, "alloc:", &n)) != NULL && rest == end) {
+		/* Kept on purpose: the worker's RSS must grow and stay. */
+		if ((held = malloc(n)) == NULL)
+			return (fp_out_write(out, "alloc failed", 12) == -1 ?
+			    FP_HANDLE_TOO_LARGE : 1);
+		faulty_touch(held, n);
+		return (fp_out_write(out, "held", 4) == -1 ?
 		    FP_HANDLE_TOO_LARGE : 0);
 	}
 	if ((rest = faulty_num(p, len, "exit:", &n)) != NULL && rest == end)
