@@ -110,6 +110,7 @@ TEST_MODULES	:= $(B)/tests/modules/faulty.so
 TEST_DAEMON_SRCS := \
 	daemon/config.c \
 	daemon/ids.c \
+	daemon/quarantine.c \
 	daemon/intensity.c \
 	daemon/log.c \
 	daemon/taskmap.c \
@@ -129,6 +130,11 @@ TEST_SRCS	:= \
 	tests/check_stop.c \
 	tests/check_cli.c \
 	tests/check_systemd.c \
+	tests/check_reload.c \
+	tests/check_metrics.c \
+	tests/check_quarantine.c \
+	tests/check_hardening.c \
+	tests/check_program.c \
 	tests/harness.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -191,7 +197,7 @@ $(CHECK_BIN): $(call obj,$(TEST_SRCS) $(TEST_DAEMON_SRCS)) $(LIB_A)
 	$(say) LD $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) \
-	    $(INIH_LIBS) $(JANSSON_LIBS) $(ZLIB_LIBS) -ldl
+	    $(INIH_LIBS) $(JANSSON_LIBS) $(ZLIB_LIBS) $(XXHASH_LIBS) -ldl
 
 $(call obj,$(TEST_SRCS)): CFLAGS_ALL += $(CHECK_CFLAGS) -Idaemon
 

@@ -356,6 +356,9 @@ worker_kill(struct worker *w, int code, const char *fmt, ...)
 		vsnprintf(w->kill_reason, sizeof(w->kill_reason), fmt, ap);
 		va_end(ap);
 	}
+	/* Once reaped, its pid may already belong to someone else. */
+	if (w->exited)
+		return;
 	kill(-w->pid, SIGKILL);
 	kill(w->pid, SIGKILL);
 }

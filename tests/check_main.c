@@ -23,6 +23,12 @@ main(void)
 	srunner_add_suite(sr, deflate_suite());
 	srunner_add_suite(sr, stop_suite());
 	srunner_add_suite(sr, cli_suite());
+	srunner_add_suite(sr, systemd_suite());
+	srunner_add_suite(sr, reload_suite());
+	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, quarantine_suite());
+	srunner_add_suite(sr, hardening_suite());
+	srunner_add_suite(sr, program_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

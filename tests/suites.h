@@ -18,5 +18,11 @@ Suite	*workers_suite(void);		/* check_workers.c: crash, timeout */
 Suite	*deflate_suite(void);		/* check_deflate.c: the zlib module */
 Suite	*stop_suite(void);		/* check_stop.c: SIGTERM, -t */
 Suite	*cli_suite(void);		/* check_cli.c: the forkpool command */
+Suite	*systemd_suite(void);		/* check_systemd.c: systemd, install */
+Suite	*reload_suite(void);		/* check_reload.c: SIGHUP under load */
+Suite	*metrics_suite(void);		/* check_metrics.c: METRICS, STATUS, logs */
+Suite	*quarantine_suite(void);	/* check_quarantine.c: poison tasks */
+Suite	*hardening_suite(void);		/* check_hardening.c: limits, users */
+Suite	*program_suite(void);		/* check_program.c: command = workers */
 
 #endif /* SUITES_H */
