@@ -121,6 +121,8 @@ client_accept(int fd)
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		fatalx("bufferevent_socket_new");
+	bufferevent_set_max_single_read(c->bev, IO_CHUNK);
+	bufferevent_set_max_single_write(c->bev, IO_CHUNK);
 	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
 	c->partial_ev = evtimer_new(master->base, client_partial_cb, c);
 	c->close_ev = event_new(master->base, -1, 0, client_close_cb, c);

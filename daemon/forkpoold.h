@@ -26,6 +26,13 @@
 #define FP_MODULE_DIR		"/usr/local/lib/forkpool/modules"
 #endif
 
+/*
+ * The most a bufferevent reads or writes in one system call.  libevent's
+ * default (16 KiB) costs several calls per large task; tasks of 64 KiB
+ * and more are the common case for CPU-bound work.
+ */
+#define IO_CHUNK		(256 * 1024)
+
 /* A worker whose set-up failed exits with this, so it is not a crash. */
 #define CHILD_EXIT_INIT_FAILED	2
 /* A program worker that could not be run, as a shell says it. */

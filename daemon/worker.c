@@ -169,6 +169,8 @@ worker_spawn(struct pool *pool)
 	w->slow_timer = evtimer_new(master->base, worker_slow_cb, w);
 	if (w->bev == NULL || w->timer == NULL || w->slow_timer == NULL)
 		fatalx("worker: bufferevent or timer");
+	bufferevent_set_max_single_read(w->bev, IO_CHUNK);
+	bufferevent_set_max_single_write(w->bev, IO_CHUNK);
 	bufferevent_setcb(w->bev, worker_read_cb, NULL, worker_event_cb, w);
 	bufferevent_enable(w->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
