@@ -1,0 +1,733 @@
+#!/usr/bin/env python3
+"""make bench: forkpoold against multiprocessing.Pool and a minimal relay.
+
+Drives the real daemon with bench/driver (C, one thread per connection,
+per-task latency), runs multiprocessing.Pool with the same number of workers
+on the same work in the same run, and a minimal relay (bench/relay.c) for
+the machine's ceiling.  Prints one table of medians over the repetitions,
+with ratios and the targets, and writes every raw figure to
+BUILD/bench/results.json.
+
+    python3 bench/bench.py --build build [--quick] [--reps N]
+
+The environment names what is driven (the Makefile sets it): FORKPOOLD,
+FORKPOOL_MODULE_DIR, FORKPOOL_SRCDIR.  Standard library only.
+"""
+
+import argparse
+import itertools
+import json
+import multiprocessing
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+WORKERS = 2
+ECHO_PREFETCH = 16
+DEPTH = 256
+DEFLATE_SIZE = 64 * 1024
+DEFLATE_DEPTH = 4          # in flight: 2 running, 2 ready to go
+DEFLATE_LEVEL = 6
+CORPUS_SIZE = 4 * 1024 * 1024
+STRIDE = 4099              # task i starts at (i * STRIDE) mod (corpus - size)
+START_TIMEOUT = 30.0
+
+FULL = dict(echo=200_000, deflate=4_000, latency=20_000, rss=1_000_000,
+            reps=3)
+QUICK = dict(echo=20_000, deflate=300, latency=2_000, rss=100_000, reps=1)
+
+def identity(x):
+    """The Pool side of the echo scenarios."""
+    return x
+
+
+# ---------------------------------------------------------------- helpers
+
+def log(msg):
+    """Progress on stderr, so that stdout is the report."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def rss_kib(pid):
+    """VmRSS of a process, in KiB, from /proc/PID/status."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3); utime and stime are fields 14, 15.
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def make_corpus(size):
+    """Deterministic text-like bytes: Zipf-distributed words in lines, with
+    numbers and punctuation; zlib level 6 takes it to about 40%, like
+    ordinary prose or logs."""
+    rnd = random.Random(20240601)
+    letters = "etaoinshrdlcumwfgypbvkjxqz"
+    lweights = [26 - i for i in range(26)]
+    words = []
+    for _ in range(5000):
+        n = min(12, max(1, int(rnd.expovariate(1 / 5.0)) + 1))
+        words.append("".join(rnd.choices(letters, lweights, k=n)))
+    cum = list(itertools.accumulate(1.0 / (i + 1)
+                                    for i in range(len(words))))
+    stream = rnd.choices(words, cum_weights=cum, k=size // 3)
+    out = []
+    total = at = 0
+    while total < size:
+        k = rnd.randint(4, 18)
+        if at + k > len(stream):
+            at = 0
+        line = stream[at:at + k]
+        at += k
+        if rnd.random() < 0.3:
+            line.insert(rnd.randrange(len(line)), str(rnd.randrange(100000)))
+        line[0] = line[0].capitalize()
+        s = " ".join(line) + rnd.choice(".,;:!?.") + "\n"
+        out.append(s)
+        total += len(s)
+    return "".join(out).encode()[:size]
+
+
+def corpus_chunks(corpus, n, size=DEFLATE_SIZE, stride=STRIDE):
+    """Task i of the deflate scenarios, the same slices driver -f takes."""
+    span = len(corpus) - size + 1
+    for i in range(n):
+        off = (i * stride) % span
+        yield corpus[off:off + size]
+
+
+def percentile_us(lat, q):
+    if not lat:
+        return None
+    lat = sorted(lat)
+    return lat[int(q * (len(lat) - 1) + 0.5)] * 1e6
+
+
+# ---------------------------------------------------------------- builds
+
+def compile_tools(srcdir, outdir):
+    """cc the driver and the relay into BUILD/bench when out of date.
+    The driver links libforkpool's client when lib/client.c builds."""
+    os.makedirs(outdir, exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-D_GNU_SOURCE"]
+    inc = ["-I" + os.path.join(srcdir, "lib")]
+
+    def stale(target, sources):
+        if not os.path.exists(target):
+            return True
+        t = os.path.getmtime(target)
+        return any(os.path.getmtime(s) > t for s in sources
+                   if os.path.exists(s))
+
+    relay = os.path.join(outdir, "relay")
+    rsrc = [os.path.join(srcdir, "bench", "relay.c")]
+    if stale(relay, rsrc):
+        subprocess.run([cc] + flags + ["-o", relay] + rsrc, check=True)
+
+    driver = os.path.join(outdir, "driver")
+    dsrc = [os.path.join(srcdir, "bench", "driver.c"),
+            os.path.join(srcdir, "lib", "proto.c")]
+    client = os.path.join(srcdir, "lib", "client.c")
+    marker = driver + ".lib"
+    deps = dsrc + [client, os.path.join(srcdir, "lib", "forkpool",
+                                        "client.h"),
+                   os.path.join(srcdir, "lib", "forkpool", "proto.h")]
+    if stale(driver, deps) or (os.path.exists(client)
+                               and not os.path.exists(marker)):
+        withlib = False
+        if os.path.exists(client):
+            r = subprocess.run([cc] + flags + inc + ["-DWITH_CLIENT_LIB",
+                               "-o", driver] + dsrc + [client, "-lpthread"],
+                               capture_output=True, text=True)
+            withlib = r.returncode == 0
+            if not withlib:
+                log("bench: lib/client.c does not build; the driver "
+                    "speaks raw frames only:\n" + r.stderr.strip())
+        if not withlib:
+            subprocess.run([cc] + flags + inc + ["-o", driver] + dsrc +
+                           ["-lpthread"], check=True)
+        if withlib:
+            open(marker, "w").close()
+        elif os.path.exists(marker):
+            os.unlink(marker)
+    return driver, relay, os.path.exists(marker)
+
+
+# ---------------------------------------------------------------- servers
+
+class Daemon:
+    """forkpoold on a temporary config and socket, ready when it says
+    READY=1 on our NOTIFY_SOCKET."""
+
+    def __init__(self, binary, moddir, tmp, name, pools):
+        self.dir = tempfile.mkdtemp(prefix=name + ".", dir=tmp)
+        self.sock = os.path.join(self.dir, "fp.sock")
+        self.conf = os.path.join(self.dir, "forkpool.ini")
+        self.logpath = os.path.join(self.dir, "forkpoold.log")
+        text = ("[daemon]\nsocket = %s\nmax_inflight = 1024\n"
+                "\n" % self.sock) + pools
+        with open(self.conf, "w") as f:
+            f.write(text)
+        notify = os.path.join(self.dir, "notify")
+        self.nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.nsock.bind(notify)
+        env = dict(os.environ, NOTIFY_SOCKET=notify)
+        if moddir:
+            env["FORKPOOL_MODULE_DIR"] = moddir
+        self.logf = open(self.logpath, "wb")
+        self.proc = subprocess.Popen([binary, "-c", self.conf, "-s",
+                                      self.sock], env=env,
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=self.logf)
+        self.pid = self.proc.pid
+        self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.stop()
+                raise RuntimeError("forkpoold: no READY=1 within %d s\n%s"
+                                   % (START_TIMEOUT, self.log()))
+            self.nsock.settimeout(min(left, 0.2))
+            try:
+                msg = self.nsock.recv(4096).decode(errors="replace")
+            except socket.timeout:
+                msg = ""
+            if "READY=1" in msg.split("\n"):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError("forkpoold exited with status %s before "
+                                   "READY=1\n%s" % (self.proc.returncode,
+                                                    self.log()))
+
+    def log(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc.returncode != 0:
+                log("bench: forkpoold exited with status %d on SIGTERM"
+                    % self.proc.returncode)
+        self.nsock.close()
+        self.logf.close()
+
+
+class Relay:
+    """bench/relay on a temporary socket, ready when it prints "ready"."""
+
+    def __init__(self, binary, tmp):
+        self.dir = tempfile.mkdtemp(prefix="relay.", dir=tmp)
+        self.sock = os.path.join(self.dir, "relay.sock")
+        self.proc = subprocess.Popen([binary, "-s", self.sock, "-w",
+                                      str(WORKERS), "-p",
+                                      str(ECHO_PREFETCH)],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE)
+        self.pid = self.proc.pid
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            self.stop()
+            raise RuntimeError("relay did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+        self.proc.stdout.close()
+
+
+# ---------------------------------------------------------------- runners
+
+def run_driver(driver, sock, mode="frames", pool="echo", n=1000, conns=1,
+               depth=1, size=16, corpus=None, warmup=1000, server_pid=None):
+    """One driver run; its JSON, plus the server's CPU seconds per task."""
+    cmd = [driver, "-m", mode, "-s", sock, "-p", pool, "-n", str(n),
+           "-c", str(conns), "-d", str(depth), "-z", str(size),
+           "-w", str(warmup)]
+    if corpus is not None:
+        cmd += ["-f", corpus, "-k", str(STRIDE)]
+    cpu0 = cpu_seconds(server_pid) if server_pid else None
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    cpu1 = cpu_seconds(server_pid) if server_pid else None
+    try:
+        res = json.loads(r.stdout)
+    except ValueError:
+        raise RuntimeError("driver %s failed (status %d): %s"
+                           % (" ".join(cmd[1:]), r.returncode, r.stderr))
+    if r.returncode != 0 or not res.get("ok") or res["bad"] or \
+            res["failed"] or res["errors"]:
+        raise RuntimeError("driver %s: not all tasks succeeded: %s %s"
+                           % (" ".join(cmd[1:]), r.stdout.strip(),
+                              r.stderr.strip()))
+    # Both include the warm-up: upper bounds, close for large runs.
+    if cpu0 is not None:
+        res["server_cpu_us_per_task"] = (cpu1 - cpu0) * 1e6 / (n + warmup)
+    res["driver_cpu_us_per_task"] = res["driver_cpu_s"] * 1e6 / (n + warmup)
+    return res
+
+
+def pool_imap(pool, func, items, n, nbytes):
+    """Pool.imap(func, items, chunksize=1), timed.  A task's latency runs
+    from the moment imap's feeder thread takes it to the moment the
+    caller gets its result; imap queues every task at once, so this is
+    mostly time spent waiting in its queue."""
+    sent = [0.0] * n
+    got = [0.0] * n
+    clock = time.perf_counter
+
+    def feed():
+        for i, x in enumerate(items):
+            sent[i] = clock()
+            yield x
+
+    out_bytes = 0
+    t0 = clock()
+    for i, r in enumerate(pool.imap(func, feed(), chunksize=1)):
+        got[i] = clock()
+        out_bytes += len(r)
+    secs = clock() - t0
+    lat = [g - s for g, s in zip(got, sent)]
+    return dict(tasks=n, seconds=secs, tasks_per_s=n / secs,
+                mb_per_s=nbytes / secs / 1e6, bytes_out=out_bytes,
+                p50_us=percentile_us(lat, 0.5),
+                p99_us=percentile_us(lat, 0.99))
+
+
+def pool_echo(pool, n):
+    data = [b"%016x" % i for i in range(n)]
+    res = pool_imap(pool, identity, data, n, 16 * n)
+    return res
+
+
+def pool_apply_latency(pool, n):
+    """Pool.apply, one task in flight: the Pool's round trip."""
+    lat = []
+    clock = time.perf_counter
+    t0 = clock()
+    for i in range(n):
+        t = clock()
+        pool.apply(identity, (b"%016x" % i,))
+        lat.append(clock() - t)
+    secs = clock() - t0
+    return dict(tasks=n, seconds=secs, tasks_per_s=n / secs,
+                mb_per_s=16 * n / secs / 1e6,
+                p50_us=percentile_us(lat, 0.5),
+                p99_us=percentile_us(lat, 0.99))
+
+
+def serial_deflate(corpus, n):
+    """The same chunks compressed in this one process, one after another."""
+    clock = time.perf_counter
+    lat = []
+    out_bytes = 0
+    t0 = clock()
+    for chunk in corpus_chunks(corpus, n):
+        t = clock()
+        out_bytes += len(zlib.compress(chunk, DEFLATE_LEVEL))
+        lat.append(clock() - t)
+    secs = clock() - t0
+    return dict(tasks=n, seconds=secs, tasks_per_s=n / secs,
+                mb_per_s=DEFLATE_SIZE * n / secs / 1e6, bytes_out=out_bytes,
+                p50_us=percentile_us(lat, 0.5),
+                p99_us=percentile_us(lat, 0.99))
+
+
+_CORPUS = None     # set before the Pool forks, for compress_range
+
+
+def compress_range(lohi):
+    """Compress tasks lo..hi-1 inside one Pool worker: no IPC per task."""
+    lo, hi = lohi
+    out = 0
+    for i, chunk in enumerate(corpus_chunks(_CORPUS, hi)):
+        if i >= lo:
+            out += len(zlib.compress(chunk, DEFLATE_LEVEL))
+    return out
+
+
+def pair_deflate(pool, n):
+    """The machine's own ceiling for two processes: each Pool worker
+    compresses half of the chunks with no IPC per task."""
+    clock = time.perf_counter
+    t0 = clock()
+    out = sum(pool.map(compress_range, [(0, n // 2), (n // 2, n)],
+                       chunksize=1))
+    secs = clock() - t0
+    return dict(tasks=n, seconds=secs, tasks_per_s=n / secs,
+                mb_per_s=DEFLATE_SIZE * n / secs / 1e6, bytes_out=out,
+                p50_us=None, p99_us=None)
+
+
+def compress6(chunk):
+    """The Pool side of the deflate scenario: zlib.compress at level 6."""
+    return zlib.compress(chunk, DEFLATE_LEVEL)
+
+
+# ---------------------------------------------------------------- report
+
+def fmt_rate(v):
+    return "-" if v is None else "{:,.0f}".format(v)
+
+
+def fmt_num(v, digits=1):
+    return "-" if v is None else "{:,.{}f}".format(v, digits)
+
+
+def fmt_ratio(v):
+    return "-" if v is None else "{:.2f}x".format(v)
+
+
+class Table:
+    """The report: rows of figures, medians over the repetitions."""
+
+    def __init__(self, runs):
+        self.runs = runs      # name -> list of result dicts, one per rep
+        self.lines = []
+
+    def med(self, name, key):
+        return median([r.get(key) for r in self.runs.get(name, [])])
+
+    def ratio(self, num, den, key="tasks_per_s", invert=False):
+        """Median over repetitions of the per-repetition ratio: figures
+        taken seconds apart on a noisy machine compare better pairwise."""
+        a = self.runs.get(num, [])
+        b = self.runs.get(den, [])
+        vals = []
+        for x, y in zip(a, b):
+            if x.get(key) and y.get(key):
+                vals.append(y[key] / x[key] if invert else x[key] / y[key])
+        return median(vals)
+
+    def header(self, title):
+        self.lines.append("")
+        self.lines.append(title)
+
+    def row(self, label, name):
+        rates = [r["tasks_per_s"] for r in self.runs.get(name, [])]
+        spread = "-"
+        if len(rates) > 1:
+            spread = "%.0f%%" % (100.0 * (max(rates) - min(rates)) /
+                                 statistics.median(rates))
+        self.lines.append("  %-42s %12s %9s %10s %10s %7s" % (
+            label, fmt_rate(self.med(name, "tasks_per_s")),
+            fmt_num(self.med(name, "mb_per_s")),
+            fmt_num(self.med(name, "p50_us")),
+            fmt_num(self.med(name, "p99_us")), spread))
+
+    def note(self, text):
+        self.lines.append("  " + text)
+
+
+def target(lines, ok, text):
+    mark = "n/a    " if ok is None else ("met    " if ok else "NOT MET")
+    lines.append("  [%s] %s" % (mark, text))
+
+
+def report(runs, rss, cfg, meta):
+    t = Table(runs)
+    L = t.lines
+    L.append("forkpool benchmark: %s, %d CPUs, Python %s; %d repetition%s, "
+             "medians shown" % (meta["kernel"], meta["cpus"], meta["python"],
+                                cfg["reps"], "" if cfg["reps"] == 1 else "s"))
+    L.append("%d workers everywhere; MB/s counts task payload in, 10^6 "
+             "bytes; latency from send to reply;" % WORKERS)
+    L.append("spread is (max - min) / median of tasks/s over the "
+             "repetitions; ratios are medians of per-repetition ratios")
+    L.append("")
+    L.append("  %-42s %12s %9s %10s %10s %7s" % (
+        "", "tasks/s", "MB/s", "p50 us", "p99 us", "spread"))
+
+    t.header("1. echo, 16-byte tasks x %s (prefetch %d)" % (
+        "{:,}".format(cfg["echo"]), ECHO_PREFETCH))
+    t.row("forkpoold, 1 conn x %d" % DEPTH, "fp_echo_1")
+    t.row("forkpoold, 4 conns x %d" % DEPTH, "fp_echo_4")
+    if "fp_lib_echo_4" in runs:
+        t.row("forkpoold via libforkpool, 4 x %d" % DEPTH, "fp_lib_echo_4")
+    t.row("Pool(2).imap(identity, chunksize=1)", "pool_echo")
+    t.note("ratio forkpoold / Pool.imap: 1 conn %s, 4 conns %s" % (
+        fmt_ratio(t.ratio("fp_echo_1", "pool_echo")),
+        fmt_ratio(t.ratio("fp_echo_4", "pool_echo"))))
+    t.note("CPU per task, 4 conns: forkpoold master %s us, relay %s us; "
+           "the driver %s us (%s us against the relay)" % (
+               fmt_num(t.med("fp_echo_4", "server_cpu_us_per_task"), 2),
+               fmt_num(t.med("relay_echo_4", "server_cpu_us_per_task"), 2),
+               fmt_num(t.med("fp_echo_4", "driver_cpu_us_per_task"), 2),
+               fmt_num(t.med("relay_echo_4", "driver_cpu_us_per_task"), 2)))
+    t.note("(Pool.imap queues all its tasks at once: its latency is "
+           "mostly queueing)")
+
+    t.header("2. deflate, 64 KiB text-like tasks x %s (level %d, "
+             "prefetch 1, %d in flight)" % ("{:,}".format(cfg["deflate"]),
+                                            DEFLATE_LEVEL, DEFLATE_DEPTH))
+    t.row("forkpoold", "fp_deflate")
+    t.row("Pool(2).imap(zlib.compress, chunksize=1)", "pool_deflate")
+    t.row("serial, one process", "serial_deflate")
+    t.row("2 processes, half each, no IPC", "pair_deflate")
+    effs = []
+    for name in ("fp_deflate", "pool_deflate", "pair_deflate"):
+        e = t.ratio(name, "serial_deflate")
+        effs.append(None if e is None else e / WORKERS)
+    eff_fp, eff_pair = effs[0], effs[2]
+    t.note("parallel efficiency (rate / (2 x serial)): forkpoold %s, "
+           "Pool %s; the machine's own 2-process figure %s" % (
+               fmt_num(effs[0], 2), fmt_num(effs[1], 2),
+               fmt_num(effs[2], 2)))
+    sizes = set(r["bytes_out"] for name in ("fp_deflate", "pool_deflate",
+                                            "serial_deflate", "pair_deflate")
+                for r in runs.get(name, []))
+    ratio_pct = None
+    if runs.get("serial_deflate"):
+        ratio_pct = 100.0 * runs["serial_deflate"][0]["bytes_out"] / (
+            DEFLATE_SIZE * cfg["deflate"])
+    t.note("forkpoold master CPU per task: %s us" % fmt_num(
+        t.med("fp_deflate", "server_cpu_us_per_task"), 1))
+    t.note("ratio forkpoold / Pool.imap: %s; output %s%% of the input, %s"
+           % (fmt_ratio(t.ratio("fp_deflate", "pool_deflate")),
+              fmt_num(ratio_pct, 1),
+              "the same size from every side" if len(sizes) == 1 else
+              "SIZES DIFFER between sides: %s" % sorted(sizes)))
+
+    t.header("3. the ceiling: minimal relay, same echo work (prefetch %d)"
+             % ECHO_PREFETCH)
+    t.row("relay, 1 conn x %d" % DEPTH, "relay_echo_1")
+    t.row("relay, 4 conns x %d" % DEPTH, "relay_echo_4")
+    f1 = t.ratio("fp_echo_1", "relay_echo_1")
+    f4 = t.ratio("fp_echo_4", "relay_echo_4")
+    t.note("forkpoold / relay: 1 conn %s, 4 conns %s" % (
+        fmt_num(f1, 2), fmt_num(f4, 2)))
+
+    t.header("4. latency, one task in flight, %s round trips" % (
+        "{:,}".format(cfg["latency"])))
+    t.row("forkpoold", "fp_lat")
+    t.row("relay", "relay_lat")
+    t.row("Pool(2).apply", "pool_lat")
+    lat_ratio = t.ratio("fp_lat", "relay_lat", key="p50_us")
+    t.note("p50 forkpoold / relay: %s" % fmt_ratio(lat_ratio))
+
+    t.header("5. master RSS over %s echo tasks (4 conns x %d)" % (
+        "{:,}".format(cfg["rss"]), DEPTH))
+    growth = None
+    if rss:
+        # + 0.0 turns a rounded -0.0 into 0.0.
+        growth = round((rss["after_kib"] - rss["before_kib"]) / 1024.0,
+                       1) + 0.0
+        L.append("  at READY %.1f MiB; after a %s-task warm-up %.1f MiB; "
+                 "after %s tasks %.1f MiB (%+.1f MiB); %s tasks/s" % (
+                     rss["ready_kib"] / 1024.0,
+                     "{:,}".format(rss["warmup"]), rss["before_kib"] / 1024.0,
+                     "{:,}".format(cfg["rss"]), rss["after_kib"] / 1024.0,
+                     growth, fmt_rate(rss["tasks_per_s"])))
+    else:
+        L.append("  -")
+
+    L.append("")
+    L.append("Targets (goals, not tests)")
+    echo_x = t.ratio("fp_echo_4", "pool_echo")
+    target(L, None if echo_x is None else echo_x >= 5,
+           "echo 4x256 at least 5x Pool.imap: %s" % fmt_ratio(echo_x))
+    target(L, None if f4 is None else f4 >= 1 / 3.0,
+           "echo at least 1/3 of the relay (aim 1/2): %s (4 conns), "
+           "%s (1 conn)" % (fmt_num(f4, 2), fmt_num(f1, 2)))
+    target(L, None if lat_ratio is None else lat_ratio <= 1.5,
+           "1-in-flight p50 within 1.5x the relay: %s" % fmt_ratio(lat_ratio))
+    target(L, None if eff_fp is None else eff_fp >= 0.9,
+           "deflate at least 0.9 of twice serial: %s (this machine's own "
+           "2-process figure: %s)" % (fmt_num(eff_fp, 2),
+                                      fmt_num(eff_pair, 2)))
+    target(L, None if growth is None else growth <= 4.0,
+           "master RSS flat over %s tasks (within 4 MiB): %s" % (
+               "{:,}".format(cfg["rss"]),
+               "-" if growth is None else "%+.1f MiB" % growth))
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build",
+                    help="the build directory (results go to BUILD/bench)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a short smoke run: small counts, one repetition")
+    ap.add_argument("--reps", type=int, help="repetitions per scenario")
+    ap.add_argument("--no-daemon", action="store_true",
+                    help="skip forkpoold (relay and Pool only)")
+    args = ap.parse_args()
+    t_start = time.monotonic()
+
+    srcdir = os.environ.get("FORKPOOL_SRCDIR",
+                            os.path.dirname(os.path.dirname(
+                                os.path.abspath(__file__))))
+    build = os.path.join(srcdir, args.build) \
+        if not os.path.isabs(args.build) else args.build
+    forkpoold = os.environ.get("FORKPOOLD", os.path.join(build, "forkpoold"))
+    moddir = os.environ.get("FORKPOOL_MODULE_DIR",
+                            os.path.join(build, "modules"))
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.reps:
+        cfg["reps"] = args.reps
+    use_daemon = not args.no_daemon
+    if use_daemon and not os.access(forkpoold, os.X_OK):
+        log("bench: %s is missing: forkpoold rows skipped" % forkpoold)
+        use_daemon = False
+
+    outdir = os.path.join(build, "bench")
+    driver, relay_bin, withlib = compile_tools(srcdir, outdir)
+    meta = dict(kernel="Linux " + platform.release(),
+                cpus=os.cpu_count(), python=platform.python_version(),
+                started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                quick=args.quick, driver_lib=withlib, config=cfg)
+
+    tmp = tempfile.mkdtemp(prefix="fpbench.")
+    global _CORPUS
+    corpus = _CORPUS = make_corpus(CORPUS_SIZE)
+    corpus_path = os.path.join(tmp, "corpus.txt")
+    with open(corpus_path, "wb") as f:
+        f.write(corpus)
+
+    pools = ("[pool:echo]\nhandler = echo\nworkers = %d\nprefetch = %d\n"
+             "queue_limit = 65536\n\n"
+             "[pool:deflate]\nmodule = deflate.so\nmodule_args = level=%d\n"
+             "workers = %d\nprefetch = 1\nqueue_limit = 65536\n"
+             % (WORKERS, ECHO_PREFETCH, DEFLATE_LEVEL, WORKERS))
+    runs = {}
+    rss = None
+    daemon = relay = None
+
+    def add(name, res):
+        runs.setdefault(name, []).append(res)
+
+    try:
+        if use_daemon:
+            daemon = Daemon(forkpoold, moddir, tmp, "fp", pools)
+        relay = Relay(relay_bin, tmp)
+        fpid = daemon.pid if daemon else None
+        mp = multiprocessing.get_context("fork")
+        with mp.Pool(WORKERS) as pool:
+            # Warm the Pool up, as the daemon's workers are warm.
+            list(pool.imap(identity, range(1000), chunksize=1))
+            for rep in range(cfg["reps"]):
+                log("bench: repetition %d of %d" % (rep + 1, cfg["reps"]))
+                n = cfg["echo"]
+                if daemon:
+                    add("fp_echo_1", run_driver(
+                        driver, daemon.sock, n=n, conns=1, depth=DEPTH,
+                        server_pid=fpid))
+                    add("fp_echo_4", run_driver(
+                        driver, daemon.sock, n=n, conns=4, depth=DEPTH,
+                        server_pid=fpid))
+                    if withlib:
+                        add("fp_lib_echo_4", run_driver(
+                            driver, daemon.sock, mode="lib", n=n, conns=4,
+                            depth=DEPTH, server_pid=fpid))
+                add("relay_echo_1", run_driver(
+                    driver, relay.sock, mode="relay", n=n, conns=1,
+                    depth=DEPTH, server_pid=relay.pid))
+                add("relay_echo_4", run_driver(
+                    driver, relay.sock, mode="relay", n=n, conns=4,
+                    depth=DEPTH, server_pid=relay.pid))
+                add("pool_echo", pool_echo(pool, n))
+
+                n = cfg["latency"]
+                if daemon:
+                    add("fp_lat", run_driver(
+                        driver, daemon.sock, n=n, conns=1, depth=1,
+                        warmup=200))
+                add("relay_lat", run_driver(
+                    driver, relay.sock, mode="relay", n=n, conns=1,
+                    depth=1, warmup=200))
+                add("pool_lat", pool_apply_latency(pool, n))
+
+                n = cfg["deflate"]
+                if daemon:
+                    add("fp_deflate", run_driver(
+                        driver, daemon.sock, pool="deflate", n=n, conns=1,
+                        depth=DEFLATE_DEPTH, size=DEFLATE_SIZE,
+                        corpus=corpus_path, warmup=8, server_pid=fpid))
+                add("pool_deflate", pool_imap(
+                    pool, compress6, corpus_chunks(corpus, n), n,
+                    DEFLATE_SIZE * n))
+                add("serial_deflate", serial_deflate(corpus, n))
+                add("pair_deflate", pair_deflate(pool, n))
+        relay.stop()
+        relay = None
+
+        if daemon:
+            daemon.stop()
+            daemon = None
+            log("bench: master RSS over %d tasks" % cfg["rss"])
+            daemon = Daemon(forkpoold, moddir, tmp, "rss", pools)
+            ready = rss_kib(daemon.pid)
+            warm = 20_000
+            run_driver(driver, daemon.sock, n=warm, conns=4, depth=DEPTH,
+                       warmup=0)
+            before = rss_kib(daemon.pid)
+            res = run_driver(driver, daemon.sock, n=cfg["rss"], conns=4,
+                             depth=DEPTH, warmup=0)
+            after = rss_kib(daemon.pid)
+            rss = dict(ready_kib=ready, warmup=warm, before_kib=before,
+                       after_kib=after, tasks=cfg["rss"],
+                       tasks_per_s=res["tasks_per_s"])
+            daemon.stop()
+            daemon = None
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        log("bench: %s" % e)
+        if daemon:
+            daemon.stop()
+            log("bench: the end of forkpoold's log:\n" +
+                "\n".join(daemon.log().splitlines()[-30:]))
+            daemon = None
+        sys.exit(1)
+    finally:
+        if relay:
+            relay.stop()
+        if daemon:
+            daemon.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    meta["seconds"] = round(time.monotonic() - t_start, 1)
+    text = report(runs, rss, cfg, meta)
+    print(text)
+    results = dict(meta=meta, runs=runs, rss=rss, report=text)
+    path = os.path.join(outdir, "results.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    print("\n(%.0f s; every figure in %s)" % (meta["seconds"],
+                                              os.path.relpath(path)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,485 @@
+/*
+ * relay: the machine's ceiling for relaying small tasks to workers.
+ *
+ * It does what forkpoold's data path does and nothing else: one epoll loop
+ * reads fixed 16-byte messages from clients on a Unix socket, keeps one
+ * FIFO queue, hands up to PREFETCH messages at a time to each worker over
+ * its own socketpair (one write per batch), and routes each reply back to
+ * the client that sent it (one write per client per loop turn).  Each
+ * worker is a tight read/echo/write loop.  No frames, no pools, no
+ * supervision, no timers: whatever forkpoold spends beyond this is the
+ * price of its features, which is what the benchmark wants to show.
+ *
+ *	relay -s SOCKET [-w WORKERS] [-p PREFETCH]
+ *
+ * It prints "ready" on standard output once it listens and its workers
+ * exist, and runs until it is killed.
+ */
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MSG_LEN		16
+#define MAX_CLIENTS	256
+#define MAX_WORKERS	64
+#define QUEUE_CAP	(1U << 16)	/* messages; a power of two */
+#define CLIENT_OUT_CAP	(1U << 20)
+#define WORKER_BUF	(64 * 1024)
+
+/* One queued message and the client it came from. */
+struct qmsg {
+	unsigned int	 slot;
+	unsigned int	 gen;
+	uint8_t		 data[MSG_LEN];
+};
+
+struct rclient {
+	int		 fd;		/* -1: free slot */
+	unsigned int	 gen;		/* bumped on reuse */
+	uint8_t		 in[MSG_LEN];	/* a partial message */
+	size_t		 inlen;
+	uint8_t		*out;
+	size_t		 outlen;
+	int		 dirty;
+	int		 wantout;	/* EPOLLOUT registered */
+};
+
+struct rworker {
+	int		 fd;
+	pid_t		 pid;
+	unsigned int	 inflight;
+	/* The clients of the messages it holds, oldest first. */
+	unsigned int	*ring_slot;
+	unsigned int	*ring_gen;
+	unsigned int	 ring_head;
+	uint8_t		 in[MSG_LEN];
+	size_t		 inlen;
+	uint8_t		*out;		/* unwritten part of a batch */
+	size_t		 outlen;
+};
+
+static struct rclient	 clients[MAX_CLIENTS];
+static struct rworker	 workers[MAX_WORKERS];
+static unsigned int	 nworkers = 2;
+static unsigned int	 prefetch = 16;
+static struct qmsg	*queue;
+static unsigned int	 qhead, qtail;	/* qtail - qhead: queued */
+static int		 ep;
+
+/* The loop never blocks on a socket: every descriptor is non-blocking. */
+static void
+set_nonblock(int fd)
+{
+	int	fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		err(1, "fcntl");
+}
+
+/* The worker: read what came, echo every whole message, write it back. */
+static void __attribute__((noreturn))
+worker_loop(int fd)
+{
+	uint8_t		 buf[WORKER_BUF], out[WORKER_BUF];
+	size_t		 have = 0, n, whole, off;
+	ssize_t		 r, w;
+
+	for (;;) {
+		r = read(fd, buf + have, sizeof(buf) - have);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			_exit(0);
+		have += (size_t)r;
+		whole = have - have % MSG_LEN;
+		/* "Handling" a task is copying it to the output. */
+		for (n = 0; n < whole; n += MSG_LEN)
+			memcpy(out + n, buf + n, MSG_LEN);
+		for (off = 0; off < whole; off += (size_t)w) {
+			w = write(fd, out + off, whole - off);
+			if (w == -1 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w <= 0)
+				_exit(1);
+		}
+		memmove(buf, buf + whole, have - whole);
+		have -= whole;
+	}
+}
+
+static void
+epoll_add(int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.u64 = tag;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+		err(1, "epoll_ctl");
+}
+
+static void
+epoll_mod(int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.u64 = tag;
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) == -1)
+		err(1, "epoll_ctl");
+}
+
+/* Tags: 0 the listener, 1+i client slot i, 1<<32 | w worker w. */
+#define TAG_LISTEN	0
+#define TAG_CLIENT(i)	((uint64_t)(i) + 1)
+#define TAG_WORKER(w)	(((uint64_t)1 << 32) | (uint64_t)(w))
+
+/* Fork the workers, each on its own socketpair, before any client comes. */
+static void
+spawn_workers(void)
+{
+	struct rworker	*w;
+	unsigned int	 i, j;
+	int		 sv[2];
+	pid_t		 pid;
+
+	for (i = 0; i < nworkers; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			err(1, "socketpair");
+		if ((pid = fork()) == -1)
+			err(1, "fork");
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			close(sv[0]);
+			for (j = 0; j < i; j++)
+				close(workers[j].fd);
+			worker_loop(sv[1]);
+		}
+		close(sv[1]);
+		w = &workers[i];
+		w->fd = sv[0];
+		w->pid = pid;
+		w->ring_slot = calloc(prefetch, sizeof(*w->ring_slot));
+		w->ring_gen = calloc(prefetch, sizeof(*w->ring_gen));
+		w->out = malloc((size_t)prefetch * MSG_LEN);
+		if (w->ring_slot == NULL || w->ring_gen == NULL ||
+		    w->out == NULL)
+			err(1, "malloc");
+		set_nonblock(w->fd);
+		epoll_add(w->fd, EPOLLIN, TAG_WORKER(i));
+	}
+}
+
+/* Take every pending connection into a free slot; refuse past the table. */
+static void
+client_accept(int lfd)
+{
+	struct rclient	*c;
+	unsigned int	 i;
+	int		 fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) != -1) {
+		for (i = 0; i < MAX_CLIENTS; i++)
+			if (clients[i].fd == -1)
+				break;
+		if (i == MAX_CLIENTS) {
+			close(fd);
+			continue;
+		}
+		c = &clients[i];
+		c->fd = fd;
+		c->gen++;
+		c->inlen = c->outlen = 0;
+		c->dirty = c->wantout = 0;
+		epoll_add(fd, EPOLLIN, TAG_CLIENT(i));
+	}
+}
+
+/* Forget a client; replies still owed to it are dropped by generation. */
+static void
+client_close(unsigned int i)
+{
+	struct rclient	*c = &clients[i];
+
+	close(c->fd);		/* also leaves the epoll set */
+	c->fd = -1;
+	c->gen++;
+	c->dirty = 0;
+}
+
+/* Read what the client sent and queue every whole message. */
+static void
+client_read(unsigned int i)
+{
+	struct rclient	*c = &clients[i];
+	uint8_t		 buf[64 * 1024];
+	const uint8_t	*p;
+	size_t		 room, len, take;
+	ssize_t		 r;
+	struct qmsg	*q;
+
+	room = (size_t)(QUEUE_CAP - (qtail - qhead)) * MSG_LEN;
+	if (room > sizeof(buf))
+		room = sizeof(buf);
+	if (room < MSG_LEN)
+		return;		/* queue full: leave it in the socket */
+	r = read(c->fd, buf, room - c->inlen);
+	if (r == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		client_close(i);
+		return;
+	}
+	p = buf;
+	len = (size_t)r;
+	while (len > 0) {
+		take = MSG_LEN - c->inlen;
+		if (take > len)
+			take = len;
+		memcpy(c->in + c->inlen, p, take);
+		c->inlen += take;
+		p += take;
+		len -= take;
+		if (c->inlen < MSG_LEN)
+			break;
+		q = &queue[qtail++ & (QUEUE_CAP - 1)];
+		q->slot = i;
+		q->gen = c->gen;
+		memcpy(q->data, c->in, MSG_LEN);
+		c->inlen = 0;
+	}
+}
+
+/* Write what the client's buffer holds; wait for EPOLLOUT if it is full. */
+static void
+client_flush(unsigned int i)
+{
+	struct rclient	*c = &clients[i];
+	ssize_t		 w;
+
+	c->dirty = 0;
+	if (c->fd == -1 || c->outlen == 0)
+		return;
+	w = write(c->fd, c->out, c->outlen);
+	if (w == -1 && errno != EAGAIN && errno != EINTR) {
+		client_close(i);
+		return;
+	}
+	if (w > 0) {
+		memmove(c->out, c->out + w, c->outlen - (size_t)w);
+		c->outlen -= (size_t)w;
+	}
+	if ((c->outlen > 0) != c->wantout) {
+		c->wantout = c->outlen > 0;
+		epoll_mod(c->fd, EPOLLIN | (c->wantout ? EPOLLOUT : 0),
+		    TAG_CLIENT(i));
+	}
+}
+
+/* Route every whole reply the worker sent to its client. */
+static void
+worker_read(unsigned int wi)
+{
+	struct rworker	*w = &workers[wi];
+	struct rclient	*c;
+	uint8_t		 buf[WORKER_BUF];
+	const uint8_t	*p;
+	size_t		 len, take;
+	unsigned int	 slot, gen;
+	ssize_t		 r;
+
+	r = read(w->fd, buf, sizeof(buf));
+	if (r == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0)
+		errx(1, "worker %ld went away", (long)w->pid);
+	p = buf;
+	len = (size_t)r;
+	while (len > 0) {
+		take = MSG_LEN - w->inlen;
+		if (take > len)
+			take = len;
+		memcpy(w->in + w->inlen, p, take);
+		w->inlen += take;
+		p += take;
+		len -= take;
+		if (w->inlen < MSG_LEN)
+			break;
+		w->inlen = 0;
+		slot = w->ring_slot[w->ring_head];
+		gen = w->ring_gen[w->ring_head];
+		w->ring_head = (w->ring_head + 1) % prefetch;
+		w->inflight--;
+		c = &clients[slot];
+		if (c->fd == -1 || c->gen != gen)
+			continue;	/* the client left */
+		if (c->outlen + MSG_LEN > CLIENT_OUT_CAP)
+			errx(1, "client %u does not read its replies", slot);
+		memcpy(c->out + c->outlen, w->in, MSG_LEN);
+		c->outlen += MSG_LEN;
+		c->dirty = 1;
+	}
+}
+
+/* Top every worker up to PREFETCH messages, one write per worker. */
+static void
+dispatch(void)
+{
+	struct rworker	*w;
+	struct qmsg	*q;
+	unsigned int	 wi, at;
+	ssize_t		 r;
+
+	for (wi = 0; wi < nworkers; wi++) {
+		w = &workers[wi];
+		if (w->outlen > 0) {
+			/* The last batch is still going out. */
+			r = write(w->fd, w->out, w->outlen);
+			if (r > 0) {
+				memmove(w->out, w->out + r,
+				    w->outlen - (size_t)r);
+				w->outlen -= (size_t)r;
+			}
+			if (w->outlen > 0)
+				continue;
+		}
+		if (qhead == qtail)
+			continue;
+		while (w->inflight < prefetch && qhead != qtail) {
+			q = &queue[qhead++ & (QUEUE_CAP - 1)];
+			at = (w->ring_head + w->inflight) % prefetch;
+			w->ring_slot[at] = q->slot;
+			w->ring_gen[at] = q->gen;
+			memcpy(w->out + w->outlen, q->data, MSG_LEN);
+			w->outlen += MSG_LEN;
+			w->inflight++;
+		}
+		r = write(w->fd, w->out, w->outlen);
+		if (r == -1 && errno != EAGAIN && errno != EINTR)
+			err(1, "write to worker");
+		if (r > 0) {
+			memmove(w->out, w->out + r, w->outlen - (size_t)r);
+			w->outlen -= (size_t)r;
+		}
+	}
+}
+
+/* The listening socket, replacing a stale file of a previous run. */
+static int
+listen_on(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		errx(1, "%s: path too long", path);
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
+		err(1, "socket");
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		err(1, "bind %s", path);
+	if (listen(fd, 128) == -1)
+		err(1, "listen");
+	return (fd);
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: relay -s SOCKET [-w WORKERS] [-p PREFETCH]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct epoll_event	 evs[64];
+	const char		*path = NULL;
+	unsigned int		 i;
+	uint64_t		 tag;
+	int			 ch, n, k, lfd;
+
+	while ((ch = getopt(argc, argv, "s:w:p:")) != -1) {
+		switch (ch) {
+		case 's':
+			path = optarg;
+			break;
+		case 'w':
+			nworkers = (unsigned int)atoi(optarg);
+			break;
+		case 'p':
+			prefetch = (unsigned int)atoi(optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (path == NULL || nworkers < 1 || nworkers > MAX_WORKERS ||
+	    prefetch < 1 || prefetch > 4096)
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((queue = calloc(QUEUE_CAP, sizeof(*queue))) == NULL)
+		err(1, "calloc");
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		clients[i].fd = -1;
+		if ((clients[i].out = malloc(CLIENT_OUT_CAP)) == NULL)
+			err(1, "malloc");
+	}
+	if ((ep = epoll_create1(0)) == -1)
+		err(1, "epoll_create1");
+	lfd = listen_on(path);
+	spawn_workers();
+	epoll_add(lfd, EPOLLIN, TAG_LISTEN);
+	printf("ready\n");
+	fflush(stdout);
+
+	for (;;) {
+		n = epoll_wait(ep, evs, 64, -1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "epoll_wait");
+		}
+		for (k = 0; k < n; k++) {
+			tag = evs[k].data.u64;
+			if (tag == TAG_LISTEN)
+				client_accept(lfd);
+			else if (tag >> 32)
+				worker_read((unsigned int)(tag & 0xffffffff));
+			else {
+				i = (unsigned int)tag - 1;
+				if (clients[i].fd == -1)
+					continue;
+				if (evs[k].events & EPOLLOUT)
+					clients[i].dirty = 1;
+				if (evs[k].events & (EPOLLIN | EPOLLHUP |
+				    EPOLLERR))
+					client_read(i);
+			}
+		}
+		dispatch();
+		for (i = 0; i < MAX_CLIENTS; i++)
+			if (clients[i].dirty)
+				client_flush(i);
+	}
+}
