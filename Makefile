@@ -78,6 +78,7 @@ DAEMON_SRCS	:= \
 	daemon/child.c \
 	daemon/client.c \
 	daemon/config.c \
+	daemon/conn.c \
 	daemon/contain.c \
 	daemon/gen.c \
 	daemon/ids.c \
@@ -226,6 +227,67 @@ run: all
 bench: all
 	$(Q)env $(TEST_ENV) python3 bench/bench.py --build $(B)
 
+# libFuzzer harnesses (tests/fuzz/): the frame codec, the configuration
+# parser and the unit parsers, built with clang into $(B)/fuzz/.  make fuzz
+# runs each for FUZZ_TIME seconds on a copy of its seed corpus under
+# $(B)/fuzz/work/, so what the fuzzer learns stays out of the source tree
+# and grows from run to run; a crash stops make and leaves its input in
+# $(B)/fuzz/crashes/.
+FUZZ_CC		?= clang
+FUZZ_TIME	?= 60
+FUZZ_FLAGS	?= -max_len=4096 -timeout=10
+FUZZERS		:= frame config units
+FUZZ_CFLAGS	 = -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Ilib -Idaemon \
+		   -fno-strict-aliasing $(DEPS_CFLAGS) \
+		   -fsanitize=fuzzer,address,undefined \
+		   -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CONFIG_SRCS := daemon/config.c daemon/ids.c daemon/log.c \
+		   daemon/xmalloc.c lib/proto.c
+FUZZ_HDRS	:= lib/forkpool/proto.h daemon/forkpoold.h daemon/log.h
+
+$(B)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c lib/proto.c
+$(B)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS)
+$(B)/fuzz/fuzz_units: tests/fuzz/fuzz_units.c $(FUZZ_CONFIG_SRCS)
+$(B)/fuzz/fuzz_%: $(FUZZ_HDRS)
+	$(say) FUZZCC $@
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(INIH_LIBS)
+
+fuzz: $(addprefix $(B)/fuzz/fuzz_,$(FUZZERS))
+	$(Q)for f in $(FUZZERS); do \
+	    work=$(B)/fuzz/work/$$f; log=$(B)/fuzz/$$f.log; \
+	    mkdir -p $$work $(B)/fuzz/crashes; \
+	    cp tests/fuzz/corpus/$$f/* $$work/; \
+	    dict=; test -f tests/fuzz/$$f.dict && dict=-dict=tests/fuzz/$$f.dict; \
+	    printf '  %-6s %s, %s s\n' FUZZ $$f '$(FUZZ_TIME)'; \
+	    if ! $(B)/fuzz/fuzz_$$f $$dict $(FUZZ_FLAGS) \
+	        -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        -artifact_prefix=$(B)/fuzz/crashes/$$f- $$work \
+	        > $$log 2>&1; then \
+	        tail -n 40 $$log; \
+	        echo "fuzz_$$f failed: the input is in $(B)/fuzz/crashes/"; \
+	        exit 1; \
+	    fi; \
+	    awk -v f=$$f '/^#[0-9]+[ \t]+DONE/ { done = $$0 } \
+	        /^stat::number_of_executed_units/ { n = $$2 } \
+	        /^stat::average_exec_per_sec/ { e = $$2 } \
+	        /^stat::new_units_added/ { u = $$2 } \
+	        /^stat::peak_rss_mb/ { r = $$2 } \
+	        END { printf "  %-6s %s\n  %-6s %s: %d runs, %d exec/s, " \
+	        "%d new units, peak RSS %d MB\n", "", done, "", f, n, e, \
+	        u, r }' $$log; \
+	done
+
+# The master under valgrind with a mixed load (tests/fuzz/valgrind_load.py):
+# echo tasks from several clients, crashes, timeouts, clients that vanish
+# with tasks queued, then SIGTERM.  Fails on any error or a definite leak.
+valgrind: all $(TEST_MODULES)
+	$(Q)env $(TEST_ENV) python3 tests/fuzz/valgrind_load.py \
+	    --forkpoold $(FORKPOOLD) --modules $(B)/tests/modules \
+	    --workdir $(B)/valgrind
+
+.PHONY: fuzz valgrind
+
 # make install and make uninstall.  PREFIX (default /usr/local) and
 # DESTDIR as usual; the configuration and the systemd files go where the
 # system looks for them, whatever PREFIX is.  install depends on all, in
@@ -321,7 +383,7 @@ install: all
 	    echo "To run forkpoold under systemd:"; \
 	    echo "    systemd-sysusers; systemd-tmpfiles --create"; \
 	    echo "    systemctl daemon-reload"; \
-	    echo "    systemctl enable --now forkpool.socket forkpool.service"; \
+	    echo "    systemctl enable --now forkpool.socket"; \
 	fi
 
 # The configuration goes only if it is still the one shipped; directories

@@ -22,7 +22,7 @@
 
 struct client {
 	TAILQ_ENTRY(client) entry;
-	struct bufferevent *bev;
+	struct conn	*conn;
 	struct taskmap	*tasks;		/* in flight, by the client's id */
 	struct task_list tlist;		/* the same tasks, to walk at close */
 	unsigned int	 ninflight;
@@ -39,9 +39,9 @@ TAILQ_HEAD(client_list, client);
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static unsigned int	 nclients;
 
-static void	client_read_cb(struct bufferevent *, void *);
-static void	client_write_cb(struct bufferevent *, void *);
-static void	client_event_cb(struct bufferevent *, short, void *);
+static void	client_read_cb(void *);
+static void	client_drained_cb(void *);
+static void	client_close_conn_cb(void *, int);
 static void	client_resume_cb(evutil_socket_t, short, void *);
 static void	client_partial_cb(evutil_socket_t, short, void *);
 static void	client_free(struct client *);
@@ -117,21 +117,14 @@ client_accept(int fd)
 	c->fd = fd;
 	c->tasks = taskmap_new();
 	TAILQ_INIT(&c->tlist);
-	c->bev = bufferevent_socket_new(master->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-		fatalx("bufferevent_socket_new");
-	bufferevent_set_max_single_read(c->bev, IO_CHUNK);
-	bufferevent_set_max_single_write(c->bev, IO_CHUNK);
+	c->conn = conn_new(fd, client_read_cb, client_drained_cb,
+	    client_close_conn_cb, c);
 	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
 	c->partial_ev = evtimer_new(master->base, client_partial_cb, c);
 	c->close_ev = event_new(master->base, -1, 0, client_close_cb, c);
 	if (c->resume_ev == NULL || c->partial_ev == NULL ||
 	    c->close_ev == NULL)
 		fatalx("event_new");
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
-	    client_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	nclients++;
 	log_debug("client %d: connected", fd);
@@ -152,7 +145,7 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	hdr.arg = arg;
 	hdr.id = id;
 	fp_hdr_encode(buf, &hdr);
-	evbuffer_add(bufferevent_get_output(c->bev), buf, sizeof(buf));
+	evbuffer_add(conn_output(c->conn), buf, sizeof(buf));
 }
 
 /*
@@ -163,7 +156,7 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 static int
 client_over_limit(struct client *c, size_t adding)
 {
-	size_t	unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t	unsent = evbuffer_get_length(conn_output(c->conn));
 
 	if (c->overflow)
 		return (1);
@@ -172,7 +165,7 @@ client_over_limit(struct client *c, size_t adding)
 	log_warnx("client %d: %zu bytes of replies unread, over "
 	    "max_client_buffer; closing it", c->fd, unsent + adding);
 	c->overflow = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	conn_pause_read(c->conn);
 	event_active(c->close_ev, 0, 0);
 	return (1);
 }
@@ -194,7 +187,7 @@ client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 		return;
 	client_put_header(c, type, arg, id, len);
 	if (len > 0)
-		evbuffer_add(bufferevent_get_output(c->bev), data, len);
+		evbuffer_add(conn_output(c->conn), data, len);
 }
 
 /* Queue one reply whose body moves, without copying, from the front of from. */
@@ -208,7 +201,7 @@ client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	}
 	client_put_header(c, type, arg, id, len);
 	if (len > 0)
-		evbuffer_remove_buffer(from, bufferevent_get_output(c->bev),
+		evbuffer_remove_buffer(from, conn_output(c->conn),
 		    len);
 }
 
@@ -223,10 +216,10 @@ static void
 client_close_after_flush(struct client *c)
 {
 	c->closing = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	conn_pause_read(c->conn);
 	evtimer_del(c->partial_ev);
 	if (c->ninflight == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	    evbuffer_get_length(conn_output(c->conn)) == 0)
 		client_free(c);
 }
 
@@ -240,7 +233,7 @@ client_task_done(struct client *c, struct task *task)
 	c->ninflight--;
 	if (c->closing) {
 		if (c->ninflight == 0 &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		    evbuffer_get_length(conn_output(c->conn)) == 0)
 			client_free(c);
 		return;
 	}
@@ -404,7 +397,7 @@ client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
 static void
 client_read_frames(struct client *c)
 {
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*in = conn_input(c->conn);
 	struct fp_hdr	 hdr;
 	uint8_t		 buf[FP_HDR_LEN];
 	uint32_t	 max_body;
@@ -416,7 +409,7 @@ client_read_frames(struct client *c)
 	while (!c->closing) {
 		if (c->ninflight >= master->conf->max_inflight) {
 			c->paused = 1;
-			bufferevent_disable(c->bev, EV_READ);
+			conn_pause_read(c->conn);
 			break;
 		}
 		if ((avail = evbuffer_get_length(in)) < FP_HDR_LEN)
@@ -459,9 +452,8 @@ client_read_frames(struct client *c)
 }
 
 static void
-client_read_cb(struct bufferevent *bev, void *arg)
+client_read_cb(void *arg)
 {
-	(void)bev;
 	client_read_frames(arg);
 }
 
@@ -476,7 +468,7 @@ client_resume_cb(evutil_socket_t fd, short events, void *arg)
 	    c->ninflight >= master->conf->max_inflight)
 		return;
 	c->paused = 0;
-	bufferevent_enable(c->bev, EV_READ);
+	conn_resume_read(c->conn);
 	client_read_frames(c);
 }
 
@@ -492,24 +484,24 @@ client_partial_cb(evutil_socket_t fd, short events, void *arg)
 	client_close_after_flush(c);
 }
 
+/* Everything queued has been written. */
 static void
-client_write_cb(struct bufferevent *bev, void *arg)
+client_drained_cb(void *arg)
 {
 	struct client	*c = arg;
 
-	(void)bev;
 	if (c->closing && c->ninflight == 0)
 		client_free(c);
 }
 
+/* End of file or an error: the client is gone. */
 static void
-client_event_cb(struct bufferevent *bev, short events, void *arg)
+client_close_conn_cb(void *arg, int err)
 {
 	struct client	*c = arg;
 
-	(void)bev;
-	if (events & BEV_EVENT_ERROR)
-		log_debug("client %d: %s", c->fd, strerror(errno));
+	if (err != 0)
+		log_debug("client %d: %s", c->fd, strerror(err));
 	else
 		log_debug("client %d: disconnected", c->fd);
 	client_free(c);
@@ -538,7 +530,7 @@ client_free(struct client *c)
 	event_free(c->resume_ev);
 	event_free(c->partial_ev);
 	event_free(c->close_ev);
-	bufferevent_free(c->bev);
+	conn_free(c->conn);
 	free(c);
 	listen_client_gone();
 	if (master->stopping)
@@ -565,7 +557,7 @@ client_flush_all(void)
 	struct client	*c;
 
 	TAILQ_FOREACH(c, &clients, entry)
-		evbuffer_write(bufferevent_get_output(c->bev), c->fd);
+		evbuffer_write(conn_output(c->conn), c->fd);
 }
 
 /* Exit now: drop every connection whatever it still holds. */

@@ -616,6 +616,51 @@ config_pool_kind(const struct pool_config *pc, const char *name)
 	return (NULL);
 }
 
+/* Edits (insert, delete, replace, case aside) from a to b, capped at 3. */
+static unsigned int
+config_distance(const char *a, const char *b)
+{
+	unsigned int	row[32], prev, cur, i, j, la, lb;
+
+	la = strlen(a);
+	lb = strlen(b);
+	if (la >= 32 || lb >= 32)
+		return (3);
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			cur = row[j];
+			row[j] = prev + (tolower((unsigned char)a[i - 1]) !=
+			    tolower((unsigned char)b[j - 1]));
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (cur + 1 < row[j])
+				row[j] = cur + 1;
+			prev = cur;
+		}
+	}
+	return (row[lb] < 3 ? row[lb] : 3);
+}
+
+/* The key a misspelt name most likely meant (two edits at most), or NULL. */
+static const char *
+config_nearest_key(const struct key *keys, size_t nkeys, const char *name)
+{
+	const char	*best = NULL;
+	unsigned int	 d, bestd = 3;
+	size_t		 i;
+
+	for (i = 0; i < nkeys; i++)
+		if ((d = config_distance(name, keys[i].name)) < bestd) {
+			bestd = d;
+			best = keys[i].name;
+		}
+	return (best);
+}
+
 /* The line where a pool key was set in the open section, or 0. */
 static int
 config_pool_key_line(struct parse *p, const char *name)
@@ -940,10 +985,10 @@ config_handler(void *arg, const char *section, const char *name,
 {
 	struct parse		*p = arg;
 	const struct key	*keys, *k;
-	size_t			 nkeys, i, j, off = 0;
+	size_t			 nkeys, i;
 	void			*base;
-	char			 where[FP_POOL_NAME_MAX + 8], list[256];
-	const char	*other;
+	char			 where[FP_POOL_NAME_MAX + 8];
+	const char		*other, *near;
 
 	(void)section;		/* truncated by inih; the reader knows */
 	if (p->failed)
@@ -973,11 +1018,14 @@ config_handler(void *arg, const char *section, const char *name,
 		if (strcmp(keys[i].name, name) == 0)
 			break;
 	if (i == nkeys) {
-		for (j = 0; j < nkeys && off < sizeof(list); j++)
-			off += snprintf(list + off, sizeof(list) - off, "%s%s",
-			    j == 0 ? "" : ", ", keys[j].name);
-		config_error(p, p->line, "unknown key \"%s\" in %s; allowed: "
-		    "%s", name, where, list);
+		if ((near = config_nearest_key(keys, nkeys, name)) != NULL)
+			config_error(p, p->line, "unknown key \"%s\" in %s; "
+			    "did you mean \"%s\"? (forkpool.ini(5) lists the "
+			    "keys)", name, where, near);
+		else
+			config_error(p, p->line, "unknown key \"%s\" in %s; "
+			    "forkpool.ini(5) lists the keys it takes", name,
+			    where);
 		return (0);
 	}
 	k = &keys[i];

@@ -14,7 +14,6 @@
 
 #include <event2/event.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "forkpool/module.h"
 #include "forkpool/proto.h"
@@ -25,13 +24,6 @@
 #ifndef FP_MODULE_DIR
 #define FP_MODULE_DIR		"/usr/local/lib/forkpool/modules"
 #endif
-
-/*
- * The most a bufferevent reads or writes in one system call.  libevent's
- * default (16 KiB) costs several calls per large task; tasks of 64 KiB
- * and more are the common case for CPU-bound work.
- */
-#define IO_CHUNK		(256 * 1024)
 
 /* A worker whose set-up failed exits with this, so it is not a crash. */
 #define CHILD_EXIT_INIT_FAILED	2
@@ -146,7 +138,7 @@ struct worker {
 	struct gen	*gen;		/* what it was forked from */
 	uint32_t	 max_payload;	/* the limit it was forked with */
 	pid_t		 pid;		/* -1 once reaped */
-	struct bufferevent *bev;	/* channel; NULL once closed */
+	struct conn	*conn;		/* channel; NULL once closed */
 	enum worker_state state;
 	struct task_list inflight;	/* first one is running */
 	unsigned int	 ninflight;
@@ -160,7 +152,7 @@ struct worker {
 	char		 kill_reason[192];	/* ... and the error's text */
 	struct event	*timer;		/* task_timeout, or start_timeout */
 	struct event	*slow_timer;	/* slow_task */
-	struct bufferevent *out;	/* a program's stdout and stderr */
+	struct conn	*out;		/* a program's stdout and stderr */
 	uint64_t	 out_window;	/* its log lines' rate limit */
 	unsigned int	 out_lines;
 	unsigned int	 out_dropped;
@@ -331,6 +323,19 @@ int		 listen_adopt(int fd, char *err, size_t errlen);
 void		 listen_start(void);
 void		 listen_client_gone(void);
 void		 listen_close(void);
+
+/* conn.c */
+struct conn;
+struct conn	*conn_new(int fd, void (*read_cb)(void *),
+		    void (*drained_cb)(void *), void (*close_cb)(void *, int),
+		    void *arg);
+void		 conn_free(struct conn *c);
+struct evbuffer	*conn_input(struct conn *c);
+struct evbuffer	*conn_output(struct conn *c);
+int		 conn_fd(struct conn *c);
+void		 conn_pause_read(struct conn *c);
+void		 conn_resume_read(struct conn *c);
+void		 conn_read_now(struct conn *c);
 
 /* client.c */
 void		 client_accept(int fd);

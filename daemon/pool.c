@@ -96,7 +96,7 @@ pool_pick_worker(struct pool *pool)
 	TAILQ_FOREACH(w, &pool->workers, entry) {
 		/* Not ready, retiring, or dead with its exit not yet reaped. */
 		if ((w->state != WORKER_IDLE && w->state != WORKER_BUSY) ||
-		    w->bev == NULL || w->exited || w->recycle)
+		    w->conn == NULL || w->exited || w->recycle)
 			continue;
 		if (w->ninflight >= pool->conf->prefetch)
 			continue;
@@ -222,7 +222,7 @@ pool_fail_queue(struct pool *pool, int code, const char *text)
 static int
 pool_worker_idle(const struct worker *w)
 {
-	return (w->ready && w->ninflight == 0 && w->bev != NULL &&
+	return (w->ready && w->ninflight == 0 && w->conn != NULL &&
 	    !w->retiring && !w->exited && w->kill_code == 0);
 }
 

@@ -30,14 +30,14 @@
 #define OUTPUT_LINE_MAX		1024
 #define OUTPUT_LINES_PER_S	100
 
-static void	worker_read_cb(struct bufferevent *, void *);
-static void	worker_event_cb(struct bufferevent *, short, void *);
+static void	worker_read_cb(void *);
+static void	worker_close_cb(void *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_arm_start(struct worker *);
 static void	worker_slow_cb(evutil_socket_t, short, void *);
 static void	worker_check_quota(struct worker *);
-static void	worker_output_cb(struct bufferevent *, void *);
-static void	worker_output_event_cb(struct bufferevent *, short, void *);
+static void	worker_output_cb(void *);
+static void	worker_output_close_cb(void *, int);
 
 const char *
 worker_state_name(enum worker_state state)
@@ -142,13 +142,8 @@ worker_spawn(struct pool *pool)
 	close(sv[1]);
 	if (program) {
 		close(out[1]);
-		w->out = bufferevent_socket_new(master->base, out[0],
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (w->out == NULL)
-			fatalx("worker: bufferevent for output");
-		bufferevent_setcb(w->out, worker_output_cb, NULL,
-		    worker_output_event_cb, w);
-		bufferevent_enable(w->out, EV_READ);
+		w->out = conn_new(out[0], worker_output_cb, NULL,
+		    worker_output_close_cb, w);
 	}
 	/* Also here, so a kill of the group cannot race the child's own. */
 	setpgid(pid, pid);
@@ -163,16 +158,11 @@ worker_spawn(struct pool *pool)
 	TAILQ_INIT(&w->inflight);
 	evutil_gettimeofday(&w->spawned_at, NULL);
 	evutil_make_socket_nonblocking(sv[0]);
-	w->bev = bufferevent_socket_new(master->base, sv[0],
-	    BEV_OPT_CLOSE_ON_FREE);
+	w->conn = conn_new(sv[0], worker_read_cb, NULL, worker_close_cb, w);
 	w->timer = evtimer_new(master->base, worker_timer_cb, w);
 	w->slow_timer = evtimer_new(master->base, worker_slow_cb, w);
-	if (w->bev == NULL || w->timer == NULL || w->slow_timer == NULL)
-		fatalx("worker: bufferevent or timer");
-	bufferevent_set_max_single_read(w->bev, IO_CHUNK);
-	bufferevent_set_max_single_write(w->bev, IO_CHUNK);
-	bufferevent_setcb(w->bev, worker_read_cb, NULL, worker_event_cb, w);
-	bufferevent_enable(w->bev, EV_READ | EV_WRITE);
+	if (w->timer == NULL || w->slow_timer == NULL)
+		fatalx("worker: evtimer_new");
 	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
 	pool->nworkers++;
 	worker_arm_start(w);
@@ -239,7 +229,7 @@ worker_output_line(struct worker *w, const char *line)
 static void
 worker_output_read(struct worker *w, int at_eof)
 {
-	struct evbuffer	*in = bufferevent_get_input(w->out);
+	struct evbuffer	*in = conn_input(w->out);
 	char		*line, buf[OUTPUT_LINE_MAX + 1];
 	size_t		 len, n;
 
@@ -258,21 +248,19 @@ worker_output_read(struct worker *w, int at_eof)
 }
 
 static void
-worker_output_cb(struct bufferevent *bev, void *arg)
+worker_output_cb(void *arg)
 {
-	(void)bev;
 	worker_output_read(arg, 0);
 }
 
 static void
-worker_output_event_cb(struct bufferevent *bev, short events, void *arg)
+worker_output_close_cb(void *arg, int err)
 {
 	struct worker	*w = arg;
 
-	(void)bev;
-	(void)events;
+	(void)err;
 	worker_output_read(w, 1);
-	bufferevent_free(w->out);
+	conn_free(w->out);
 	w->out = NULL;
 }
 
@@ -312,7 +300,7 @@ worker_arm(struct worker *w, const struct timeval *now)
 void
 worker_send(struct worker *w, struct task *task)
 {
-	struct evbuffer	*out = bufferevent_get_output(w->bev);
+	struct evbuffer	*out = conn_output(w->conn);
 	struct fp_hdr	 hdr;
 	struct timeval	 now;
 	uint8_t		 buf[FP_HDR_LEN];
@@ -489,7 +477,7 @@ worker_read_frames(struct worker *w)
 	char		 what[96];
 	int		 rc;
 
-	in = bufferevent_get_input(w->bev);
+	in = conn_input(w->conn);
 	while (evbuffer_get_length(in) >= FP_HDR_LEN) {
 		evbuffer_copyout(in, buf, FP_HDR_LEN);
 		rc = fp_hdr_decode(buf, &hdr, w->max_payload);
@@ -530,12 +518,11 @@ worker_read_frames(struct worker *w)
 }
 
 static void
-worker_read_cb(struct bufferevent *bev, void *arg)
+worker_read_cb(void *arg)
 {
 	struct worker	*w = arg;
 	struct pool	*pool = w->pool;
 
-	(void)bev;
 	if (worker_read_frames(w) == -1)
 		return;
 	if (master->stopping) {
@@ -549,12 +536,11 @@ worker_read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-worker_event_cb(struct bufferevent *bev, short events, void *arg)
+worker_close_cb(void *arg, int err)
 {
 	struct worker	*w = arg;
 
-	(void)bev;
-	(void)events;
+	(void)err;
 	worker_close(w);
 }
 
@@ -606,10 +592,10 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
 void
 worker_close(struct worker *w)
 {
-	if (w->bev == NULL)
+	if (w->conn == NULL)
 		return;
-	bufferevent_free(w->bev);
-	w->bev = NULL;
+	conn_free(w->conn);
+	w->conn = NULL;
 }
 
 /* Ask an idle worker to finish: it exits on the channel's EOF. */
@@ -628,16 +614,10 @@ worker_retire(struct worker *w)
 static void
 worker_drain(struct worker *w)
 {
-	struct evbuffer	*in;
-	int		 fd;
-
-	if (w->bev == NULL)
+	if (w->conn == NULL)
 		return;
-	in = bufferevent_get_input(w->bev);
-	fd = bufferevent_getfd(w->bev);
-	while (evbuffer_read(in, fd, -1) > 0)
-		;
-	if (w->bev != NULL && worker_read_frames(w) == 0)
+	conn_read_now(w->conn);
+	if (worker_read_frames(w) == 0)
 		worker_close(w);
 }
 
@@ -645,11 +625,7 @@ worker_drain(struct worker *w)
 static void
 worker_output_drain(struct worker *w)
 {
-	struct evbuffer	*in = bufferevent_get_input(w->out);
-	int		 fd = bufferevent_getfd(w->out);
-
-	while (evbuffer_read(in, fd, -1) > 0)
-		;
+	conn_read_now(w->out);
 	worker_output_read(w, 1);
 }
 
@@ -795,7 +771,7 @@ worker_free(struct worker *w)
 {
 	worker_close(w);
 	if (w->out != NULL)
-		bufferevent_free(w->out);
+		conn_free(w->out);
 	event_free(w->timer);
 	event_free(w->slow_timer);
 	gen_unref(w->gen);
