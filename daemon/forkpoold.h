@@ -260,6 +260,7 @@ struct master {
 	int		 starting;	/* until every pool is up */
 	int		 stopping;
 	struct event	*stop_timer;
+	uint64_t	 stop_deadline_ms;	/* shutdown_timeout runs out */
 	uint64_t	 next_seq;	/* task ids on worker channels */
 };
 

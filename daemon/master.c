@@ -21,6 +21,7 @@
 struct master	*master;
 
 static struct event	*sig_events[5];
+static struct event	*tick_ev;
 static int		 clients_closed;
 
 uint64_t
@@ -99,6 +100,48 @@ master_kill_all(const char *text)
 				    text);
 }
 
+/*
+ * Once a second: a STATUS= line for `systemctl status` (sent only when it
+ * changed), and while a stop drains, EXTEND_TIMEOUT_USEC so systemd waits
+ * for the drain we promised rather than its own stop timeout.
+ */
+static void
+master_tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool;
+	uint64_t	 served = 0, left;
+	unsigned int	 ready = 0, size = 0, queued = 0;
+	char		 line[384], backoff[192] = "";
+	size_t		 off = 0;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	TAILQ_FOREACH(pool, &master->pools, entry) {
+		served += pool->completed;
+		ready += pool->nready;
+		size += pool->conf->workers;
+		queued += pool->nqueued;
+		if (pool->backoff && off < sizeof(backoff))
+			off += snprintf(backoff + off, sizeof(backoff) - off,
+			    "%s%s", off == 0 ? "; backing off: " : ", ",
+			    pool->name);
+	}
+	if (master->stopping) {
+		left = master->stop_deadline_ms > master_now_ms() ?
+		    master->stop_deadline_ms - master_now_ms() : 0;
+		sdnotify_send("EXTEND_TIMEOUT_USEC=%llu",
+		    (unsigned long long)(left + 5000) * 1000);
+		snprintf(line, sizeof(line), "stopping: %u workers left, "
+		    "%llu ms until they are killed", master_nworkers(),
+		    (unsigned long long)left);
+	} else
+		snprintf(line, sizeof(line), "%u pools, %u/%u workers ready, "
+		    "%u tasks queued, %llu served%s", master->npools, ready,
+		    size, queued, (unsigned long long)served, backoff);
+	sdnotify_status(line);
+}
+
 /* During a stop: leave the loop once no worker and no client remains. */
 void
 master_check_stopped(void)
@@ -151,7 +194,9 @@ master_stop(int sig)
 	}
 	log_info("received SIG%s; stopping (running tasks have %.3f s)",
 	    sigabbrev_np(sig), ms / 1000.0);
-	sdnotify_send("STOPPING=1\nSTATUS=stopping");
+	master->stop_deadline_ms = master_now_ms() + ms;
+	sdnotify_send("STOPPING=1\nSTATUS=stopping\nEXTEND_TIMEOUT_USEC=%llu",
+	    (unsigned long long)(ms + 5000) * 1000);
 	master->stopping = 1;
 	listen_close();
 	TAILQ_FOREACH(pool, &master->pools, entry)
@@ -265,6 +310,7 @@ master_cleanup(void)
 			event_free(sig_events[i]);
 	if (master->stop_timer != NULL)
 		event_free(master->stop_timer);
+	event_free(tick_ev);
 	sdnotify_stop();
 	event_base_free(master->base);
 }
@@ -276,6 +322,7 @@ master_run(struct config *conf, const char *socket_path)
 	struct pool_config	*pc;
 	struct pool		*pool;
 	struct gen		*gen;
+	struct timeval		 one_second = { 1, 0 };
 	char			 err[1024];
 	int			 fd;
 
@@ -309,6 +356,9 @@ master_run(struct config *conf, const char *socket_path)
 		master_fatal("%s", err);
 	master_signals();
 	sdnotify_start(master->base);
+	tick_ev = event_new(master->base, -1, EV_PERSIST, master_tick_cb, NULL);
+	if (tick_ev == NULL || event_add(tick_ev, &one_second) == -1)
+		fatalx("tick: event_new");
 	log_info("forkpoold %s starting: %u pools from %s", FORKPOOL_VERSION,
 	    master->npools, conf->path);
 	TAILQ_FOREACH(pool, &master->pools, entry)

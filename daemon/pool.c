@@ -5,6 +5,7 @@
  * here, throttled by restart intensity so a pool whose workers keep dying
  * backs off instead of fork-looping.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,7 +404,8 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	if (w->start_error[0] != '\0')
 		snprintf(pool->last_error, sizeof(pool->last_error), "%s",
 		    w->start_error);
-	if (master->starting && !w->ready && pool->nready == 0)
+	if (master->starting && !master->stopping && !w->ready &&
+	    pool->nready == 0)
 		master_fatal("pool %s: no worker could start: %s", pool->name,
 		    pool->last_error);
 	if (master->stopping) {
@@ -481,8 +483,12 @@ pool_stop(struct pool *pool)
 	    "the daemon is stopping; the task was not run");
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->ninflight == 0)
-			worker_retire(w);
+		if (w->ninflight > 0)
+			continue;
+		/* One still starting may not read its channel yet. */
+		if (!w->ready && w->pid != -1 && !w->exited)
+			kill(-w->pid, SIGTERM);
+		worker_retire(w);
 	}
 }
 
