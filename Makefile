@@ -8,6 +8,8 @@
 #   make check SANITIZE=address,undefined    the same under sanitizers
 #   V=1             show the commands
 
+.DEFAULT_GOAL	:= all
+
 PREFIX		?= /usr/local
 SBINDIR		?= $(PREFIX)/sbin
 BINDIR		?= $(PREFIX)/bin
@@ -208,6 +210,15 @@ TEST_ENV	 = FORKPOOLD=$(CURDIR)/$(FORKPOOLD) \
 		   FORKPOOL_MODULE_DIR=$(CURDIR)/$(B)/modules \
 		   FORKPOOL_TEST_MODULE_DIR=$(CURDIR)/$(B)/tests/modules \
 		   FORKPOOL_SRCDIR=$(CURDIR)
+# Under sanitizers every report fails the run (UBSan would carry on), and
+# LeakSanitizer checks each process that exits through exit(): the master
+# and the test processes (workers end with _exit and are not checked).
+# The slower processes get longer test timeouts.
+ifneq ($(SANITIZE),)
+TEST_ENV	+= ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+		   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		   CK_TIMEOUT_MULTIPLIER=3
+endif
 
 check: all $(CHECK_BIN) $(TEST_MODULES)
 	$(Q)env $(TEST_ENV) CK_DEFAULT_TIMEOUT=30 $(CHECK_BIN)

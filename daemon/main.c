@@ -52,6 +52,34 @@ main_socket(const char *opt, const struct config *conf, char *buf,
 	return (fp_socket_path(NULL, buf, len));
 }
 
+/*
+ * -t: the file parsed; now load every pool's module and run its init, as a
+ * start would, so a module that cannot load fails the check too.
+ */
+static int
+main_test(struct config *conf)
+{
+	struct pool_config	*pc;
+	struct gen		*gen;
+	char			 err[1024];
+	int			 rc = 0;
+
+	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
+		TAILQ_REMOVE(&conf->pools, pc, entry);
+		if ((gen = gen_new(pc, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "forkpoold: %s\n", err);
+			config_pool_free(pc);
+			rc = 1;
+			continue;
+		}
+		gen_unref(gen);
+	}
+	if (rc == 0)
+		printf("%s: configuration OK\n", conf->path);
+	config_free(conf);
+	return (rc);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -88,11 +116,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "forkpoold: %s\n", err);
 		return (1);
 	}
-	if (test_only) {
-		printf("%s: configuration OK\n", conf->path);
-		config_free(conf);
-		return (0);
-	}
+	if (test_only)
+		return (main_test(conf));
 	if ((sock = main_socket(sock_opt, conf, buf, sizeof(buf))) == NULL) {
 		fprintf(stderr, "forkpoold: the default socket path does not "
 		    "fit; use -s\n");

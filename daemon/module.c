@@ -71,8 +71,10 @@ module_load(struct gen *gen, char *err, size_t errlen)
 	}
 	module_path(pc->module, path, sizeof(path));
 	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(err, errlen, "pool %s: cannot load module %s: %s",
-		    pc->name, path, dlerror());
+		/* dlerror() names the file already. */
+		snprintf(err, errlen, "pool %s: cannot load module: %s (give "
+		    "module a path, or set FORKPOOL_MODULE_DIR)", pc->name,
+		    dlerror());
 		return (-1);
 	}
 	if ((mod = dlsym(dl, FP_MODULE_SYMBOL)) == NULL) {
@@ -82,7 +84,13 @@ module_load(struct gen *gen, char *err, size_t errlen)
 		dlclose(dl);
 		return (-1);
 	}
-	if (mod->abi != FP_MODULE_ABI || mod->handle == NULL) {
+	if (mod->abi == FP_MODULE_ABI && mod->handle == NULL) {
+		snprintf(err, errlen, "pool %s: module %s has no handle "
+		    "function; a module must handle tasks", pc->name, path);
+		dlclose(dl);
+		return (-1);
+	}
+	if (mod->abi != FP_MODULE_ABI) {
 		snprintf(err, errlen, "pool %s: module %s was built for module "
 		    "ABI %u, this forkpoold speaks %u; rebuild it against this "
 		    "forkpool/module.h", pc->name, path, mod->abi,
