@@ -35,7 +35,8 @@ WARNINGS	:= -Wall -Wextra -Wformat=2 -Wstrict-prototypes \
 OPT		?= -O2 -g
 CFLAGS		?=
 CFLAGS_ALL	 = $(OPT) -std=gnu11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE \
-		   -Ilib -fno-strict-aliasing -MMD -MP $(DEPS_CFLAGS)
+		   -Ilib -fno-strict-aliasing -MMD -MP $(DEPS_CFLAGS) \
+		   -DFORKPOOL_VERSION='"$(LIBVERSION)"'
 LDFLAGS_ALL	 = $(LDFLAGS)
 ifneq ($(SANITIZE),)
 CFLAGS_ALL	+= -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -293,7 +294,7 @@ fuzz: $(addprefix $(B)/fuzz/fuzz_,$(FUZZERS))
 # echo tasks from several clients, crashes, timeouts, clients that vanish
 # with tasks queued, then SIGTERM.  Fails on any error or a definite leak.
 valgrind: all $(TEST_MODULES)
-	$(Q)env $(TEST_ENV) python3 tests/fuzz/valgrind_load.py \
+	$(Q)python3 tests/fuzz/valgrind_load.py \
 	    --forkpoold $(FORKPOOLD) --modules $(B)/tests/modules \
 	    --workdir $(B)/valgrind
 

@@ -18,7 +18,9 @@
 #include "forkpool/module.h"
 #include "forkpool/proto.h"
 
+#ifndef FORKPOOL_VERSION		/* the Makefile passes LIBVERSION */
 #define FORKPOOL_VERSION	"0.1.0"
+#endif
 #define DEFAULT_CONFIG		"/etc/forkpool/forkpool.ini"
 
 #ifndef FP_MODULE_DIR

@@ -46,7 +46,8 @@ enum fp_client_err {
 	FP_CLIENT_ECLOSED = -3,		/* the daemon closed the connection */
 	FP_CLIENT_EPROTO = -4,		/* the daemon sent a frame we cannot read */
 	FP_CLIENT_ENOMEM = -5,
-	FP_CLIENT_EUSAGE = -6		/* a bad argument: pool name, size */
+	FP_CLIENT_EUSAGE = -6,		/* a bad argument: pool name, size */
+	FP_CLIENT_EREFUSED = -7		/* PING/STATUS/METRICS answered ERROR */
 };
 
 struct fp_client;
