@@ -36,6 +36,12 @@ struct client {
 };
 TAILQ_HEAD(client_list, client);
 
+/* A client leaving with more than this buffered asks for malloc_trim. */
+#define TRIM_AFTER	(1024 * 1024)
+
+/* Bodies up to this are copied, not moved (see client_move). */
+#define CLIENT_COPY_MAX	(64 * 1024)
+
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static unsigned int	 nclients;
 
@@ -160,7 +166,8 @@ client_over_limit(struct client *c, size_t adding)
 
 	if (c->overflow)
 		return (1);
-	if (unsent + adding <= master->conf->max_client_buffer)
+	/* One reply larger than the bound still reaches a client that reads. */
+	if (unsent == 0 || unsent + adding <= master->conf->max_client_buffer)
 		return (0);
 	log_warnx("client %d: %zu bytes of replies unread, over "
 	    "max_client_buffer; closing it", c->fd, unsent + adding);
@@ -190,7 +197,26 @@ client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 		evbuffer_add(conn_output(c->conn), data, len);
 }
 
-/* Queue one reply whose body moves, without copying, from the front of from. */
+/*
+ * Move len bytes from the front of from to the end of to.  Up to
+ * CLIENT_COPY_MAX they are copied: moving would hand over the whole chain
+ * they sit in (a read's chain, up to 512 KiB), and a client that does not
+ * read would pin that much per small reply, past max_client_buffer.
+ */
+static void
+client_move(struct evbuffer *from, struct evbuffer *to, size_t len)
+{
+	if (len == 0)
+		return;
+	if (len > CLIENT_COPY_MAX) {
+		evbuffer_remove_buffer(from, to, len);
+		return;
+	}
+	evbuffer_add(to, evbuffer_pullup(from, len), len);
+	evbuffer_drain(from, len);
+}
+
+/* Queue one reply whose body comes from the front of from. */
 void
 client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     struct evbuffer *from, size_t len)
@@ -200,9 +226,14 @@ client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
-	if (len > 0)
-		evbuffer_remove_buffer(from, conn_output(c->conn),
-		    len);
+	client_move(from, conn_output(c->conn), len);
+}
+
+/* Its replies are over max_client_buffer: run none of its queued tasks. */
+int
+client_overflowed(const struct client *c)
+{
+	return (c->overflow);
 }
 
 static void
@@ -310,7 +341,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 
 	pool->bytes_in += hdr->len - hdr->arg;
 	task = task_new(c, pool, hdr->id, hdr->arg);
-	evbuffer_remove_buffer(in, task->body, hdr->len);
+	client_move(in, task->body, hdr->len);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
 	c->ninflight++;
@@ -516,6 +547,11 @@ client_free(struct client *c)
 {
 	struct task	*task;
 
+	/* Give a big client's memory back to the system soon (master.c). */
+	if (evbuffer_get_length(conn_output(c->conn)) +
+	    evbuffer_get_length(conn_input(c->conn)) > TRIM_AFTER ||
+	    c->ninflight > 1000)
+		master->trim_wanted = 1;
 	while ((task = TAILQ_FIRST(&c->tlist)) != NULL) {
 		TAILQ_REMOVE(&c->tlist, task, centry);
 		task->client = NULL;

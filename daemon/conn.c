@@ -22,7 +22,7 @@
 #include "forkpoold.h"
 #include "log.h"
 
-#define CONN_READ	(256 * 1024)	/* bytes asked of one readv */
+#define CONN_READ	(64 * 1024)	/* bytes asked of one readv */
 #define CONN_READ_MAX	(1024 * 1024)	/* bytes read per wake-up */
 
 struct conn {

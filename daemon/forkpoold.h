@@ -263,6 +263,7 @@ struct master {
 	int		 stopping;
 	struct event	*stop_timer;
 	uint64_t	 stop_deadline_ms;	/* shutdown_timeout runs out */
+	int		 trim_wanted;	/* a big client left: malloc_trim */
 	uint64_t	 next_seq;	/* task ids on worker channels */
 };
 
@@ -347,6 +348,7 @@ void		 client_send(struct client *c, uint8_t type, uint16_t arg,
 void		 client_send_buffer(struct client *c, uint8_t type,
 		    uint16_t arg, uint64_t id, struct evbuffer *from, size_t len);
 void		 client_task_done(struct client *c, struct task *task);
+int		 client_overflowed(const struct client *c);
 void		 client_stop_all(void);
 void		 client_flush_all(void);
 void		 client_free_all(void);

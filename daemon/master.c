@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,7 +102,8 @@ master_kill_all(const char *text)
 }
 
 /*
- * Once a second: a STATUS= line for `systemctl status` (sent only when it
+ * Once a second: memory back to the system after a big client left, a
+ * STATUS= line for `systemctl status` (sent only when it
  * changed), and while a stop drains, EXTEND_TIMEOUT_USEC so systemd waits
  * for the drain we promised rather than its own stop timeout.
  */
@@ -117,6 +119,14 @@ master_tick_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	(void)arg;
+	/*
+	 * glibc keeps freed memory for reuse; after a flood from a client
+	 * that is gone, give it back so the master's RSS goes down again.
+	 */
+	if (master->trim_wanted) {
+		master->trim_wanted = 0;
+		malloc_trim(0);
+	}
 	TAILQ_FOREACH(pool, &master->pools, entry) {
 		served += pool->completed;
 		ready += pool->nready;

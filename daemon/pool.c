@@ -137,6 +137,22 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	return (1);
 }
 
+/*
+ * The first queued task that may run: a client over max_client_buffer is
+ * closed on the next turn of the loop, and none of its tasks may start
+ * meanwhile (client_free drops them).
+ */
+static struct task *
+pool_next_task(struct pool *pool)
+{
+	struct task	*task;
+
+	TAILQ_FOREACH(task, &pool->queue, entry)
+		if (task->client == NULL || !client_overflowed(task->client))
+			return (task);
+	return (NULL);
+}
+
 /* Hand queued tasks to workers while any has room. */
 void
 pool_dispatch(struct pool *pool)
@@ -144,7 +160,7 @@ pool_dispatch(struct pool *pool)
 	struct task	*task;
 	struct worker	*w;
 
-	while ((task = TAILQ_FIRST(&pool->queue)) != NULL) {
+	while ((task = pool_next_task(pool)) != NULL) {
 		if ((w = pool_pick_worker(pool)) == NULL)
 			return;
 		pool_unqueue(task);
