@@ -103,9 +103,12 @@ DAEMON_SRCS	:= \
 	daemon/xmalloc.c
 
 CLI_SRCS	:= \
+	cli/bench.c \
 	cli/forkpool.c \
 	cli/map.c \
-	cli/status.c
+	cli/status.c \
+	cli/table.c \
+	cli/top.c
 
 MODULES		:= $(B)/modules/deflate.so
 TEST_MODULES	:= $(B)/tests/modules/faulty.so
@@ -181,7 +184,7 @@ $(FORKPOOLD): $(call obj,$(DAEMON_SRCS)) $(LIB_A)
 
 $(FORKPOOL): $(call obj,$(CLI_SRCS)) $(LIB_A)
 	$(say) LD $@
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JANSSON_LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_ALL) -pthread -o $@ $^ $(JANSSON_LIBS) -lm
 
 $(B)/modules/%.so: $(B)/pic/modules/%.o
 	$(say) LD $@

@@ -299,6 +299,27 @@ def run_driver(driver, sock, mode="frames", pool="echo", n=1000, conns=1,
     return res
 
 
+def run_cli_bench(forkpool, sock, n, conns=4, depth=DEPTH):
+    """One `forkpool bench` run (the command-line load generator, not the
+    driver) on the echo pool; its figures in the driver's keys."""
+    cmd = [forkpool, "-s", sock, "bench", "--json", "-n", str(n), "-c",
+           str(conns), "-P", str(depth), "echo"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        res = json.loads(r.stdout)
+    except ValueError:
+        raise RuntimeError("%s failed (status %d): %s"
+                           % (" ".join(cmd), r.returncode, r.stderr))
+    if r.returncode != 0 or res["ok"] != n:
+        raise RuntimeError("%s: not all tasks succeeded: %s %s"
+                           % (" ".join(cmd), r.stdout.strip(),
+                              r.stderr.strip()))
+    res["mb_per_s"] = res["mb_per_s_in"]
+    res["p50_us"] = res["latency_ms"]["p50"] * 1e3
+    res["p99_us"] = res["latency_ms"]["p99"] * 1e3
+    return res
+
+
 def pool_imap(pool, func, items, n, nbytes):
     """Pool.imap(func, items, chunksize=1), timed.  A task's latency runs
     from the moment imap's feeder thread takes it to the moment the
@@ -476,6 +497,8 @@ def report(runs, rss, cfg, meta):
     t.row("forkpoold, 4 conns x %d" % DEPTH, "fp_echo_4")
     if "fp_lib_echo_4" in runs:
         t.row("forkpoold via libforkpool, 4 x %d" % DEPTH, "fp_lib_echo_4")
+    if "cli_echo_4" in runs:
+        t.row("forkpool bench (the CLI), 4 x %d" % DEPTH, "cli_echo_4")
     t.row("Pool(2).imap(identity, chunksize=1)", "pool_echo")
     t.note("ratio forkpoold / Pool.imap: 1 conn %s, 4 conns %s" % (
         fmt_ratio(t.ratio("fp_echo_1", "pool_echo")),
@@ -488,6 +511,10 @@ def report(runs, rss, cfg, meta):
                fmt_num(t.med("relay_echo_4", "driver_cpu_us_per_task"), 2)))
     t.note("(Pool.imap queues all its tasks at once: its latency is "
            "mostly queueing)")
+    if "cli_echo_4" in runs:
+        t.note("forkpool bench / the driver, 4 conns: %s (the CLI's own "
+               "load generator, not used for the other rows)"
+               % fmt_ratio(t.ratio("cli_echo_4", "fp_echo_4")))
 
     t.header("2. deflate, 64 KiB text-like tasks x %s (level %d, "
              "prefetch 1, %d in flight)" % ("{:,}".format(cfg["deflate"]),
@@ -594,6 +621,11 @@ def main():
     build = os.path.join(srcdir, args.build) \
         if not os.path.isabs(args.build) else args.build
     forkpoold = os.environ.get("FORKPOOLD", os.path.join(build, "forkpoold"))
+    # Optional: `forkpool bench` gets a row of its own when it is built.
+    forkpool = os.environ.get("FORKPOOL", os.path.join(build, "forkpool"))
+    with_cli = os.access(forkpool, os.X_OK) and subprocess.run(
+        [forkpool, "-h"], capture_output=True, text=True).stdout.find(
+            "bench") != -1
     moddir = os.environ.get("FORKPOOL_MODULE_DIR",
                             os.path.join(build, "modules"))
     cfg = dict(QUICK if args.quick else FULL)
@@ -653,6 +685,9 @@ def main():
                         add("fp_lib_echo_4", run_driver(
                             driver, daemon.sock, mode="lib", n=n, conns=4,
                             depth=DEPTH, server_pid=fpid))
+                    if with_cli:
+                        add("cli_echo_4", run_cli_bench(
+                            forkpool, daemon.sock, n))
                 add("relay_echo_1", run_driver(
                     driver, relay.sock, mode="relay", n=n, conns=1,
                     depth=DEPTH, server_pid=relay.pid))

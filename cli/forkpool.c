@@ -4,6 +4,9 @@
  *	forkpool [-s SOCKET] submit POOL [DATA]
  *	forkpool [-s SOCKET] map POOL
  *	forkpool [-s SOCKET] ping | status [--json] | metrics
+ *	forkpool [-s SOCKET] top [-n COUNT] [-d SECONDS]
+ *	forkpool [-s SOCKET] bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE]
+ *	    [-d SIZE | -f FILE] [--json] POOL
  *
  * Exit status: 0 success, 1 the handler reported failure, 2 a usage or
  * connection error, 3 the daemon answered ERROR.
@@ -44,6 +47,23 @@ usage(FILE *fp)
 	    "                      table, or the raw STATUS document "
 	    "indented\n"
 	    "  metrics             the Prometheus metrics text\n"
+	    "  top [-n COUNT] [-d SECONDS]\n"
+	    "                      pools and workers, refreshed every "
+	    "SECONDS (1);\n"
+	    "                      live on a terminal (q quits), else "
+	    "COUNT blocks\n"
+	    "                      of plain lines (default 1)\n"
+	    "  bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE] [-d SIZE | "
+	    "-f FILE]\n"
+	    "        [--json] POOL\n"
+	    "                      load POOL with TASKS tasks (100000) over\n"
+	    "                      CONNECTIONS (4), PIPELINE in flight on "
+	    "each (64),\n"
+	    "                      payloads of SIZE bytes (16) or FILE; "
+	    "print\n"
+	    "                      tasks/s, MB/s, latency percentiles and "
+	    "errors\n"
+	    "                      by code\n"
 	    "\n"
 	    "Options:\n"
 	    "  -s SOCKET  the daemon's socket (default: $FORKPOOL_SOCKET, "
@@ -126,6 +146,51 @@ cli_flush_stdout(void)
 		return (EXIT_USAGE);
 	}
 	return (EXIT_OK);
+}
+
+/* A decimal number from 0 to max, the whole string: 0, or -1. */
+int
+cli_parse_uint(const char *s, unsigned long long max, unsigned long long *v)
+{
+	char	*end;
+
+	if (*s < '0' || *s > '9')
+		return (-1);	/* strtoull would take " 1" and "-1" */
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || *v > max)
+		return (-1);
+	return (0);
+}
+
+/*
+ * The STATUS document, parsed; NULL when it could not be had, having said
+ * why, with the exit status for it in *rc.
+ */
+json_t *
+cli_status(struct fp_client *c, int *rc)
+{
+	json_t		*root;
+	json_error_t	 jerr;
+	char		*text;
+
+	if (fp_status(c, &text) == -1) {
+		*rc = cli_call_failed(c);
+		return (NULL);
+	}
+	root = json_loads(text, 0, &jerr);
+	free(text);
+	if (root == NULL || !json_is_object(root)) {
+		cli_warnx("the daemon's STATUS is not a JSON object: %s "
+		    "(line %d, column %d)", root == NULL ? jerr.text :
+		    "another type", root == NULL ? jerr.line : 1,
+		    root == NULL ? jerr.column : 1);
+		json_decref(root);
+		*rc = EXIT_USAGE;
+		return (NULL);
+	}
+	*rc = EXIT_OK;
+	return (root);
 }
 
 /* All of standard input, malloc'd; NULL (said why) on an error. */
@@ -324,5 +389,9 @@ main(int argc, char **argv)
 		return (status_run(sock, argc, argv));
 	if (strcmp(cmd, "metrics") == 0)
 		return (cmd_metrics(sock, argc, argv));
+	if (strcmp(cmd, "top") == 0)
+		return (top_run(sock, argc, argv));
+	if (strcmp(cmd, "bench") == 0)
+		return (bench_run(sock, argc, argv));
 	return (cli_usage_error("unknown command \"%s\"", cmd));
 }

@@ -4,6 +4,10 @@
 #ifndef CLI_FORKPOOL_H
 #define CLI_FORKPOOL_H
 
+#include <stdio.h>
+
+#include <jansson.h>
+
 #include "forkpool/client.h"
 
 #ifndef FORKPOOL_VERSION
@@ -27,11 +31,42 @@ int		 cli_call_failed(struct fp_client *);
 int		 cli_usage_error(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 int		 cli_flush_stdout(void);
+int		 cli_parse_uint(const char *, unsigned long long,
+		    unsigned long long *);
+json_t		*cli_status(struct fp_client *, int *);
+
+/* bench.c */
+int		 bench_run(const char *, int, char **);
 
 /* map.c */
 int		 map_run(const char *, int, char **);
 
 /* status.c */
 int		 status_run(const char *, int, char **);
+
+/* table.c */
+#define TABLE_CELL_MAX	80	/* a pool name (64) and some */
+#define TABLE_COLS_MAX	16
+
+/* A table built row by row, printed with columns as wide as their cells. */
+struct table {
+	size_t		  ncols;
+	const char	**heads;
+	const int	 *right;	/* right-align this column */
+	size_t		  nrows;
+	char		(*cells)[TABLE_CELL_MAX];
+};
+
+char		(*table_add_row(struct table *))[TABLE_CELL_MAX];
+void		 table_print(const struct table *, FILE *, const char *);
+void		 table_free(struct table *);
+void		 table_int(char *, const json_t *, const char *);
+void		 table_str(char *, const json_t *, const char *);
+void		 table_bytes(char *, const json_t *, const char *);
+void		 table_uptime(char *, size_t, const json_t *);
+void		 table_backoff(char *, const json_t *);
+
+/* top.c */
+int		 top_run(const char *, int, char **);
 
 #endif /* CLI_FORKPOOL_H */

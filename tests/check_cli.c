@@ -5,6 +5,7 @@
  * output, standard error and the exit status under a deadline, so what is
  * checked is exactly what a shell user sees.
  */
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -598,7 +600,8 @@ START_TEST(test_no_daemon)
 	 */
 	static const char	*cmds[][3] = { { "ping", NULL, NULL },
 	    { "status", NULL, NULL }, { "metrics", NULL, NULL },
-	    { "submit", "echo", "x" }, { "map", "echo", NULL } };
+	    { "submit", "echo", "x" }, { "map", "echo", NULL },
+	    { "top", NULL, NULL }, { "bench", "echo", NULL } };
 	struct run		 r;
 	char			 dir[64], sock[128];
 	size_t			 i;
@@ -632,7 +635,8 @@ START_TEST(test_usage)
 	    { "map", "echo", "extra", NULL }, { "status", "--bogus", NULL },
 	    { "ping", "extra", NULL }, { "-Q", NULL } };
 	static const char	*cmds[] = { "submit POOL", "map POOL", "ping",
-	    "status", "--json", "metrics" };
+	    "status", "--json", "metrics", "top [-n COUNT] [-d SECONDS]",
+	    "bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE]", "-f FILE" };
 	const char		*args[8];
 	struct run		 r;
 	size_t			 i, j;
@@ -670,6 +674,486 @@ START_TEST(test_usage)
 }
 END_TEST
 
+/* The JSON object bench --json printed; fails the test unless it is one. */
+static json_t *
+bench_json(const struct run *r)
+{
+	json_t		*doc;
+	json_error_t	 jerr;
+
+	doc = json_loads(r->out, 0, &jerr);
+	ck_assert_msg(doc != NULL && json_is_object(doc), "bench --json "
+	    "printed no JSON object (%s): \"%s\"; stderr \"%s\"",
+	    doc == NULL ? jerr.text : "another type", r->out, r->err);
+	return (doc);
+}
+
+/* An integer member of a JSON object; fails the test when absent. */
+static long long
+jint(const json_t *obj, const char *key)
+{
+	const json_t	*v = json_object_get(obj, key);
+
+	ck_assert_msg(json_is_integer(v), "no integer \"%s\"", key);
+	return ((long long)json_integer_value(v));
+}
+
+/* A number member of a JSON object; fails the test when absent. */
+static double
+jnum(const json_t *obj, const char *key)
+{
+	const json_t	*v = json_object_get(obj, key);
+
+	ck_assert_msg(json_is_number(v), "no number \"%s\"", key);
+	return (json_number_value(v));
+}
+
+START_TEST(test_bench_count)
+{
+	/*
+	 * bench -n 2000 -c 2 -P 16 --json: one JSON object on stdout that
+	 * reports 2000 tasks, all answered with status 0, no error, ordered
+	 * latency percentiles; exit 0; and the daemon's STATUS completed
+	 * grew by exactly 2000: every task was sent once, none was lost.
+	 */
+	struct fpd	*d;
+	struct run	 r;
+	json_t		*doc, *lat;
+	long long	 before, after;
+
+	d = fpd_start(INI_CLI);
+	before = tpool_int(d->sock, "echo", "completed");
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "--json", "-n", "2000", "-c", "2", "-P", "16", "echo", NULL });
+	expect_status(&r, 0);
+	doc = bench_json(&r);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "pool")),
+	    "echo");
+	ck_assert_int_eq(jint(doc, "tasks"), 2000);
+	ck_assert_int_eq(jint(doc, "replies"), 2000);
+	ck_assert_int_eq(jint(doc, "ok"), 2000);
+	ck_assert_int_eq(jint(doc, "failed"), 0);
+	ck_assert_int_eq(jint(doc, "unmatched"), 0);
+	ck_assert_int_eq(jint(doc, "connections"), 2);
+	ck_assert_int_eq(jint(doc, "pipeline"), 16);
+	ck_assert_int_eq(jint(doc, "payload_bytes"), 16);
+	ck_assert_int_eq(jint(doc, "bytes_in"), 2000 * 16);
+	ck_assert_int_eq(jint(doc, "bytes_out"), 2000 * 16);
+	ck_assert(json_is_object(json_object_get(doc, "errors")));
+	ck_assert_uint_eq(json_object_size(json_object_get(doc, "errors")), 0);
+	ck_assert(jnum(doc, "seconds") > 0);
+	ck_assert(jnum(doc, "tasks_per_s") > 0);
+	lat = json_object_get(doc, "latency_ms");
+	ck_assert(jnum(lat, "p50") > 0);
+	ck_assert(jnum(lat, "p50") <= jnum(lat, "p90"));
+	ck_assert(jnum(lat, "p90") <= jnum(lat, "p99"));
+	ck_assert(jnum(lat, "p99") <= jnum(lat, "p99.9"));
+	ck_assert(jnum(lat, "p99.9") <= jnum(lat, "max"));
+	/* Not a terminal: no progress line. */
+	ck_assert_msg(r.errlen == 0, "stderr \"%s\"", r.err);
+	after = tpool_int(d->sock, "echo", "completed");
+	ck_assert_int_eq(after - before, 2000);
+	json_decref(doc);
+	run_free(&r);
+
+	/* The report for a person says the same. */
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "-n", "300", "-P", "8", "echo", NULL });
+	expect_status(&r, 0);
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "bench echo",
+	    "300 tasks of 16 bytes", "4 connections", "8 in flight", NULL }));
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "tasks/s",
+	    NULL }));
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "MB/s",
+	    NULL }));
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "p50",
+	    "p90", "p99", "p99.9", "max", NULL }));
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "300 ok",
+	    "0 failed", NULL }));
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "errors",
+	    "none", NULL }));
+	ck_assert_int_eq(tpool_int(d->sock, "echo", "completed") - after, 300);
+	run_free(&r);
+	fpd_stop(d);
+}
+END_TEST
+
+/* Quarantine off and restarts unthrottled: every segv crashes a worker. */
+#define INI_CRASH							\
+	"[pool:faulty]\nmodule = @T/faulty.so\nworkers = 2\n"		\
+	"quarantine_after = 0\nrestart_burst = 1000\n"
+
+START_TEST(test_bench_errors)
+{
+	/*
+	 * Errors by code: bench -f FILE with "segv" in FILE, -n 5 -c 1 -P 1,
+	 * reports 5 WORKER_CRASHED errors by name, in JSON and for a person,
+	 * and exits 3; a handler's failure status is counted as failed, not
+	 * as an error, and exits 1.
+	 */
+	struct fpd	*d;
+	struct run	 r;
+	json_t		*doc, *errs;
+	char		 file[400];
+	FILE		*f;
+
+	d = fpd_start(INI_CRASH);
+	snprintf(file, sizeof(file), "%s/payload", d->dir);
+	ck_assert_ptr_nonnull(f = fopen(file, "w"));
+	fputs("segv", f);
+	ck_assert_int_eq(fclose(f), 0);
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "--json", "-f", file, "-n", "5", "-c", "1", "-P", "1", "faulty",
+	    NULL });
+	expect_status(&r, 3);
+	doc = bench_json(&r);
+	errs = json_object_get(doc, "errors");
+	ck_assert_uint_eq(json_object_size(errs), 1);
+	ck_assert_int_eq(jint(errs, "WORKER_CRASHED"), 5);
+	ck_assert_int_eq(jint(doc, "replies"), 5);
+	ck_assert_int_eq(jint(doc, "ok"), 0);
+	ck_assert_int_eq(jint(doc, "payload_bytes"), 4);
+	ck_assert_int_eq(tpool_int(d->sock, "faulty", "crashes"), 5);
+	json_decref(doc);
+	run_free(&r);
+
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench", "-f",
+	    file, "-n", "5", "-c", "1", "-P", "1", "faulty", NULL });
+	expect_status(&r, 3);
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "errors",
+	    "5 WORKER_CRASHED", NULL }));
+	run_free(&r);
+
+	ck_assert_ptr_nonnull(f = fopen(file, "w"));
+	fputs("fail:4:no", f);
+	ck_assert_int_eq(fclose(f), 0);
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "--json", "-f", file, "-n", "7", "faulty", NULL });
+	expect_status(&r, 1);
+	doc = bench_json(&r);
+	ck_assert_int_eq(jint(doc, "failed"), 7);
+	ck_assert_int_eq(jint(doc, "ok"), 0);
+	ck_assert_uint_eq(json_object_size(json_object_get(doc, "errors")), 0);
+	json_decref(doc);
+	run_free(&r);
+	fpd_stop(d);
+}
+END_TEST
+
+START_TEST(test_bench_unknown_pool)
+{
+	/*
+	 * bench on a pool the daemon does not have exits 3 with
+	 * UNKNOWN_POOL on stderr, prints no report, and sends no task: the
+	 * pools that exist served nothing.
+	 */
+	struct fpd	*d;
+	struct run	 r;
+
+	d = fpd_start(INI_CLI);
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench", "-n",
+	    "50", "nosuch", NULL });
+	expect_status(&r, 3);
+	ck_assert_uint_eq(r.outlen, 0);
+	ck_assert_msg(strncmp(r.err, "forkpool: UNKNOWN_POOL: ", 24) == 0 &&
+	    strstr(r.err, "\"nosuch\"") != NULL, "%s", r.err);
+	run_free(&r);
+	ck_assert_int_eq(tpool_int(d->sock, "echo", "completed"), 0);
+	ck_assert_int_eq(tpool_int(d->sock, "faulty", "completed"), 0);
+	fpd_stop(d);
+}
+END_TEST
+
+/* The line of a top block that starts with word, split into fields. */
+static int
+top_row(const char *block, const char *word, char fields[][32], int max)
+{
+	const char	*line, *nl, *p;
+	int		 n = 0;
+	size_t		 len;
+
+	for (line = block; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		len = strlen(word);
+		if (strncmp(line, word, len) == 0 && line[len] == ' ')
+			break;
+		if (nl == NULL || strncmp(nl + 1, "forkpoold ", 10) == 0)
+			return (0);
+	}
+	if (*line == '\0')
+		return (0);
+	for (p = line; n < max && *p != '\n' && *p != '\0'; n++) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\n' || *p == '\0')
+			break;
+		len = strcspn(p, " \n");
+		snprintf(fields[n], 32, "%.*s", (int)len, p);
+		p += len;
+	}
+	return (n);
+}
+
+START_TEST(test_top_plain)
+{
+	/*
+	 * top with standard output a pipe: -n 2 -d 0.2 prints two blocks of
+	 * plain lines, no escape byte anywhere, 0.2 s or more apart; each
+	 * names the daemon and has a row per pool with its ready/size
+	 * workers (echo 2/2, faulty 3/3) and queue/limit, and a row per
+	 * worker; the first block has no rate yet, the second has one.
+	 * Without -n, one block.
+	 */
+	struct fpd	*d;
+	struct run	 r;
+	const char	*b2, *p;
+	char		 f[12][32];
+	long long	 t0;
+	int		 blocks;
+
+	d = fpd_start(INI_CLI);
+	twait_idle(d->sock, "echo", 2, 10000);
+	twait_idle(d->sock, "faulty", 3, 10000);
+	t0 = now_ms();
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "top", "-n",
+	    "2", "-d", "0.2", NULL });
+	ck_assert_int_ge(now_ms() - t0, 200);
+	expect_status(&r, 0);
+	ck_assert_msg(memchr(r.out, '\033', r.outlen) == NULL, "escape byte "
+	    "in \"%s\"", r.out);
+	for (blocks = 0, p = r.out; (p = strstr(p, "forkpoold ")) != NULL;
+	    p++)
+		if (p == r.out || p[-1] == '\n')
+			blocks++;
+	ck_assert_msg(blocks == 2, "%d blocks in:\n%s", blocks, r.out);
+	ck_assert_ptr_nonnull(b2 = strstr(r.out, "\n\nforkpoold "));
+	b2 += 2;
+
+	ck_assert_int_eq(top_row(r.out, "echo", f, 12), 11);
+	ck_assert_str_eq(f[1], "2/2");
+	ck_assert_str_eq(f[3], "0/77");
+	ck_assert_str_eq(f[4], "-");
+	ck_assert_int_eq(top_row(r.out, "faulty", f, 12), 11);
+	ck_assert_str_eq(f[1], "3/3");
+	ck_assert_str_eq(f[3], "0/1024");
+	ck_assert_int_eq(top_row(b2, "echo", f, 12), 11);
+	ck_assert_str_eq(f[1], "2/2");
+	ck_assert_str_eq(f[4], "0.0");
+	ck_assert_int_eq(top_row(b2, "faulty", f, 12), 11);
+	ck_assert_str_eq(f[1], "3/3");
+	/* Worker rows: the pool, a pid, a state. */
+	ck_assert_ptr_nonnull(find_line(b2, (const char *[]){ "faulty",
+	    " idle ", NULL }));
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "pid",
+	    "up ", NULL }));
+	run_free(&r);
+
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "top", NULL });
+	expect_status(&r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "forkpoold "));
+	ck_assert_ptr_null(strstr(r.out + 1, "\nforkpoold "));
+	ck_assert_int_eq(top_row(r.out, "echo", f, 12), 11);
+	run_free(&r);
+	fpd_stop(d);
+}
+END_TEST
+
+/* A forkpool command on a new pseudo-terminal, 120 x 40. */
+struct ptyrun {
+	pid_t	 pid;
+	int	 master;
+	int	 slave;		/* kept open: its termios outlive the child */
+	struct termios initial;	/* its modes before the command ran */
+	char	*out;		/* what the terminal got so far */
+	size_t	 outlen;
+};
+
+static void
+pty_start(struct ptyrun *p, const char *const *args)
+{
+	struct winsize	 ws = { .ws_row = 40, .ws_col = 120 };
+	char		*argv[16], *bin;
+	int		 i;
+
+	memset(p, 0, sizeof(*p));
+	ck_assert_ptr_nonnull(p->out = strdup(""));
+	ck_assert_int_ne(p->master = posix_openpt(O_RDWR | O_NOCTTY), -1);
+	ck_assert_int_eq(grantpt(p->master), 0);
+	ck_assert_int_eq(unlockpt(p->master), 0);
+	ck_assert_int_ne(p->slave = open(ptsname(p->master),
+	    O_RDWR | O_NOCTTY), -1);
+	ck_assert_int_eq(ioctl(p->master, TIOCSWINSZ, &ws), 0);
+	ck_assert_int_eq(tcgetattr(p->slave, &p->initial), 0);
+	bin = cli_path();
+	argv[0] = bin;
+	for (i = 0; args[i] != NULL; i++)
+		argv[i + 1] = (char *)(uintptr_t)args[i];
+	argv[i + 1] = NULL;
+	ck_assert_int_ne(p->pid = fork(), -1);
+	if (p->pid == 0) {
+		setsid();
+		if (dup2(p->slave, STDIN_FILENO) == -1 ||
+		    dup2(p->slave, STDOUT_FILENO) == -1 ||
+		    dup2(p->slave, STDERR_FILENO) == -1)
+			_exit(126);
+		execv(bin, argv);
+		_exit(127);
+	}
+	free(bin);
+}
+
+/* Read what the terminal shows until it holds needle; fail at the deadline. */
+static void
+pty_wait(struct ptyrun *p, const char *needle, int timeout_ms)
+{
+	long long	 deadline = now_ms() + timeout_ms;
+	struct pollfd	 pfd;
+
+	while (memmem(p->out, p->outlen, needle, strlen(needle)) == NULL) {
+		ck_assert_msg(now_ms() < deadline, "the terminal never showed "
+		    "\"%s\"; it got \"%s\"", needle, p->out);
+		pfd.fd = p->master;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 100) > 0 && drain(p->master, &p->out,
+		    &p->outlen) == 0)
+			ck_abort_msg("the terminal closed before showing "
+			    "\"%s\"; it got \"%s\"", needle, p->out);
+	}
+}
+
+/* Wait for the child, reading its terminal meanwhile; its wait status. */
+static int
+pty_exit(struct ptyrun *p, int timeout_ms)
+{
+	long long	 deadline = now_ms() + timeout_ms;
+	struct pollfd	 pfd;
+	int		 status;
+	pid_t		 r;
+
+	while ((r = waitpid(p->pid, &status, WNOHANG)) == 0) {
+		if (now_ms() >= deadline) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, NULL, 0);
+			ck_abort_msg("forkpool top did not exit; the terminal "
+			    "got \"%s\"", p->out);
+		}
+		pfd.fd = p->master;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 50) > 0)
+			drain(p->master, &p->out, &p->outlen);
+	}
+	ck_assert_int_eq(r, p->pid);
+	/* What it wrote last may still wait in the terminal. */
+	pfd.fd = p->master;
+	pfd.events = POLLIN;
+	while (poll(&pfd, 1, 0) > 0 && drain(p->master, &p->out,
+	    &p->outlen) == 1)
+		;
+	return (status);
+}
+
+static void
+pty_free(struct ptyrun *p)
+{
+	close(p->master);
+	close(p->slave);
+	free(p->out);
+}
+
+START_TEST(test_top_terminal)
+{
+	/*
+	 * top on a terminal: the alternate screen, a frame with the pools
+	 * and "q quits"; q exits 0, leaves the alternate screen and gives
+	 * the terminal back its modes (canonical input, echo) exactly as
+	 * they were.  SIGTERM does the same, and then kills it.
+	 */
+	struct fpd	*d;
+	struct ptyrun	 p;
+	struct termios	 before, after;
+	int		 status;
+
+	d = fpd_start(INI_CLI);
+	pty_start(&p, (const char *[]){ "-s", d->sock, "top", NULL });
+	before = p.initial;
+	ck_assert(before.c_lflag & ICANON);
+	ck_assert(before.c_lflag & ECHO);
+	pty_wait(&p, "q quits", 10000);
+	pty_wait(&p, "faulty", 10000);
+	ck_assert_ptr_nonnull(memmem(p.out, p.outlen, "\033[?1049h", 8));
+	ck_assert_int_eq(tcgetattr(p.slave, &after), 0);
+	ck_assert(!(after.c_lflag & ICANON));
+	ck_assert(!(after.c_lflag & ECHO));
+	ck_assert_int_eq(write(p.master, "q", 1), 1);
+	status = pty_exit(&p, 10000);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status 0x%x", status);
+	ck_assert_ptr_nonnull(memmem(p.out, p.outlen, "\033[?1049l", 8));
+	ck_assert_int_eq(tcgetattr(p.slave, &after), 0);
+	ck_assert_int_eq(after.c_lflag, before.c_lflag);
+	ck_assert_int_eq(after.c_iflag, before.c_iflag);
+	ck_assert_int_eq(after.c_cc[VMIN], before.c_cc[VMIN]);
+	pty_free(&p);
+
+	pty_start(&p, (const char *[]){ "-s", d->sock, "top", NULL });
+	before = p.initial;
+	pty_wait(&p, "q quits", 10000);
+	ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
+	status = pty_exit(&p, 10000);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+	    "status 0x%x", status);
+	ck_assert_ptr_nonnull(memmem(p.out, p.outlen, "\033[?1049l", 8));
+	ck_assert_int_eq(tcgetattr(p.slave, &after), 0);
+	ck_assert_int_eq(after.c_lflag, before.c_lflag);
+	pty_free(&p);
+	fpd_stop(d);
+}
+END_TEST
+
+START_TEST(test_usage_top_bench)
+{
+	/*
+	 * top and bench: a bad option, value or argument is a usage error,
+	 * exit 2 before any connection is tried.
+	 */
+	static const char	*bad[][7] = {
+	    { "top", "extra", NULL }, { "top", "-n", NULL },
+	    { "top", "-n", "x", NULL }, { "top", "-n", "-1", NULL },
+	    { "top", "-d", "0", NULL }, { "top", "-d", "abc", NULL },
+	    { "top", "-d", "nan", NULL }, { "top", "-z", NULL },
+	    { "bench", NULL }, { "bench", "echo", "extra", NULL },
+	    { "bench", "bad name", NULL }, { "bench", "-n", "0", "echo", NULL },
+	    { "bench", "-n", "x", "echo", NULL },
+	    { "bench", "-c", "0", "echo", NULL },
+	    { "bench", "-P", "0", "echo", NULL },
+	    { "bench", "-P", "1000000", "echo", NULL },
+	    { "bench", "-d", "-1", "echo", NULL },
+	    { "bench", "-d", "4", "-f", "/etc/hostname", "echo", NULL },
+	    { "bench", "-f", "/nonexistent/payload", "echo", NULL },
+	    { "bench", "--bogus", "echo", NULL },
+	    { "bench", "-z", "echo", NULL },
+	    { "bench", "echo", "-n", NULL } };
+	const char		*args[10];
+	struct run		 r;
+	size_t			 i, j;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		args[0] = "-s";
+		args[1] = "/nonexistent/forkpool.sock";
+		for (j = 0; j < 7 && bad[i][j] != NULL; j++)
+			args[2 + j] = bad[i][j];
+		args[2 + j] = NULL;
+		cli_run(&r, NULL, 0, args);
+		expect_status(&r, 2);
+		ck_assert_uint_eq(r.outlen, 0);
+		ck_assert_uint_gt(r.errlen, 0);
+		ck_assert_msg(strstr(r.err, "cannot connect") == NULL,
+		    "case %zu connected: %s", i, r.err);
+		run_free(&r);
+	}
+}
+END_TEST
+
 Suite *
 cli_suite(void)
 {
@@ -681,6 +1165,7 @@ cli_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_no_daemon);
 	tcase_add_test(tc, test_usage);
+	tcase_add_test(tc, test_usage_top_bench);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("live");
@@ -695,6 +1180,11 @@ cli_suite(void)
 	tcase_add_test(tc, test_metrics);
 	tcase_add_test(tc, test_task_failed);
 	tcase_add_test(tc, test_daemon_error);
+	tcase_add_test(tc, test_bench_count);
+	tcase_add_test(tc, test_bench_errors);
+	tcase_add_test(tc, test_bench_unknown_pool);
+	tcase_add_test(tc, test_top_plain);
+	tcase_add_test(tc, test_top_terminal);
 	suite_add_tcase(s, tc);
 	return (s);
 }
