@@ -208,6 +208,11 @@ $(CHECK_BIN): $(call obj,$(TEST_SRCS) $(TEST_DAEMON_SRCS)) $(LIB_A)
 
 $(call obj,$(TEST_SRCS)): CFLAGS_ALL += $(CHECK_CFLAGS) -Idaemon
 
+# The Python package goes where the system's Python finds it.
+PYTHON		?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || \
+		   echo python3)
+PURELIB		:= 'import sysconfig; print(sysconfig.get_path("purelib"))'
+
 # The tests find what they drive through the environment.
 TEST_ENV	 = FORKPOOLD=$(CURDIR)/$(FORKPOOLD) \
 		   FORKPOOL=$(CURDIR)/$(FORKPOOL) \
@@ -226,6 +231,7 @@ endif
 
 check: all $(CHECK_BIN) $(TEST_MODULES)
 	$(Q)env $(TEST_ENV) CK_DEFAULT_TIMEOUT=30 $(CHECK_BIN)
+	$(Q)PYTHON=$(PYTHON) FORKPOOL_BUILD=$(B) lib/python/run_tests.sh
 
 RUNDIR		:= $(CURDIR)/$(B)/run
 run: all
@@ -392,6 +398,7 @@ install: all
 	    '$(DESTDIR)$(TMPFILESDIR)/forkpool.conf'
 	$(Q)$(foreach m,$(MANPAGES),$(INSTALL) -D -m 0644 $(m) \
 	    '$(DESTDIR)$(call man_dest,$(m))' &&) true
+	$(Q)PYTHON=$(PYTHON) lib/python/install.sh '$(DESTDIR)' >/dev/null
 # A new library in a system directory needs ld.so's cache renewed.
 	$(Q)if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then \
 	    ldconfig || true; \
@@ -406,6 +413,7 @@ install: all
 uninstall:
 	$(say) RM '$(DESTDIR)$(PREFIX)'
 	$(Q)rm -f $(foreach f,$(INSTALLED),'$(DESTDIR)$(f)')
+	$(Q)rm -rf "$(DESTDIR)$$($(PYTHON) -c $(PURELIB))/forkpool"
 	$(Q)if cmp -s conf/forkpool.ini '$(DESTDIR)$(CONFDIR)/forkpool.ini'; \
 	    then rm -f '$(DESTDIR)$(CONFDIR)/forkpool.ini'; fi
 	$(Q)for d in '$(DESTDIR)$(CONFDIR)' \

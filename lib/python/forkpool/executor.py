@@ -1,0 +1,558 @@
+"""forkpool.Executor: concurrent.futures on a forkpool pool of Python workers.
+
+    import forkpool
+    with forkpool.Executor("py") as ex:        # was ProcessPoolExecutor()
+        for n, r in zip(nums, ex.map(is_prime, nums)):
+            print(n, r)
+
+The pool runs the generic worker (``command = python3 -m forkpool.worker``).
+submit(fn, *args, **kwargs) pickles ``(fn, args, kwargs)`` -- fn by
+reference, as ProcessPoolExecutor does -- and the worker imports fn, calls
+it and pickles back the value or the exception.  Functions defined in the
+caller's own script are sent by reference to that script, which the worker
+loads once (see forkpool._mainref); everything else must be importable in
+the worker (command_dir, command_env PYTHONPATH=...).
+
+What differs from ProcessPoolExecutor, on purpose:
+
+* A worker that dies fails its own future with forkpool.WorkerCrashed; the
+  executor keeps working (no BrokenProcessPool).  A task past the pool's
+  task_timeout fails with forkpool.TaskTimeout, its worker killed.
+* Errors the daemon reports are forkpool.Error subclasses with its words.
+  A connection that breaks fails every pending future with
+  forkpool.ConnectionLost; the next submit() connects again.
+* Future.cancel() of a task already sent asks the daemon to drop it and
+  returns False: the answer comes later.  The future ends cancelled if the
+  task had not started, and with its result otherwise.  shutdown(
+  cancel_futures=True) does this for every pending future.
+* At most max_inflight tasks are outstanding; submit() waits for a slot
+  beyond that (map() submits everything before it returns, like the
+  standard library's, so it may wait too).
+
+Pickle runs code in the worker, as with ProcessPoolExecutor: a pool serving
+this executor must accept only trusted users (socket_mode, allow_users).
+"""
+
+import concurrent.futures
+import itertools
+import threading
+import time
+import weakref
+
+from . import _mainref
+from . import client as _client
+from . import errors as _e
+from . import protocol as _p
+
+_READ_CHUNK = 256 * 1024
+_BATCH_BYTES = 1024 * 1024
+
+_live = weakref.WeakSet()       # connections whose reader still runs
+
+
+class _Future(concurrent.futures.Future):
+    """A Future whose cancel() asks the daemon to drop a queued task."""
+
+    _fp_conn = None
+    _fp_id = 0
+
+    def cancel(self):
+        """Ask the daemon to drop the task; see the module's notes.
+
+        Returns True only when the future is already cancelled: whether a
+        task that was sent gets cancelled is known when the daemon answers.
+        """
+        if self.done():
+            return self.cancelled()
+        conn = self._fp_conn
+        if conn is None:
+            # Never sent (the executor refused it before): cancel here.
+            return concurrent.futures.Future.cancel(self)
+        conn.send_cancels([self._fp_id])
+        return False
+
+
+def _rebuild_exception(body):
+    """The exception a Python worker pickled, with its traceback as cause."""
+    try:
+        exc, tb, described = _mainref.loads_result(body)
+    except Exception:
+        # Not our worker's answer (a pool of another kind?): report it raw.
+        return _e.TaskFailed(1, body)
+    if exc is None:
+        exc = _e.RemoteError(described)
+    exc.__cause__ = _e.RemoteTraceback('\n"""\n%s"""' % tb)
+    return exc
+
+
+def _resolve(future, ftype, arg, body):
+    """Settle a future with the daemon's reply to its task."""
+    if ftype == _p.ERROR and arg == _p.ERR_CANCELLED:
+        concurrent.futures.Future.cancel(future)
+        future.set_running_or_notify_cancel()
+        return
+    if not future.set_running_or_notify_cancel():
+        return
+    if ftype == _p.RESULT and arg == 0:
+        try:
+            value = _mainref.loads_result(body)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+    else:
+        future.set_exception(_exception_of(ftype, arg, body))
+
+
+def _exception_of(ftype, arg, body):
+    """The exception a reply that is not a success means."""
+    if ftype is None:
+        return body             # a local failure: body is the exception
+    if ftype == _p.RESULT:
+        if arg == 1:
+            return _rebuild_exception(body)
+        return _e.TaskFailed(arg, body)
+    if ftype == _p.ERROR:
+        if arg == _p.ERR_CANCELLED:
+            return concurrent.futures.CancelledError()
+        return _e.from_reply(arg, body)
+    return _e.ProtocolError("reply of type 0x%02x to a SUBMIT" % ftype)
+
+
+class _MapRun:
+    """The replies of one map() call, by input index.
+
+    map() needs no Future per call: the reader thread files each raw reply
+    under its index and the consumer decodes it when its turn comes, so a
+    call costs a dict entry, and unpickling happens in the consumer's
+    thread rather than the reader's.
+    """
+
+    __slots__ = ("cond", "replies", "ids", "want")
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self.replies = {}       # index -> (type, arg, id, body)
+        self.ids = {}           # index -> task id, for cancelling
+        self.want = -1          # the index the consumer waits for
+
+    def put(self, items):
+        """File replies (a dict index -> frame); wake the consumer."""
+        with self.cond:
+            self.replies.update(items)
+            if self.want in items:
+                self.cond.notify()
+
+    def take(self, index, end_time):
+        """The reply for index, waiting until end_time (monotonic) at most."""
+        with self.cond:
+            frame = self.replies.pop(index, None)
+            if frame is not None:
+                return frame
+            self.want = index
+            try:
+                while index not in self.replies:
+                    if end_time is None:
+                        self.cond.wait()
+                        continue
+                    left = end_time - time.monotonic()
+                    if left <= 0 or not self.cond.wait(left):
+                        if index in self.replies:
+                            break
+                        raise concurrent.futures.TimeoutError()
+            finally:
+                self.want = -1
+            return self.replies.pop(index)
+
+    def pending_ids(self, start, stop):
+        """Task ids of the indexes in [start, stop) not answered yet."""
+        with self.cond:
+            return [self.ids[i] for i in range(start, stop)
+                    if i in self.ids and i not in self.replies]
+
+
+def _outcome(frame):
+    """The value of a map() reply, or raise what it means."""
+    ftype, arg, _, body = frame
+    if ftype == _p.RESULT and arg == 0:
+        return _mainref.loads_result(body)
+    raise _exception_of(ftype, arg, body)
+
+
+class _Connection:
+    """One pipelined connection: sends under a lock, a thread reads replies.
+
+    The reader thread settles futures by id.  It never sends a request and
+    never waits for a window slot, so replies keep flowing however busy the
+    senders are; a sender that waits for a slot waits for the reader.
+    """
+
+    def __init__(self, path, max_inflight):
+        self.path = path
+        self.sock = _client.connect(path)
+        self.lock = threading.Lock()            # pending, inflight, state
+        self.room = threading.Condition(self.lock)  # a window slot freed
+        self.send_lock = threading.Lock()       # whole frames on the socket
+        self.max_inflight = max_inflight
+        # A sender that found the window full waits until it is down to
+        # this: it then sends a batch, not one frame per reply that freed
+        # a slot (each wake-up costs more than the frame).
+        self.low_water = max_inflight - max(1, max_inflight // 4)
+        self.inflight = 0
+        self.waiting = 0        # senders waiting for room
+        self.pending = {}       # id -> _Future or (_MapRun, index)
+        self.ids = itertools.count(1)
+        self.dead = None        # the exception factory once broken
+        self.closing = False
+        self.thread = threading.Thread(target=self._read_loop,
+                                       name="forkpool-reader", daemon=True)
+        _live.add(self)
+        self.thread.start()
+
+    def in_reader(self):
+        return threading.get_ident() == self.thread.ident
+
+    def send_calls(self, targets, pool, payloads):
+        """Send one SUBMIT per (target, payload), as the window allows.
+
+        A target is a _Future, or a (_MapRun, index) pair.
+
+        Each round registers as many tasks as there is room for under one
+        lock, then writes their frames with one sendall().  The reader
+        thread itself (a done-callback that submits) never waits for room:
+        it is the one that makes room.
+        """
+        in_reader = self.in_reader()
+        i = 0
+        n = len(targets)
+        while i < n:
+            with self.lock:
+                if not in_reader and self.inflight >= self.max_inflight:
+                    while self.dead is None and \
+                            self.inflight > self.low_water:
+                        self.waiting += 1
+                        self.room.wait()
+                        self.waiting -= 1
+                if self.dead is not None:
+                    break
+                take = n - i
+                if not in_reader:
+                    take = min(take, self.max_inflight - self.inflight)
+                frames = []
+                pending = self.pending
+                for k in range(i, i + take):
+                    fid = next(self.ids)
+                    target = targets[k]
+                    if type(target) is tuple:
+                        target[0].ids[target[1]] = fid
+                    else:
+                        target._fp_conn = self
+                        target._fp_id = fid
+                    pending[fid] = target
+                    frames.append(_p.encode_submit(fid, pool, payloads[k]))
+                self.inflight += take
+            i += take
+            self._write(frames)
+        if i < n:
+            _fail(targets[i:], self.dead)
+
+    def send_cancels(self, ids):
+        """Ask the daemon to drop these tasks if they have not started."""
+        with self.lock:
+            ids = [fid for fid in ids if fid in self.pending]
+            if self.dead is not None or not ids:
+                return
+        self._write([_p.encode(_p.CANCEL, 0, fid) for fid in ids])
+
+    def cancel_all(self):
+        with self.lock:
+            ids = list(self.pending)
+        if ids:
+            self.send_cancels(ids)
+
+    def _write(self, frames):
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            with self.send_lock:
+                self.sock.sendall(data)
+        except OSError as err:
+            why = "sending to %s: %s" % (self.path, err)
+            self._break(lambda: _e.ConnectionLost(why))
+
+    def _break(self, factory):
+        """The connection is unusable: fail every pending future."""
+        with self.lock:
+            if self.dead is None:
+                self.dead = factory
+            pending = list(self.pending.values())
+            self.pending.clear()
+            self.inflight = 0
+            self.room.notify_all()
+        try:
+            self.sock.shutdown(2)       # wakes the reader if it waits
+        except OSError:
+            pass
+        _fail(pending, self.dead)
+
+    def close_when_idle(self):
+        """Close once no task is pending (now, if none is)."""
+        with self.lock:
+            self.closing = True
+            idle = not self.pending
+        if idle:
+            try:
+                self.sock.shutdown(2)
+            except OSError:
+                pass
+
+    def join(self, timeout=None):
+        if not self.in_reader():
+            self.thread.join(timeout)
+
+    def _read_loop(self):
+        reader = _p.FrameReader()
+        why = None
+        refused = None          # a connection-level ERROR (id 0)
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(_READ_CHUNK)
+                except OSError as err:
+                    why = "reading from %s: %s" % (self.path, err)
+                    break
+                if not data:
+                    why = "the daemon closed the connection"
+                    break
+                reader.feed(data)
+                try:
+                    frames = reader.frames()
+                except _p.FrameError as err:
+                    why = "unreadable reply: %s" % err
+                    break
+                settle = []
+                runs = {}
+                done = 0
+                with self.lock:
+                    pop = self.pending.pop
+                    for frame in frames:
+                        target = pop(frame[2], None)
+                        if target is None:
+                            if frame[0] == _p.ERROR and frame[2] == 0:
+                                refused = _e.from_reply(frame[1], frame[3])
+                            continue
+                        done += 1
+                        if type(target) is tuple:
+                            items = runs.get(target[0])
+                            if items is None:
+                                items = runs[target[0]] = {}
+                            items[target[1]] = frame
+                        else:
+                            settle.append((target, frame))
+                    self.inflight -= done
+                    if self.waiting and self.inflight <= self.low_water:
+                        self.room.notify_all()
+                for run, items in runs.items():
+                    run.put(items)
+                for future, (ftype, arg, _, body) in settle:
+                    _resolve(future, ftype, arg, body)
+                with self.lock:
+                    if self.closing and not self.pending:
+                        break
+            if refused is not None:
+                # FORBIDDEN, PROTOCOL: the daemon's words explain the loss.
+                self._break(lambda: type(refused)(refused.message,
+                                                  refused.code))
+            elif why is not None:
+                with self.lock:
+                    quiet = self.closing and not self.pending
+                if not quiet:
+                    self._break(lambda: _e.ConnectionLost(why))
+        finally:
+            with self.lock:
+                if self.dead is None:
+                    self.dead = lambda: _e.ConnectionLost(
+                        "the executor's connection is closed")
+            self.sock.close()
+            _live.discard(self)
+
+
+def _fail(targets, factory):
+    """Fail futures and map() calls whose connection broke."""
+    runs = {}
+    for target in targets:
+        if type(target) is tuple:
+            runs.setdefault(target[0], {})[target[1]] = \
+                (None, 0, 0, factory())
+        elif target.set_running_or_notify_cancel():
+            target.set_exception(factory())
+    for run, items in runs.items():
+        run.put(items)
+
+
+def _process_chunk(fn, chunk):
+    """Run a batch of calls in one task (map with chunksize > 1)."""
+    return [fn(*args) for args in chunk]
+
+
+def _chunks(iterator, size):
+    while True:
+        chunk = tuple(itertools.islice(iterator, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+class Executor(concurrent.futures.Executor):
+    """A concurrent.futures.Executor whose workers are a forkpool pool.
+
+    ``pool`` names a pool running ``python3 -m forkpool.worker``;
+    ``socket`` is resolved like the C library's (forkpool.socket_path);
+    ``max_inflight`` bounds the tasks outstanding on the connection (keep
+    it at most the daemon's max_inflight); ``max_payload`` fails larger
+    pickled calls locally with TooLarge instead of sending them (the daemon
+    would close the connection).
+    """
+
+    def __init__(self, pool, socket=None, max_inflight=1024,
+                 max_payload=_p.DEFAULT_MAX_PAYLOAD):
+        _mainref.check_not_loading("forkpool.Executor")
+        if max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
+        self._pool = _p.pool_name_bytes(pool)
+        self.pool = self._pool.decode("ascii")
+        self.socket = _client.socket_path(socket)
+        self._max_inflight = max_inflight
+        self._max_payload = max_payload
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self._conn = _Connection(self.socket, max_inflight)
+        weakref.finalize(self, _Connection.close_when_idle, self._conn)
+
+    def _connection(self):
+        """The live connection; a new one when the last one broke."""
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after "
+                                   "shutdown")
+            if self._conn.dead is not None:
+                self._conn = _Connection(self.socket, self._max_inflight)
+                weakref.finalize(self, _Connection.close_when_idle,
+                                 self._conn)
+            return self._conn
+
+    def _dispatch(self, calls, run=None):
+        """Pickle and send (fn, args, kwargs) calls, in batches.
+
+        Without run, returns a Future per call.  With a _MapRun, the replies
+        are filed in it by index, and the number of calls is returned.  A
+        call that cannot be pickled or is too large fails on its own, as a
+        ProcessPoolExecutor future does, without being sent.
+        """
+        conn = self._connection()
+        futures = []
+        targets = []
+        payloads = []
+        index = 0
+        for call in calls:
+            if run is None:
+                target = _Future()
+                futures.append(target)
+            else:
+                target = (run, index)
+            index += 1
+            try:
+                payload = _mainref.dumps_call(call)
+                if len(payload) > self._max_payload:
+                    raise _e.TooLarge(
+                        "the pickled call is %d bytes, over max_payload %d" %
+                        (len(payload), self._max_payload))
+            except BaseException as exc:
+                _fail([target], lambda exc=exc: exc)
+                continue
+            targets.append(target)
+            payloads.append(payload)
+            if len(targets) >= 256:
+                conn.send_calls(targets, self._pool, payloads)
+                targets = []
+                payloads = []
+        if targets:
+            conn.send_calls(targets, self._pool, payloads)
+        return futures if run is None else index
+
+    def submit(self, fn, /, *args, **kwargs):
+        """Schedule fn(*args, **kwargs) on the pool; return its Future."""
+        return self._dispatch(((fn, args, kwargs),))[0]
+
+    submit.__doc__ = concurrent.futures.Executor.submit.__doc__
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        """Like map(fn, *iterables), run on the pool; results in order.
+
+        Every call is sent before map() returns, as with the standard
+        library's.  chunksize > 1 sends that many calls as one task (their
+        results come back as one list), which pays off for many small
+        calls.  Raises concurrent.futures.TimeoutError when a result is not
+        there ``timeout`` seconds after the call to map(); leaving the
+        iterator early cancels the calls not started.
+        """
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        end_time = None
+        if timeout is not None:
+            end_time = timeout + time.monotonic()
+        args = zip(*iterables)
+        if chunksize == 1:
+            calls = ((fn, a, {}) for a in args)
+        else:
+            calls = ((_process_chunk, (fn, chunk), {})
+                     for chunk in _chunks(args, chunksize))
+        run = _MapRun()
+        count = self._dispatch(calls, run)
+        conn = self._conn
+
+        def result_iterator():
+            i = 0
+            try:
+                while i < count:
+                    frame = run.take(i, end_time)
+                    i += 1
+                    yield _outcome(frame)
+            finally:
+                if i < count:
+                    conn.send_cancels(run.pending_ids(i, count))
+
+        if chunksize == 1:
+            return result_iterator()
+        return itertools.chain.from_iterable(result_iterator())
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        """Take no more work; finish (or cancel) what is pending.
+
+        cancel_futures=True sends CANCEL for every pending task: those not
+        started end cancelled, those running finish.  wait=True returns
+        once every pending future is settled and the connection closed.
+        """
+        with self._lock:
+            self._shutdown = True
+            conn = self._conn
+        if cancel_futures:
+            conn.cancel_all()
+        conn.close_when_idle()
+        if wait:
+            conn.join()
+
+
+def _python_exit():
+    """At interpreter exit, let pending tasks finish, as ProcessPool does."""
+    conns = list(_live)
+    for conn in conns:
+        conn.close_when_idle()
+    for conn in conns:
+        conn.join()
+
+
+try:
+    threading._register_atexit(_python_exit)
+except (AttributeError, RuntimeError):
+    import atexit
+    atexit.register(_python_exit)
