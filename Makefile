@@ -74,7 +74,8 @@ $(B)/.settings: FORCE
 # libforkpool: the codec and the client API.
 LIB_SRCS	:= \
 	lib/client.c \
-	lib/proto.c
+	lib/proto.c \
+	lib/worker.c
 
 # forkpoold
 DAEMON_SRCS	:= \
@@ -112,6 +113,7 @@ CLI_SRCS	:= \
 
 MODULES		:= $(B)/modules/deflate.so
 TEST_MODULES	:= $(B)/tests/modules/faulty.so
+TEST_PROGRAMS	:= $(B)/tests/programs/cupper
 
 # Unit suites link these daemon objects without main.c.
 TEST_DAEMON_SRCS := \
@@ -142,6 +144,7 @@ TEST_SRCS	:= \
 	tests/check_quarantine.c \
 	tests/check_hardening.c \
 	tests/check_program.c \
+	tests/check_worker_lib.c \
 	tests/harness.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -196,6 +199,12 @@ $(B)/tests/modules/%.so: $(B)/pic/tests/modules/%.o
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared $(LDFLAGS_ALL) -o $@ $^
 
+# Test program workers, linked with the static library as a user would.
+$(B)/tests/programs/%: $(B)/obj/tests/programs/%.o $(LIB_A)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
+
 # The library exports only what FP_API marks; modules export fp_module.
 PIC_VISIBILITY	:= -fvisibility=hidden
 $(B)/pic/modules/%.o $(B)/pic/tests/modules/%.o: PIC_VISIBILITY := -fvisibility=default
@@ -218,6 +227,7 @@ TEST_ENV	 = FORKPOOLD=$(CURDIR)/$(FORKPOOLD) \
 		   FORKPOOL=$(CURDIR)/$(FORKPOOL) \
 		   FORKPOOL_MODULE_DIR=$(CURDIR)/$(B)/modules \
 		   FORKPOOL_TEST_MODULE_DIR=$(CURDIR)/$(B)/tests/modules \
+		   FORKPOOL_TEST_PROGRAM_DIR=$(CURDIR)/$(B)/tests/programs \
 		   FORKPOOL_SRCDIR=$(CURDIR)
 # Under sanitizers every report fails the run (UBSan would carry on), and
 # LeakSanitizer checks each process that exits through exit(): the master
@@ -229,7 +239,7 @@ TEST_ENV	+= ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
 		   CK_TIMEOUT_MULTIPLIER=3
 endif
 
-check: all $(CHECK_BIN) $(TEST_MODULES)
+check: all $(CHECK_BIN) $(TEST_MODULES) $(TEST_PROGRAMS)
 	$(Q)env $(TEST_ENV) CK_DEFAULT_TIMEOUT=30 $(CHECK_BIN)
 	$(Q)PYTHON=$(PYTHON) FORKPOOL_BUILD=$(B) lib/python/run_tests.sh
 
@@ -336,7 +346,8 @@ INSTALL		?= install
 PUBLIC_HEADERS	:= \
 	lib/forkpool/client.h \
 	lib/forkpool/module.h \
-	lib/forkpool/proto.h
+	lib/forkpool/proto.h \
+	lib/forkpool/worker.h
 # man/NAME.N, or man/manN/NAME.N; installed to $(MANDIR)/manN/NAME.N.
 MANPAGES	:= $(wildcard man/*.[1-8] man/man[1-8]/*.[1-8])
 man_dest	 = $(MANDIR)/man$(patsubst .%,%,$(suffix $(1)))/$(notdir $(1))

@@ -251,6 +251,8 @@ child_exec(struct worker *w, int fd, pid_t master_pid, int out_fd)
 	}
 	for (i = 0; pc->envv != NULL && pc->envv[i] != NULL; i++)
 		putenv(pc->envv[i]);
+	snprintf(err, sizeof(err), "%u", w->max_payload);
+	setenv("FORKPOOL_MAX_PAYLOAD", err, 1);
 	setenv("FORKPOOL_FD", "3", 1);
 	setenv("FORKPOOL_POOL", pc->name, 1);
 	if (pc->command_dir != NULL && chdir(pc->command_dir) == -1) {

@@ -24,5 +24,6 @@ Suite	*metrics_suite(void);		/* check_metrics.c: METRICS, STATUS, logs */
 Suite	*quarantine_suite(void);	/* check_quarantine.c: poison tasks */
 Suite	*hardening_suite(void);		/* check_hardening.c: limits, users */
 Suite	*program_suite(void);		/* check_program.c: command = workers */
+Suite	*worker_lib_suite(void);	/* check_worker_lib.c: fp_worker_serve */
 
 #endif /* SUITES_H */

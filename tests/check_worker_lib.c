@@ -1,0 +1,203 @@
+/*
+ * fp_worker_serve(), the worker loop for C program workers: the spec's
+ * "Program workers" side of the protocol, driven directly over a
+ * socketpair, then served for real by forkpoold.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "forkpool/worker.h"
+#include "harness.h"
+#include "suites.h"
+
+static int
+upper(void *arg, const void *payload, size_t len, struct fp_out *out)
+{
+	const char	*p = payload;
+	char		 c;
+	size_t		 i;
+
+	(void)arg;
+	if (len == 4 && memcmp(p, "huge", 4) == 0) {
+		for (i = 0; i <= out->max; i++)
+			if (fp_out_write(out, "x", 1) == -1)
+				return (FP_HANDLE_TOO_LARGE);
+		return (0);
+	}
+	if (len == 3 && memcmp(p, "bad", 3) == 0)
+		return (-7);
+	if (len == 4 && memcmp(p, "fail", 4) == 0) {
+		fp_out_write(out, "no", 2);
+		return (3);
+	}
+	for (i = 0; i < len; i++) {
+		c = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 32 : p[i]);
+		if (fp_out_write(out, &c, 1) == -1)
+			return (FP_HANDLE_TOO_LARGE);
+	}
+	return (0);
+}
+
+/* A child serving on one end of a socketpair; returns our end. */
+static int
+serve_child(pid_t *pid, const char *max_payload)
+{
+	int	sv[2];
+	char	fd[16];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	if ((*pid = fork()) == 0) {
+		close(sv[0]);
+		snprintf(fd, sizeof(fd), "%d", sv[1]);
+		setenv("FORKPOOL_FD", fd, 1);
+		setenv("FORKPOOL_MAX_PAYLOAD", max_payload, 1);
+		_exit(fp_worker_serve(upper, NULL) == 0 ? 0 : 1);
+	}
+	close(sv[1]);
+	return (sv[0]);
+}
+
+static void
+expect_result(int fd, uint64_t id, uint16_t status, const char *body)
+{
+	struct fp_hdr	 hdr;
+	char		*got;
+
+	ck_assert_int_eq(trecv(fd, &hdr, &got, 5000), 1);
+	ck_assert_uint_eq(hdr.type, FP_RESULT);
+	ck_assert_uint_eq(hdr.id, id);
+	ck_assert_uint_eq(hdr.arg, status);
+	ck_assert_msg(strstr(got, body) != NULL, "body \"%s\" lacks \"%s\"",
+	    got, body);
+	free(got);
+}
+
+START_TEST(test_pong_then_results_by_id)
+{
+	/*
+	 * "Once initialised, it sends PONG with id 0 ... answers each, in
+	 * order, with one RESULT carrying the same id ... When descriptor 3
+	 * reaches end of file, it exits."
+	 */
+	struct fp_hdr	 hdr;
+	char		*body;
+	pid_t		 pid;
+	int		 fd, status;
+
+	fd = serve_child(&pid, "100");
+	ck_assert_int_eq(trecv(fd, &hdr, &body, 5000), 1);
+	ck_assert_uint_eq(hdr.type, FP_PONG);
+	ck_assert_uint_eq(hdr.id, 0);
+	free(body);
+	tsend_submit(fd, 7, "p", "hello", 5);
+	tsend_submit(fd, 9, "p", "", 0);
+	tsend_submit(fd, 8, "p", "fail", 4);
+	expect_result(fd, 7, 0, "HELLO");
+	expect_result(fd, 9, 0, "");
+	expect_result(fd, 8, 3, "no");
+	close(fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+START_TEST(test_output_over_max_payload_is_a_failed_result)
+{
+	/*
+	 * "Anything else it sends (..., a frame over max_payload) is a
+	 * protocol violation": so the loop turns an oversized output into a
+	 * failed RESULT of its own and never sends the frame.
+	 */
+	struct fp_hdr	 hdr;
+	char		*body;
+	pid_t		 pid;
+	int		 fd, status;
+
+	fd = serve_child(&pid, "100");
+	ck_assert_int_eq(trecv(fd, &hdr, &body, 5000), 1);
+	free(body);
+	tsend_submit(fd, 1, "p", "huge", 4);
+	expect_result(fd, 1, 1, "over max_payload (100 bytes)");
+	tsend_submit(fd, 2, "p", "bad", 3);
+	expect_result(fd, 2, 1, "not a status");
+	tsend_submit(fd, 3, "p", "after", 5);
+	expect_result(fd, 3, 0, "AFTER");
+	close(fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+START_TEST(test_garbage_from_the_daemon_side_ends_the_loop)
+{
+	/* A frame that is not a SUBMIT is a broken channel: serve returns -1. */
+	struct fp_hdr	 hdr;
+	char		*body;
+	pid_t		 pid;
+	int		 fd, status;
+
+	fd = serve_child(&pid, "100");
+	ck_assert_int_eq(trecv(fd, &hdr, &body, 5000), 1);
+	free(body);
+	tsend(fd, FP_PING, 0, 1, NULL, 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_served_by_forkpoold)
+{
+	/* A C program built on fp_worker_serve serves a real pool. */
+	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
+	char		 ini[512], *body;
+	struct fp_hdr	 hdr;
+	struct fpd	*d;
+	int		 fd;
+
+	if (dir == NULL)
+		dir = "build/tests/programs";
+	snprintf(ini, sizeof(ini), "[daemon]\nmax_payload = 1K\n"
+	    "[pool:c]\ncommand = %s/cupper\nworkers = 2\nprefetch = 4\n", dir);
+	d = fpd_start(ini);
+	fd = tconnect(d->sock);
+	tsubmit(fd, 1, "c", "make me loud", 12, &hdr, &body);
+	ck_assert_uint_eq(hdr.type, FP_RESULT);
+	ck_assert_str_eq(body, "MAKE ME LOUD");
+	free(body);
+	tsubmit(fd, 2, "c", "huge", 4, &hdr, &body);
+	ck_assert_uint_eq(hdr.type, FP_RESULT);
+	ck_assert_uint_eq(hdr.arg, 1);
+	ck_assert_msg(strstr(body, "over max_payload (1024 bytes)") != NULL,
+	    "%s", body);
+	free(body);
+	tsubmit(fd, 3, "c", "fail", 4, &hdr, &body);
+	ck_assert_uint_eq(hdr.type, FP_RESULT);
+	ck_assert_uint_eq(hdr.arg, 3);
+	free(body);
+	close(fd);
+	ck_assert_int_eq(WEXITSTATUS(fpd_stop(d)), 0);
+}
+END_TEST
+
+Suite *
+worker_lib_suite(void)
+{
+	Suite	*s = suite_create("worker_lib");
+	TCase	*tc = tcase_create("serve");
+
+	tcase_add_test(tc, test_pong_then_results_by_id);
+	tcase_add_test(tc, test_output_over_max_payload_is_a_failed_result);
+	tcase_add_test(tc, test_garbage_from_the_daemon_side_ends_the_loop);
+	tcase_add_test(tc, test_served_by_forkpoold);
+	suite_add_tcase(s, tc);
+	return (s);
+}
