@@ -82,6 +82,7 @@ DAEMON_SRCS	:= \
 	daemon/child.c \
 	daemon/client.c \
 	daemon/config.c \
+	daemon/config_value.c \
 	daemon/conn.c \
 	daemon/contain.c \
 	daemon/gen.c \
@@ -118,6 +119,7 @@ TEST_PROGRAMS	:= $(B)/tests/programs/cupper
 # Unit suites link these daemon objects without main.c.
 TEST_DAEMON_SRCS := \
 	daemon/config.c \
+	daemon/config_value.c \
 	daemon/ids.c \
 	daemon/quarantine.c \
 	daemon/intensity.c \
@@ -272,7 +274,8 @@ FUZZ_CFLAGS	 = -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Ilib -Idaemon \
 		   -fno-strict-aliasing $(DEPS_CFLAGS) \
 		   -fsanitize=fuzzer,address,undefined \
 		   -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CONFIG_SRCS := daemon/config.c daemon/ids.c daemon/log.c \
+FUZZ_CONFIG_SRCS := daemon/config.c daemon/config_value.c daemon/ids.c \
+		    daemon/log.c \
 		   daemon/xmalloc.c lib/proto.c
 FUZZ_HDRS	:= lib/forkpool/proto.h daemon/forkpoold.h daemon/log.h
 

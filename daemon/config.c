@@ -160,38 +160,6 @@ static const struct key pool_keys[] = {
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
 #define MAX_KEYS	NKEYS(pool_keys)
 
-/*
- * A unit is matched whole against what follows the digits.  Durations: a
- * bare number is seconds, because that is what people mean by "30"; sizes:
- * a bare number is bytes, and K, M, G are powers of 1024.
- */
-struct unit {
-	const char	*suffix;
-	uint64_t	 scale;
-};
-
-static const struct unit duration_units[] = {
-	{ "", 1000 },
-	{ "ms", 1 },
-	{ "s", 1000 },
-	{ "m", 60 * 1000 },
-	{ NULL, 0 }
-};
-
-static const struct unit size_units[] = {
-	{ "", 1 },
-	{ "K", 1ULL << 10 }, { "k", 1ULL << 10 },
-	{ "M", 1ULL << 20 }, { "m", 1ULL << 20 },
-	{ "G", 1ULL << 30 }, { "g", 1ULL << 30 },
-	{ NULL, 0 }
-};
-
-enum num_result {
-	NUM_OK,
-	NUM_SYNTAX,		/* not a number of this kind at all */
-	NUM_RANGE		/* well formed, but past 2^64 - 1 */
-};
-
 enum section {
 	SECTION_NONE,
 	SECTION_DAEMON,
@@ -239,64 +207,6 @@ config_error(struct parse *p, int line, const char *fmt, ...)
 		va_end(ap);
 	}
 	return (-1);
-}
-
-/* Read decimal digits into *v; *end is left at the first other byte. */
-static enum num_result
-config_parse_digits(const char *s, const char **end, uint64_t *v)
-{
-	enum num_result	 res = NUM_OK;
-	uint64_t	 n = 0;
-	unsigned int	 d;
-
-	if (*s < '0' || *s > '9')
-		return (NUM_SYNTAX);
-	for (; *s >= '0' && *s <= '9'; s++) {
-		d = *s - '0';
-		if (n > (UINT64_MAX - d) / 10)
-			res = NUM_RANGE;	/* keep going to find the end */
-		else
-			n = n * 10 + d;
-	}
-	*end = s;
-	*v = n;
-	return (res);
-}
-
-/* A whole number followed by exactly one of units' suffixes. */
-static enum num_result
-config_parse_scaled(const char *s, const struct unit *units, uint64_t *v)
-{
-	const struct unit	*u;
-	const char		*end;
-	enum num_result		 res;
-	uint64_t		 n;
-
-	if ((res = config_parse_digits(s, &end, &n)) == NUM_SYNTAX)
-		return (NUM_SYNTAX);
-	for (u = units; u->suffix != NULL; u++)
-		if (strcmp(end, u->suffix) == 0)
-			break;
-	if (u->suffix == NULL)
-		return (NUM_SYNTAX);
-	if (res == NUM_RANGE || n > UINT64_MAX / u->scale)
-		return (NUM_RANGE);
-	*v = n * u->scale;
-	return (NUM_OK);
-}
-
-/* "500ms", "30s", "5m" or "30" (seconds) into milliseconds; 0 or -1. */
-int
-config_parse_duration(const char *s, uint64_t *ms)
-{
-	return (config_parse_scaled(s, duration_units, ms) == NUM_OK ? 0 : -1);
-}
-
-/* "4096", "64K", "16M" or "1G" into bytes; 0 or -1. */
-int
-config_parse_size(const char *s, uint64_t *bytes)
-{
-	return (config_parse_scaled(s, size_units, bytes) == NUM_OK ? 0 : -1);
 }
 
 /* Store a number in a field of whichever width the structure gives it. */
@@ -394,7 +304,6 @@ config_set(struct parse *p, const struct key *k, void *base,
     const char *value)
 {
 	enum num_result	 res = NUM_OK;
-	const char	*end;
 	uint64_t	 v = 0;
 	gid_t		 gid;
 	int		 level;
@@ -462,31 +371,25 @@ config_set(struct parse *p, const struct key *k, void *base,
 			config_store(base, k, config_auto_workers());
 			return (0);
 		}
-		res = config_parse_digits(value, &end, &v);
-		if (res != NUM_SYNTAX && *end != '\0')
-			res = NUM_SYNTAX;
-		if (res == NUM_SYNTAX)
+		if ((res = config_number(value, &v)) == NUM_SYNTAX)
 			return (config_error(p, p->line, "%s: \"%s\" is not a "
 			    "number or \"auto\"", k->name, value));
 		break;
 	case KEY_UINT:
-		res = config_parse_digits(value, &end, &v);
-		if (res != NUM_SYNTAX && *end != '\0')
-			res = NUM_SYNTAX;
-		if (res == NUM_SYNTAX)
+		if ((res = config_number(value, &v)) == NUM_SYNTAX)
 			return (config_error(p, p->line, "%s: \"%s\" is not a "
 			    "whole number; allowed: %s", k->name, value,
 			    k->allowed));
 		break;
 	case KEY_DURATION:
-		res = config_parse_scaled(value, duration_units, &v);
+		res = config_duration(value, &v);
 		if (res == NUM_SYNTAX)
 			return (config_error(p, p->line, "%s: \"%s\" is not a "
 			    "duration; use a whole number with ms, s or m "
 			    "(a bare number is seconds)", k->name, value));
 		break;
 	case KEY_SIZE:
-		res = config_parse_scaled(value, size_units, &v);
+		res = config_size(value, &v);
 		if (res == NUM_SYNTAX)
 			return (config_error(p, p->line, "%s: \"%s\" is not a "
 			    "size; use a whole number of bytes, or one with "
@@ -533,63 +436,6 @@ config_pool_new(const char *name, size_t len, int line)
 	return (pc);
 }
 
-void
-config_pool_free(struct pool_config *pc)
-{
-	free(pc->handler);
-	free(pc->module);
-	free(pc->module_args);
-	free(pc->command);
-	free(pc->command_dir);
-	free(pc->command_env);
-	config_words_free(pc->argv);
-	config_words_free(pc->envv);
-	free(pc);
-}
-
-static int
-config_str_equal(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return (a == b);
-	return (strcmp(a, b) == 0);
-}
-
-/*
- * 1 when two sections configure the same workers: everything but the line
- * they sit on.  A reload replaces the workers of a pool only when not.
- */
-int
-config_pool_equal(const struct pool_config *a, const struct pool_config *b)
-{
-	return (strcmp(a->name, b->name) == 0 &&
-	    config_str_equal(a->handler, b->handler) &&
-	    config_str_equal(a->module, b->module) &&
-	    config_str_equal(a->module_args, b->module_args) &&
-	    config_str_equal(a->command, b->command) &&
-	    config_str_equal(a->command_dir, b->command_dir) &&
-	    config_str_equal(a->command_env, b->command_env) &&
-	    a->start_timeout_ms == b->start_timeout_ms &&
-	    a->workers == b->workers &&
-	    a->queue_limit == b->queue_limit &&
-	    a->task_timeout_ms == b->task_timeout_ms &&
-	    a->max_tasks == b->max_tasks &&
-	    a->max_rss == b->max_rss &&
-	    a->prefetch == b->prefetch &&
-	    a->restart_burst == b->restart_burst &&
-	    a->restart_window_ms == b->restart_window_ms &&
-	    a->retries == b->retries &&
-	    a->slow_task_ms == b->slow_task_ms &&
-	    a->quarantine_after == b->quarantine_after &&
-	    a->quarantine_window_ms == b->quarantine_window_ms &&
-	    a->uid == b->uid && a->gid == b->gid &&
-	    a->rlimit_as == b->rlimit_as &&
-	    a->rlimit_cpu_ms == b->rlimit_cpu_ms &&
-	    a->rlimit_nofile == b->rlimit_nofile &&
-	    a->rlimit_core == b->rlimit_core &&
-	    a->sandbox == b->sandbox);
-}
-
 /*
  * When name is one of handler, module, command and the pool already has
  * another of them: "module = x.so", the one it has.  NULL otherwise.
@@ -614,35 +460,6 @@ config_pool_kind(const struct pool_config *pc, const char *name)
 			return (buf);
 		}
 	return (NULL);
-}
-
-/* Edits (insert, delete, replace, case aside) from a to b, capped at 3. */
-static unsigned int
-config_distance(const char *a, const char *b)
-{
-	unsigned int	row[32], prev, cur, i, j, la, lb;
-
-	la = strlen(a);
-	lb = strlen(b);
-	if (la >= 32 || lb >= 32)
-		return (3);
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			cur = row[j];
-			row[j] = prev + (tolower((unsigned char)a[i - 1]) !=
-			    tolower((unsigned char)b[j - 1]));
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			if (cur + 1 < row[j])
-				row[j] = cur + 1;
-			prev = cur;
-		}
-	}
-	return (row[lb] < 3 ? row[lb] : 3);
 }
 
 /* The key a misspelt name most likely meant (two edits at most), or NULL. */
@@ -670,77 +487,6 @@ config_pool_key_line(struct parse *p, const char *name)
 	for (i = 0; i < NKEYS(pool_keys); i++)
 		if (strcmp(pool_keys[i].name, name) == 0)
 			return (p->key_line[i]);
-	return (0);
-}
-
-void
-config_words_free(char **words)
-{
-	size_t	i;
-
-	for (i = 0; words != NULL && words[i] != NULL; i++)
-		free(words[i]);
-	free(words);
-}
-
-/*
- * Split s into words as a shell would, without running one: blanks
- * separate words, '...' keeps everything literally, "..." and a backslash
- * keep the next character.  No variables, globs or redirections: what is
- * written is what the program gets.  0 and a NULL-terminated array, or -1
- * and why.
- */
-int
-config_split_words(const char *s, char ***out, char *why, size_t whylen)
-{
-	char	**words = NULL, *w;
-	size_t	  n = 0, len;
-	char	  quote;
-
-	w = xcalloc(1, strlen(s) + 1);
-	for (;;) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0')
-			break;
-		len = 0;
-		quote = 0;
-		for (; *s != '\0'; s++) {
-			if (quote == 0 && (*s == ' ' || *s == '\t'))
-				break;
-			if (quote == 0 && (*s == '\'' || *s == '"')) {
-				quote = *s;
-				continue;
-			}
-			if (quote != 0 && *s == quote) {
-				quote = 0;
-				continue;
-			}
-			if (*s == '\\' && quote != '\'' && s[1] != '\0')
-				s++;
-			w[len++] = *s;
-		}
-		if (quote != 0) {
-			snprintf(why, whylen, "a %s quote is not closed",
-			    quote == '"' ? "double" : "single");
-			free(w);
-			words = xrealloc(words, n + 1, sizeof(*words));
-			words[n] = NULL;
-			config_words_free(words);
-			return (-1);
-		}
-		w[len] = '\0';
-		words = xrealloc(words, n + 2, sizeof(*words));
-		words[n++] = xstrdup(w);
-	}
-	free(w);
-	if (n == 0) {
-		snprintf(why, whylen, "no program is named");
-		free(words);
-		return (-1);
-	}
-	words[n] = NULL;
-	*out = words;
 	return (0);
 }
 

@@ -269,6 +269,17 @@ struct master {
 
 extern struct master *master;
 
+/* config_value.c */
+enum num_result {
+	NUM_OK,
+	NUM_SYNTAX,		/* not a number of this kind at all */
+	NUM_RANGE		/* well formed, but past 2^64 - 1 */
+};
+enum num_result	 config_number(const char *s, uint64_t *v);
+enum num_result	 config_duration(const char *s, uint64_t *ms);
+enum num_result	 config_size(const char *s, uint64_t *bytes);
+unsigned int	 config_distance(const char *a, const char *b);
+
 /* config.c */
 struct config	*config_load(const char *path, char *err, size_t errlen);
 struct config	*config_load_string(const char *text, const char *name,
