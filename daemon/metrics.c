@@ -134,15 +134,7 @@ metrics_workers(struct evbuffer *b, const struct pool *p)
 long
 metrics_master_rss(void)
 {
-	FILE	*f;
-	long	 size, resident = 0;
-
-	if ((f = fopen("/proc/self/statm", "r")) == NULL)
-		return (0);
-	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return (resident * sysconf(_SC_PAGESIZE));
+	return (worker_rss(getpid()));
 }
 
 static long

@@ -363,7 +363,7 @@ worker_violation(struct worker *w, const char *what)
 	worker_close(w);
 }
 
-/* A worker's resident memory in bytes, from /proc (0 when unknown). */
+/* A process's resident memory in bytes, from /proc (0 when unknown). */
 long
 worker_rss(pid_t pid)
 {

@@ -1050,3 +1050,20 @@ twait_pid_gone(pid_t pid, int timeout_ms)
 		step();
 	}
 }
+
+/*
+ * Replace the run's configuration file with ini ("@T" expanded as for
+ * fpd_start), in one rename, so a SIGHUP racing the write never reads half
+ * a file.
+ */
+void
+fpd_rewrite(struct fpd *d, const char *ini)
+{
+	char	tmp[sizeof(d->conf) + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", d->conf);
+	write_ini(tmp, ini);
+	if (rename(tmp, d->conf) == -1)
+		harness_fail(d, "rename %s to %s: %s", tmp, d->conf,
+		    strerror(errno));
+}

@@ -51,6 +51,11 @@ int		 fpd_log_count(struct fpd *d, const char *needle);
 /* Wait until the log holds a line containing needle. */
 int		 fpd_wait_log(struct fpd *d, const char *needle,
 		    int timeout_ms);
+/*
+ * Replace the run's configuration file with ini ("@T" expanded as above),
+ * atomically, for a reload.
+ */
+void		 fpd_rewrite(struct fpd *d, const char *ini);
 
 /* Raw-frame client, for proving the protocol byte by byte. */
 int		 tconnect(const char *sock);
