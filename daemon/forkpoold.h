@@ -158,6 +158,8 @@ struct worker {
 	uint64_t	 out_window;	/* its log lines' rate limit */
 	unsigned int	 out_lines;
 	unsigned int	 out_dropped;
+	int		 out_skipping;	/* the rest of a line past the cut */
+	struct event	*out_timer;	/* reports dropped lines */
 	char		 out_last[3][160];	/* its last lines, for errors */
 	unsigned int	 out_nlast;
 	struct timeval	 spawned_at;

@@ -3,6 +3,8 @@
  * stderr, so each line starts with "<N>" and keeps its priority; otherwise
  * lines carry a time stamp and the level in words.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +25,31 @@ static const char *const level_names[] = {
 	[LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
+/*
+ * JOURNAL_STREAM names the stream journald gave us as "DEVICE:INODE"; it
+ * only counts when stderr is still that stream (not redirected since).
+ */
+static int
+log_to_journal(void)
+{
+	const char		*env = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+
+	if (env == NULL || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return (0);
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return (0);
+	return (st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino);
+}
+
 void
 log_init(int level, const char *ident)
 {
 	log_level = level;
 	if (ident != NULL)
 		log_ident = ident;
-	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	log_journal = log_to_journal();
 }
 
 void

@@ -153,51 +153,86 @@ metrics_open_fds(void)
 	return (n - 1);		/* not the one opendir holds */
 }
 
-/* Each per-pool family, every pool under one HELP/TYPE header. */
 static void
-metrics_pools(struct evbuffer *b)
+metrics_queue(struct evbuffer *b, const struct pool *p)
+{
+	evbuffer_add_printf(b, "forkpool_queue_depth{pool=\"%s\"} %u\n",
+	    p->name, p->nqueued);
+}
+
+static void
+metrics_restarts(struct evbuffer *b, const struct pool *p)
+{
+	evbuffer_add_printf(b, "forkpool_worker_restarts_total{pool=\"%s\"} "
+	    "%llu\n", p->name, (unsigned long long)p->restarts);
+}
+
+static void
+metrics_bytes_in(struct evbuffer *b, const struct pool *p)
+{
+	evbuffer_add_printf(b, "forkpool_bytes_in_total{pool=\"%s\"} %llu\n",
+	    p->name, (unsigned long long)p->bytes_in);
+}
+
+static void
+metrics_bytes_out(struct evbuffer *b, const struct pool *p)
+{
+	evbuffer_add_printf(b, "forkpool_bytes_out_total{pool=\"%s\"} %llu\n",
+	    p->name, (unsigned long long)p->bytes_out);
+}
+
+static void
+metrics_duration(struct evbuffer *b, const struct pool *p)
+{
+	metrics_histogram(b, "forkpool_task_duration_seconds", p->name,
+	    &p->duration);
+}
+
+static void
+metrics_wait(struct evbuffer *b, const struct pool *p)
+{
+	metrics_histogram(b, "forkpool_task_wait_seconds", p->name, &p->wait);
+}
+
+/*
+ * One family: its header, then a line (or lines) per pool, serving pools
+ * first, then those a reload removed that are still draining (what they
+ * finish counts until they are gone).
+ */
+static void
+metrics_family(struct evbuffer *b, const char *name, const char *type,
+    const char *help, void (*line)(struct evbuffer *, const struct pool *))
 {
 	const struct pool	*p;
 
-	metrics_head(b, "forkpool_tasks_total", "counter",
-	    "Tasks answered, by outcome.");
+	metrics_head(b, name, type, help);
 	TAILQ_FOREACH(p, &master->pools, entry)
-		metrics_outcomes(b, p);
-	metrics_head(b, "forkpool_queue_depth", "gauge",
-	    "Tasks waiting in the pool's queue.");
-	TAILQ_FOREACH(p, &master->pools, entry)
-		evbuffer_add_printf(b, "forkpool_queue_depth{pool=\"%s\"} %u\n",
-		    p->name, p->nqueued);
-	metrics_head(b, "forkpool_workers", "gauge",
-	    "Worker processes, by state.");
-	TAILQ_FOREACH(p, &master->pools, entry)
-		metrics_workers(b, p);
-	metrics_head(b, "forkpool_worker_restarts_total", "counter",
-	    "Workers replaced after an exit nobody asked for.");
-	TAILQ_FOREACH(p, &master->pools, entry)
-		evbuffer_add_printf(b, "forkpool_worker_restarts_total"
-		    "{pool=\"%s\"} %llu\n", p->name,
-		    (unsigned long long)p->restarts);
-	metrics_head(b, "forkpool_bytes_in_total", "counter",
-	    "Payload bytes received in tasks.");
-	TAILQ_FOREACH(p, &master->pools, entry)
-		evbuffer_add_printf(b, "forkpool_bytes_in_total{pool=\"%s\"} "
-		    "%llu\n", p->name, (unsigned long long)p->bytes_in);
-	metrics_head(b, "forkpool_bytes_out_total", "counter",
-	    "Output bytes sent back in results.");
-	TAILQ_FOREACH(p, &master->pools, entry)
-		evbuffer_add_printf(b, "forkpool_bytes_out_total{pool=\"%s\"} "
-		    "%llu\n", p->name, (unsigned long long)p->bytes_out);
-	metrics_head(b, "forkpool_task_duration_seconds", "histogram",
-	    "Time a task ran on its worker.");
-	TAILQ_FOREACH(p, &master->pools, entry)
-		metrics_histogram(b, "forkpool_task_duration_seconds", p->name,
-		    &p->duration);
-	metrics_head(b, "forkpool_task_wait_seconds", "histogram",
-	    "Time a task waited in the queue before a worker took it.");
-	TAILQ_FOREACH(p, &master->pools, entry)
-		metrics_histogram(b, "forkpool_task_wait_seconds", p->name,
-		    &p->wait);
+		line(b, p);
+	TAILQ_FOREACH(p, &master->draining, entry)
+		line(b, p);
+}
+
+static void
+metrics_pools(struct evbuffer *b)
+{
+	metrics_family(b, "forkpool_tasks_total", "counter",
+	    "Tasks answered, by outcome.", metrics_outcomes);
+	metrics_family(b, "forkpool_queue_depth", "gauge",
+	    "Tasks waiting in the pool's queue.", metrics_queue);
+	metrics_family(b, "forkpool_workers", "gauge",
+	    "Worker processes, by state.", metrics_workers);
+	metrics_family(b, "forkpool_worker_restarts_total", "counter",
+	    "Workers replaced after an exit nobody asked for.",
+	    metrics_restarts);
+	metrics_family(b, "forkpool_bytes_in_total", "counter",
+	    "Payload bytes received in tasks.", metrics_bytes_in);
+	metrics_family(b, "forkpool_bytes_out_total", "counter",
+	    "Output bytes sent back in results.", metrics_bytes_out);
+	metrics_family(b, "forkpool_task_duration_seconds", "histogram",
+	    "Time a task ran on its worker.", metrics_duration);
+	metrics_family(b, "forkpool_task_wait_seconds", "histogram",
+	    "Time a task waited in the queue before a worker took it.",
+	    metrics_wait);
 }
 
 /* The whole exposition, into b. */

@@ -243,25 +243,31 @@ pool_worker_idle(const struct worker *w)
 	    !w->retiring && !w->exited && w->kill_code == 0);
 }
 
-/* Retire up to n idle workers, those of an old generation (stale) first. */
+/*
+ * Let n workers go: of an old generation (or already due for recycling)
+ * when stale is set, of the current one otherwise.  An idle one is retired
+ * now; a busy one gets no new task and is retired when idle, so a pool
+ * under constant load still shrinks and still finishes a replacement.
+ */
 static void
-pool_retire_idle(struct pool *pool, int n)
+pool_shed(struct pool *pool, int n, int stale)
 {
 	struct worker	*w, *next;
-	int		 pass;
 
-	for (pass = 0; pass < 2 && n > 0; pass++) {
-		for (w = TAILQ_FIRST(&pool->workers); w != NULL && n > 0;
-		    w = next) {
-			next = TAILQ_NEXT(w, entry);
-			if ((pass == 0) == (w->gen == pool->gen &&
-			    !w->recycle) || !pool_worker_idle(w))
-				continue;
+	for (w = TAILQ_FIRST(&pool->workers); w != NULL && n > 0; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->retiring || w->exited || w->kill_code != 0 ||
+		    (w->gen != pool->gen || w->recycle) != stale)
+			continue;
+		n--;
+		if (pool_worker_idle(w)) {
 			log_debug("pool %s: retiring worker %ld", pool->name,
 			    (long)w->pid);
 			worker_retire(w);
-			n--;
-		}
+		} else if (w->ready)
+			w->recycle = 1;
+		else
+			n++;		/* still starting: not counted as ready */
 	}
 }
 
@@ -302,9 +308,15 @@ pool_reconcile(struct pool *pool)
 		    worker_spawn(pool) != NULL)
 			live++;		/* the next successor */
 	}
-	excess = (int)(ready + stale) - (int)target;
-	if (excess > 0)
-		pool_retire_idle(pool, excess);
+	/*
+	 * A stale worker goes once enough current ones are ready to take its
+	 * place; a current one only when the pool is shrinking, never to make
+	 * room while a busy stale one finishes.
+	 */
+	if ((excess = (int)(ready + stale) - (int)target) > 0)
+		pool_shed(pool, excess, 1);
+	if ((excess = (int)ready - (int)target) > 0)
+		pool_shed(pool, excess, 0);
 	if (stale == 0 && pool->prev_gen != NULL) {
 		log_info("pool %s: every worker runs the new configuration",
 		    pool->name);

@@ -38,6 +38,8 @@ static void	worker_slow_cb(evutil_socket_t, short, void *);
 static void	worker_check_quota(struct worker *);
 static void	worker_output_cb(void *);
 static void	worker_output_close_cb(void *, int);
+static void	worker_output_timer_cb(evutil_socket_t, short, void *);
+static void	worker_output_dropped(struct worker *);
 
 const char *
 worker_state_name(enum worker_state state)
@@ -144,6 +146,10 @@ worker_spawn(struct pool *pool)
 		close(out[1]);
 		w->out = conn_new(out[0], worker_output_cb, NULL,
 		    worker_output_close_cb, w);
+		w->out_timer = evtimer_new(master->base,
+		    worker_output_timer_cb, w);
+		if (w->out_timer == NULL)
+			fatalx("worker: evtimer_new");
 	}
 	/* Also here, so a kill of the group cannot race the child's own. */
 	setpgid(pid, pid);
@@ -195,8 +201,9 @@ worker_output_keep(struct worker *w, const char *line)
 			    sizeof(w->out_last[i]));
 		w->out_nlast = 2;
 	}
-	snprintf(w->out_last[w->out_nlast++], sizeof(w->out_last[0]), "%s",
-	    line);
+	/* Cut to fit: an error message quotes only the start of each. */
+	snprintf(w->out_last[w->out_nlast++], sizeof(w->out_last[0]), "%.*s",
+	    (int)sizeof(w->out_last[0]) - 1, line);
 }
 
 /*
@@ -207,43 +214,77 @@ static void
 worker_output_line(struct worker *w, const char *line)
 {
 	uint64_t	now = master_now_ms();
+	struct timeval	tv;
 
 	worker_output_keep(w, line);
 	if (now - w->out_window >= 1000) {
-		if (w->out_dropped > 0)
-			log_warnx("pool %s: worker %ld: %u lines of output "
-			    "dropped", w->pool->name, (long)w->pid,
-			    w->out_dropped);
+		evtimer_del(w->out_timer);
+		worker_output_dropped(w);
 		w->out_window = now;
 		w->out_lines = 0;
-		w->out_dropped = 0;
 	}
-	if (w->out_lines++ < OUTPUT_LINES_PER_S)
+	if (w->out_lines++ < OUTPUT_LINES_PER_S) {
 		log_info("pool %s: worker %ld: %s", w->pool->name,
 		    (long)w->pid, line);
-	else
-		w->out_dropped++;
+		return;
+	}
+	/* Say how many were dropped when the second is up, even if quiet. */
+	if (w->out_dropped++ == 0) {
+		tv.tv_sec = 0;
+		tv.tv_usec = (1000 - (now - w->out_window)) * 1000;
+		evtimer_add(w->out_timer, &tv);
+	}
 }
 
-/* Whole lines of output; a line longer than OUTPUT_LINE_MAX is cut. */
+static void
+worker_output_dropped(struct worker *w)
+{
+	if (w->out_dropped > 0)
+		log_warnx("pool %s: worker %ld: %u lines of output dropped",
+		    w->pool->name, (long)w->pid, w->out_dropped);
+	w->out_dropped = 0;
+}
+
+static void
+worker_output_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	worker_output_dropped(arg);
+}
+
+/*
+ * Whole lines of output.  A line longer than OUTPUT_LINE_MAX is logged
+ * once, cut there, and the rest of it skipped up to its newline, however
+ * the pipe delivered it.
+ */
 static void
 worker_output_read(struct worker *w, int at_eof)
 {
-	struct evbuffer	*in = conn_input(w->out);
-	char		*line, buf[OUTPUT_LINE_MAX + 1];
-	size_t		 len, n;
+	struct evbuffer		*in = conn_input(w->out);
+	struct evbuffer_ptr	 nl;
+	char			 buf[OUTPUT_LINE_MAX + 1];
+	size_t			 len, n;
 
-	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
-		if (len > OUTPUT_LINE_MAX)
-			line[OUTPUT_LINE_MAX] = '\0';
-		worker_output_line(w, line);
-		free(line);
-	}
-	while ((len = evbuffer_get_length(in)) >= OUTPUT_LINE_MAX ||
-	    (at_eof && len > 0)) {
-		n = evbuffer_remove(in, buf, OUTPUT_LINE_MAX);
+	for (;;) {
+		nl = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		len = nl.pos == -1 ? evbuffer_get_length(in) : (size_t)nl.pos;
+		if (nl.pos == -1 && len < OUTPUT_LINE_MAX && !(at_eof &&
+		    len > 0))
+			return;
+		n = len < OUTPUT_LINE_MAX ? len : OUTPUT_LINE_MAX;
+		evbuffer_remove(in, buf, n);
 		buf[n] = '\0';
-		worker_output_line(w, buf);
+		if (!w->out_skipping)
+			worker_output_line(w, buf);
+		/* Past the cut: drop the rest of the line as it comes. */
+		evbuffer_drain(in, len - n);
+		if (nl.pos == -1) {
+			w->out_skipping = !at_eof;
+			return;
+		}
+		evbuffer_drain(in, 1);		/* the newline */
+		w->out_skipping = 0;
 	}
 }
 
@@ -530,9 +571,10 @@ worker_read_cb(void *arg)
 			worker_retire(w);
 		return;
 	}
-	pool_dispatch(pool);
+	/* Retire what must go before it is handed another task. */
 	if (pool->reshaping)
 		pool_reconcile(pool);
+	pool_dispatch(pool);
 }
 
 static void
@@ -713,6 +755,10 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	worker_status_str(status, why, sizeof(why));
 	if (w->out != NULL)
 		worker_output_drain(w);
+	if (w->out_timer != NULL) {
+		evtimer_del(w->out_timer);
+		worker_output_dropped(w);	/* while its pid is known */
+	}
 	if (!w->ready && w->start_error[0] == '\0')
 		worker_start_error(w, why);
 	unexpected = !w->retiring || !WIFEXITED(status) ||
@@ -772,6 +818,8 @@ worker_free(struct worker *w)
 	worker_close(w);
 	if (w->out != NULL)
 		conn_free(w->out);
+	if (w->out_timer != NULL)
+		event_free(w->out_timer);
 	event_free(w->timer);
 	event_free(w->slow_timer);
 	gen_unref(w->gen);
