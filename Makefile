@@ -235,15 +235,21 @@ TEST_ENV	 = FORKPOOLD=$(CURDIR)/$(FORKPOOLD) \
 # LeakSanitizer checks each process that exits through exit(): the master
 # and the test processes (workers end with _exit and are not checked).
 # The slower processes get longer test timeouts.
+# Reports also go to files in SANDIR, because most tests do not look at
+# the daemon's exit status: any file there fails the run.
+SANDIR		:= $(CURDIR)/$(B)/sanitizer
 ifneq ($(SANITIZE),)
-TEST_ENV	+= ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
-		   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+TEST_ENV	+= ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(SANDIR)/asan \
+		   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(SANDIR)/ubsan \
 		   CK_TIMEOUT_MULTIPLIER=3
 endif
 
 check: all $(CHECK_BIN) $(TEST_MODULES) $(TEST_PROGRAMS)
+	$(Q)rm -rf $(SANDIR) && mkdir -m 1777 -p $(SANDIR)
 	$(Q)env $(TEST_ENV) CK_DEFAULT_TIMEOUT=30 $(CHECK_BIN)
 	$(Q)PYTHON=$(PYTHON) FORKPOOL_BUILD=$(B) lib/python/run_tests.sh
+	$(Q)if [ -n "$$(ls -A $(SANDIR))" ]; then cat $(SANDIR)/*; \
+	    echo "sanitizer reports above (in $(SANDIR))"; exit 1; fi
 
 RUNDIR		:= $(CURDIR)/$(B)/run
 run: all
@@ -259,6 +265,8 @@ run: all
 
 bench: all
 	$(Q)env $(TEST_ENV) python3 bench/bench.py --build $(B)
+	$(Q)env $(TEST_ENV) PYTHON=$(PYTHON) $(PYTHON) bench/pybench.py \
+	    --build $(B)
 
 # libFuzzer harnesses (tests/fuzz/): the frame codec, the configuration
 # parser and the unit parsers, built with clang into $(B)/fuzz/.  make fuzz

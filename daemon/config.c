@@ -522,6 +522,10 @@ config_end_section(struct parse *p)
 	}
 	if (pc->gid == -1 && pc->uid != -1)
 		pc->gid = pc->user_gid;
+	if (pc->rlimit_cpu_ms != RLIMIT_UNSET && pc->rlimit_cpu_ms % 1000 != 0)
+		return (config_error(p, config_pool_key_line(p, "rlimit_cpu"),
+		    "rlimit_cpu: the kernel counts whole seconds; use a "
+		    "multiple of 1s, such as 2s or 1m"));
 	if (pc->sandbox == SANDBOX_SECCOMP && pc->command != NULL)
 		return (config_error(p, config_pool_key_line(p, "sandbox"),
 		    "sandbox: seccomp applies to module workers; a program "

@@ -22,7 +22,8 @@
 #include "forkpoold.h"
 #include "log.h"
 
-#define CONN_READ	(64 * 1024)	/* bytes asked of one readv */
+#define CONN_READ_FIRST	(16 * 1024)	/* asked first: most reads are small */
+#define CONN_READ	(64 * 1024)	/* asked once a read filled that */
 #define CONN_READ_MAX	(1024 * 1024)	/* bytes read per wake-up */
 
 struct conn {
@@ -154,13 +155,18 @@ conn_fill(struct conn *c, int *eof, int *err)
 {
 	struct evbuffer_iovec	 vec[2];
 	struct iovec		 iov[2];
-	size_t			 total = 0, before = 0, asked;
+	size_t			 total = 0, before = 0, asked, want;
 	ssize_t			 n;
 	int			 i, nvec;
 
 	*eof = *err = 0;
+	/*
+	 * Ask little first, so a connection that holds half a frame does not
+	 * pin a large chunk; ask more only while reads fill what was asked.
+	 */
+	want = CONN_READ_FIRST;
 	for (;;) {
-		nvec = evbuffer_reserve_space(c->in, CONN_READ, vec, 2);
+		nvec = evbuffer_reserve_space(c->in, want, vec, 2);
 		if (nvec <= 0)
 			fatalx("conn: evbuffer_reserve_space");
 		for (i = 0; i < nvec; i++) {
@@ -195,6 +201,7 @@ conn_fill(struct conn *c, int *eof, int *err)
 		if (total - before < asked || total >= CONN_READ_MAX)
 			return (total);
 		before = total;
+		want = CONN_READ;
 	}
 }
 

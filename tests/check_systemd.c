@@ -1172,6 +1172,7 @@ START_TEST(test_install)
 		ck_assert_msg(strstr(files, out) != NULL,
 		    "make install did not install %s", out);
 	free(man);
+	free(files);
 	snprintf(conf, sizeof(conf), "%s/etc/forkpool/forkpool.ini", dest);
 	snprintf(line, sizeof(line), "%s/conf/forkpool.ini", srcdir());
 	shipped = slurp(line, NULL);
