@@ -406,8 +406,7 @@ install: all
 	$(Q)$(INSTALL) -m 0755 $(MODULES) '$(DESTDIR)$(MODULEDIR)/'
 # An operator's configuration is never overwritten.
 	$(Q)test -e '$(DESTDIR)$(CONFDIR)/forkpool.ini' || \
-	    $(INSTALL) -m 0644 conf/forkpool.ini \
-	    '$(DESTDIR)$(CONFDIR)/forkpool.ini'
+	    $(INSTALLED_CONF) > '$(DESTDIR)$(CONFDIR)/forkpool.ini'
 	$(Q)sed -e 's|^ExecStart=/usr/local/sbin/|ExecStart=$(SBINDIR)/|' \
 	    systemd/forkpool.service \
 	    > '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool.service'
@@ -430,13 +429,20 @@ install: all
 	    echo "    systemctl enable --now forkpool.socket"; \
 	fi
 
+# The installed sample leaves out [pool:py] (the last section): a pool that
+# unpickles what clients send should be an operator's deliberate choice.
+INSTALLED_CONF	= { sed '/^\[pool:py\]/,$$d' conf/forkpool.ini; \
+		    echo '; [pool:py] (forkpool.Executor) is left out of the'; \
+		    echo '; installed sample: it runs code its clients send.'; \
+		    echo '; See conf/forkpool.ini in the source and forkpool.ini(5).'; }
+
 # The configuration goes only if it is still the one shipped; directories
 # of forkpool's own go when they are empty.
 uninstall:
 	$(say) RM '$(DESTDIR)$(PREFIX)'
 	$(Q)rm -f $(foreach f,$(INSTALLED),'$(DESTDIR)$(f)')
 	$(Q)rm -rf "$(DESTDIR)$$($(PYTHON) -c $(PURELIB))/forkpool"
-	$(Q)if cmp -s conf/forkpool.ini '$(DESTDIR)$(CONFDIR)/forkpool.ini'; \
+	$(Q)if $(INSTALLED_CONF) | cmp -s - '$(DESTDIR)$(CONFDIR)/forkpool.ini'; \
 	    then rm -f '$(DESTDIR)$(CONFDIR)/forkpool.ini'; fi
 	$(Q)for d in '$(DESTDIR)$(CONFDIR)' \
 	    '$(DESTDIR)$(INCLUDEDIR)/forkpool' '$(DESTDIR)$(MODULEDIR)' \

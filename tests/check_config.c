@@ -358,6 +358,17 @@ START_TEST(test_sample_file)
 	ck_assert_str_eq(pc->name, "inflate");
 	ck_assert_str_eq(pc->module, "deflate.so");
 	ck_assert_str_eq(pc->module_args, "mode=inflate");
+
+	/* The Python pool: a program worker, paths relative for make run. */
+	pc = TAILQ_NEXT(pc, entry);
+	ck_assert_ptr_nonnull(pc);
+	ck_assert_str_eq(pc->name, "py");
+	ck_assert_ptr_null(pc->handler);
+	ck_assert_ptr_null(pc->module);
+	ck_assert_str_eq(pc->command, "python3 -m forkpool.worker");
+	ck_assert_str_eq(pc->command_env,
+	    "PYTHONPATH=lib/python:lib/python/examples");
+	ck_assert_uint_eq(pc->workers, 2);
 	ck_assert_ptr_null(TAILQ_NEXT(pc, entry));
 	config_free(conf);
 }
