@@ -241,13 +241,15 @@ SANDIR		:= $(CURDIR)/$(B)/sanitizer
 ifneq ($(SANITIZE),)
 TEST_ENV	+= ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(SANDIR)/asan \
 		   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(SANDIR)/ubsan \
-		   CK_TIMEOUT_MULTIPLIER=3
+		   CK_TIMEOUT_MULTIPLIER=3 \
+		   FORKPOOL_TEST_CFLAGS=-fsanitize=$(SANITIZE)
 endif
 
 check: all $(CHECK_BIN) $(TEST_MODULES) $(TEST_PROGRAMS)
 	$(Q)rm -rf $(SANDIR) && mkdir -m 1777 -p $(SANDIR)
 	$(Q)env $(TEST_ENV) CK_DEFAULT_TIMEOUT=30 $(CHECK_BIN)
-	$(Q)PYTHON=$(PYTHON) FORKPOOL_BUILD=$(B) lib/python/run_tests.sh
+	$(Q)env $(TEST_ENV) PYTHON=$(PYTHON) FORKPOOL_BUILD=$(B) \
+	    lib/python/run_tests.sh
 	$(Q)if [ -n "$$(ls -A $(SANDIR))" ]; then cat $(SANDIR)/*; \
 	    echo "sanitizer reports above (in $(SANDIR))"; exit 1; fi
 
