@@ -104,10 +104,10 @@ listen_open(const char *path, mode_t mode, char *err, size_t errlen)
 	if (chmod(path, mode) == -1 || (master->conf->socket_gid != -1 &&
 	    chown(path, -1, (gid_t)master->conf->socket_gid) == -1) ||
 	    listen(fd, SOMAXCONN) == -1) {
-		snprintf(err, errlen, "cannot listen on %s: %s", path,
+		snprintf(err, errlen, "cannot listen on %s: %s", listen_path,
 		    strerror(errno));
 		close(fd);
-		unlink(path);
+		unlink(listen_path);
 		listen_path[0] = '\0';
 		return (-1);
 	}
