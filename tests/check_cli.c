@@ -43,16 +43,6 @@ struct run {
 	size_t	 errlen;
 };
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* The binary under test, made absolute. */
 static char *
 cli_path(void)
@@ -137,7 +127,7 @@ cli_run(struct run *r, const char *in, size_t inlen,
 		pin[1] = -1;
 	}
 
-	deadline = now_ms() + RUN_MS;
+	deadline = tnow_ms() + RUN_MS;
 	open_fds = 2;
 	while (open_fds > 0 || pin[1] != -1) {
 		pfd[0].fd = pout[0];
@@ -146,14 +136,14 @@ cli_run(struct run *r, const char *in, size_t inlen,
 		pfd[1].events = POLLIN;
 		pfd[2].fd = pin[1];
 		pfd[2].events = POLLOUT;
-		if (now_ms() >= deadline) {
+		if (tnow_ms() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			ck_abort_msg("forkpool %s did not finish in %d ms; its "
 			    "stderr: %s", args[0] != NULL ? args[0] : "",
 			    RUN_MS, r->err);
 		}
-		if (poll(pfd, 3, (int)(deadline - now_ms())) == -1) {
+		if (poll(pfd, 3, (int)(deadline - tnow_ms())) == -1) {
 			ck_assert_int_eq(errno, EINTR);
 			continue;
 		}
@@ -914,10 +904,10 @@ START_TEST(test_top_plain)
 	d = fpd_start(INI_CLI);
 	twait_idle(d->sock, "echo", 2, 10000);
 	twait_idle(d->sock, "faulty", 3, 10000);
-	t0 = now_ms();
+	t0 = tnow_ms();
 	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "top", "-n",
 	    "2", "-d", "0.2", NULL });
-	ck_assert_int_ge(now_ms() - t0, 200);
+	ck_assert_int_ge(tnow_ms() - t0, 200);
 	expect_status(&r, 0);
 	ck_assert_msg(memchr(r.out, '\033', r.outlen) == NULL, "escape byte "
 	    "in \"%s\"", r.out);
@@ -1006,11 +996,11 @@ pty_start(struct ptyrun *p, const char *const *args)
 static void
 pty_wait(struct ptyrun *p, const char *needle, int timeout_ms)
 {
-	long long	 deadline = now_ms() + timeout_ms;
+	long long	 deadline = tnow_ms() + timeout_ms;
 	struct pollfd	 pfd;
 
 	while (memmem(p->out, p->outlen, needle, strlen(needle)) == NULL) {
-		ck_assert_msg(now_ms() < deadline, "the terminal never showed "
+		ck_assert_msg(tnow_ms() < deadline, "the terminal never showed "
 		    "\"%s\"; it got \"%s\"", needle, p->out);
 		pfd.fd = p->master;
 		pfd.events = POLLIN;
@@ -1025,13 +1015,13 @@ pty_wait(struct ptyrun *p, const char *needle, int timeout_ms)
 static int
 pty_exit(struct ptyrun *p, int timeout_ms)
 {
-	long long	 deadline = now_ms() + timeout_ms;
+	long long	 deadline = tnow_ms() + timeout_ms;
 	struct pollfd	 pfd;
 	int		 status;
 	pid_t		 r;
 
 	while ((r = waitpid(p->pid, &status, WNOHANG)) == 0) {
-		if (now_ms() >= deadline) {
+		if (tnow_ms() >= deadline) {
 			kill(p->pid, SIGKILL);
 			waitpid(p->pid, NULL, 0);
 			ck_abort_msg("forkpool top did not exit; the terminal "

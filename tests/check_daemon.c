@@ -37,42 +37,6 @@
 	"[pool:echo]\nhandler = echo\nworkers = 1\n"			\
 	"[pool:faulty]\nmodule = @T/faulty.so\nworkers = 1\n"
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Stop d and insist on the graceful exit SIGTERM promises. */
-static void
-stop_ok(struct fpd *d)
-{
-	int	st;
-
-	st = fpd_stop(d);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "forkpoold did not exit 0 on SIGTERM (wait status 0x%x)", st);
-}
-
-/* Wait until an integer of pool in STATUS has the value want. */
-static void
-wait_pool_int(const char *sock, const char *pool, const char *key,
-    long long want, int timeout_ms)
-{
-	long long	deadline = now_ms() + timeout_ms, have;
-
-	while ((have = tpool_int(sock, pool, key)) != want) {
-		ck_assert_msg(now_ms() < deadline, "pool %s: %s is %lld after "
-		    "%d ms, waited for %lld", pool, key, have, timeout_ms,
-		    want);
-		poll(NULL, 0, 5);
-	}
-}
-
 /* The tasks served by pool's current workers, summed (from STATUS). */
 static long long
 pool_tasks(const char *sock, const char *pool)
@@ -133,7 +97,7 @@ START_TEST(test_ping_pong)
 		free(body);
 	}
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -168,7 +132,7 @@ START_TEST(test_echo_exact)
 	free(body);
 	free(payload);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -211,7 +175,7 @@ START_TEST(test_example_exchange)
 	/* The next frame is the PONG: the reply was all there was. */
 	tping(fd, 8);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -303,7 +267,7 @@ pump(struct pconn *cs, int n, int timeout_ms)
 	struct fp_hdr	 h;
 	const uint8_t	*body;
 	uint8_t		 buf[65536];
-	long long	 deadline = now_ms() + timeout_ms, left;
+	long long	 deadline = tnow_ms() + timeout_ms, left;
 	ssize_t		 r;
 	int		 i, busy, rc;
 
@@ -323,7 +287,7 @@ pump(struct pconn *cs, int n, int timeout_ms)
 		}
 		if (!busy)
 			return;
-		left = deadline - now_ms();
+		left = deadline - tnow_ms();
 		for (i = 0; left <= 0 && i < n; i++)
 			ck_assert_msg(cs[i].nreplies == cs[i].ntasks,
 			    "connection %d: %u of %u replies, %zu of %zu "
@@ -393,7 +357,7 @@ START_TEST(test_pipeline_10000)
 	pump(&c, 1, 20000);
 	pconn_finish(&c);
 	ck_assert_int_eq(tpool_int(d->sock, "echo", "completed"), 10000);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -416,7 +380,7 @@ START_TEST(test_connections_apart)
 	for (i = 0; i < 8; i++)
 		pconn_finish(&cs[i]);
 	ck_assert_int_eq(tpool_int(d->sock, "echo", "completed"), 8 * 500);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -438,7 +402,7 @@ START_TEST(test_completion_order)
 	expect_result(fd, 2, "quick");
 	expect_result(fd, 1, "slept");
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -571,7 +535,7 @@ START_TEST(test_status_document)
 	ck_assert_int_gt(json_integer_value(json_object_get(
 	    tstatus_pool(doc, "faulty"), "queue_limit")), 0);
 	json_decref(doc);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -621,7 +585,7 @@ START_TEST(test_backpressure)
 	tping(fd, 101);
 	close(fd);
 	ck_assert_int_eq(tpool_int(d->sock, "faulty", "overloaded"), 0);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -643,10 +607,10 @@ START_TEST(test_abandoned_not_started)
 	twait_state(d->sock, "faulty", "busy", 1, T_MS);
 	for (id = 2; id <= 6; id++)
 		tsend_submit(fd, id, "faulty", "abandoned", 9);
-	wait_pool_int(d->sock, "faulty", "queued", 5, T_MS);
+	twait_pool_int(d->sock, "faulty", "queued", 5, T_MS);
 	close(fd);
 	/* The queue empties either way: dropped, or (wrongly) run. */
-	wait_pool_int(d->sock, "faulty", "queued", 0, T_MS);
+	twait_pool_int(d->sock, "faulty", "queued", 0, T_MS);
 
 	/*
 	 * A task sent now queues behind anything left over, so its reply
@@ -663,7 +627,7 @@ START_TEST(test_abandoned_not_started)
 	    "abandoned tasks were run", completed);
 	ck_assert_msg(tasks == 2, "the worker ran %lld tasks, not 2: "
 	    "abandoned tasks were run", tasks);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -682,7 +646,7 @@ START_TEST(test_cancel_queued)
 	tsend_submit(fd, 1, "faulty", "sleep:400", 9);
 	twait_state(d->sock, "faulty", "busy", 1, T_MS);
 	tsend_submit(fd, 2, "faulty", "cancel me", 9);
-	wait_pool_int(d->sock, "faulty", "queued", 1, T_MS);
+	twait_pool_int(d->sock, "faulty", "queued", 1, T_MS);
 	/* The second CANCEL finds the task answered: it does nothing. */
 	tsend(fd, FP_CANCEL, 0, 2, NULL, 0);
 	tsend(fd, FP_CANCEL, 0, 2, NULL, 0);
@@ -699,7 +663,7 @@ START_TEST(test_cancel_queued)
 	ck_assert_int_eq(pool_tasks(d->sock, "faulty"), 2);
 	tping(fd, 4);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -721,7 +685,7 @@ START_TEST(test_cancel_running)
 	expect_result(fd, 1, "slept");
 	tping(fd, 2);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -749,7 +713,7 @@ START_TEST(test_cancel_unknown)
 	tsend_submit(fd, 5, "echo", "z", 1);
 	expect_result(fd, 5, "z");
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 

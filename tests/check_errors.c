@@ -28,42 +28,6 @@
 	"[pool:echo]\nhandler = echo\nworkers = 1\n"			\
 	"[pool:faulty]\nmodule = @T/faulty.so\nworkers = 1\n"
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Stop d and insist on the graceful exit SIGTERM promises. */
-static void
-stop_ok(struct fpd *d)
-{
-	int	st;
-
-	st = fpd_stop(d);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "forkpoold did not exit 0 on SIGTERM (wait status 0x%x)", st);
-}
-
-/* Wait until an integer of pool in STATUS has the value want. */
-static void
-wait_pool_int(const char *sock, const char *pool, const char *key,
-    long long want, int timeout_ms)
-{
-	long long	deadline = now_ms() + timeout_ms, have;
-
-	while ((have = tpool_int(sock, pool, key)) != want) {
-		ck_assert_msg(now_ms() < deadline, "pool %s: %s is %lld after "
-		    "%d ms, waited for %lld", pool, key, have, timeout_ms,
-		    want);
-		poll(NULL, 0, 5);
-	}
-}
-
 /* The next frame is ERROR code for id, with one line of text. */
 static void
 expect_error(int fd, int code, uint64_t id)
@@ -175,7 +139,7 @@ START_TEST(test_unknown_type)
 	tsend_submit(fd, id + 2, "echo", "still here", 10);
 	expect_result(fd, id + 2, "still here");
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -215,7 +179,7 @@ START_TEST(test_bad_pool_name)
 	expect_error(fd, FP_ERR_BAD_REQUEST, id);
 	tping(fd, id + 1);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -239,7 +203,7 @@ START_TEST(test_arg_beyond_len)
 	expect_error(fd, FP_ERR_BAD_REQUEST, 3);
 	tping(fd, 4);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -265,7 +229,7 @@ START_TEST(test_duplicate_id)
 	tsend_submit(fd, 5, "faulty", "again", 5);
 	expect_result(fd, 5, "again");
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -316,7 +280,7 @@ START_TEST(test_protocol_version)
 	/* One bad client hurts nobody else. */
 	tping(other, 3);
 	close(other);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -372,7 +336,7 @@ START_TEST(test_too_large_request)
 	close(fd);
 	free(raw);
 	free(under);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -399,7 +363,7 @@ START_TEST(test_too_large_output)
 	ck_assert_str_eq(body, want);
 	free(body);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -427,7 +391,7 @@ START_TEST(test_unknown_pool)
 	tsend_submit(fd, 2, "echo", "hello", 5);
 	expect_result(fd, 2, "hello");
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -448,7 +412,7 @@ START_TEST(test_overloaded)
 	twait_state(d->sock, "faulty", "busy", 1, T_MS);
 	tsend_submit(fd, 2, "faulty", "a", 1);
 	tsend_submit(fd, 3, "faulty", "b", 1);
-	wait_pool_int(d->sock, "faulty", "queued", 2, T_MS);
+	twait_pool_int(d->sock, "faulty", "queued", 2, T_MS);
 	tsend_submit(fd, 4, "faulty", "c", 1);
 	/* At once: before the sleeping task is done. */
 	expect_error(fd, FP_ERR_OVERLOADED, 4);
@@ -459,7 +423,7 @@ START_TEST(test_overloaded)
 	ck_assert_int_eq(tpool_int(d->sock, "faulty", "overloaded"), 1);
 	ck_assert_int_eq(pool_tasks(d->sock, "faulty"), 3);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 
@@ -493,7 +457,7 @@ START_TEST(test_metrics_one_reply)
 	free(body);
 	tping(fd, 43);
 	close(fd);
-	stop_ok(d);
+	fpd_stop_ok(d);
 }
 END_TEST
 

@@ -58,16 +58,6 @@
 #define UNDER_ASAN	0
 #endif
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Pause between two looks at a condition (never a synchronisation). */
 static void
 nap(int ms)
@@ -83,14 +73,14 @@ nap(int ms)
 static size_t
 wait_eof(int fd, int timeout_ms)
 {
-	long long	 deadline = now_ms() + timeout_ms, left;
+	long long	 deadline = tnow_ms() + timeout_ms, left;
 	struct pollfd	 pfd;
 	char		 buf[65536];
 	size_t		 total = 0;
 	ssize_t		 n;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - tnow_ms();
 		ck_assert_msg(left > 0, "no end of file on fd %d within %d ms "
 		    "(%zu bytes read)", fd, timeout_ms, total);
 		pfd.fd = fd;
@@ -321,10 +311,10 @@ status_clients(const char *sock)
 static void
 wait_clients(const char *sock, long long n, int timeout_ms)
 {
-	long long	deadline = now_ms() + timeout_ms, have;
+	long long	deadline = tnow_ms() + timeout_ms, have;
 
 	while ((have = status_clients(sock)) != n) {
-		ck_assert_msg(now_ms() < deadline, "%lld clients connected "
+		ck_assert_msg(tnow_ms() < deadline, "%lld clients connected "
 		    "after %d ms, waited for %lld", have, timeout_ms, n);
 		nap(10);
 	}
@@ -492,19 +482,19 @@ START_TEST(test_client_timeout)
 	    "workers = 1\n");
 	idle = tconnect(d->sock);
 	tping(idle, 1);
-	idle_since = now_ms();
+	idle_since = tnow_ms();
 
 	half1 = tconnect(d->sock);
 	half2 = tconnect(d->sock);
-	t0 = now_ms();
+	t0 = tnow_ms();
 	send_half_header(half1);
 	send_half_body(half2);
 	ck_assert_uint_eq(wait_eof(half1, 5000), 0);
-	took = now_ms() - t0;
+	took = tnow_ms() - t0;
 	ck_assert_msg(took >= 290 && took < 3000, "half a header was cut "
 	    "after %lld ms (client_timeout 300 ms)", took);
 	ck_assert_uint_eq(wait_eof(half2, 5000), 0);
-	took = now_ms() - t0;
+	took = tnow_ms() - t0;
 	ck_assert_msg(took >= 290 && took < 3000, "half a body was cut "
 	    "after %lld ms (client_timeout 300 ms)", took);
 	fpd_wait_log(d, "half a frame for longer than client_timeout",
@@ -514,7 +504,7 @@ START_TEST(test_client_timeout)
 	half3 = tconnect(d->sock);
 	send_half_header(half3);
 	ck_assert_uint_eq(wait_eof(half3, 5000), 0);
-	ck_assert_int_ge(now_ms() - idle_since, 600);
+	ck_assert_int_ge(tnow_ms() - idle_since, 600);
 	tping(idle, 2);
 	free(submit_ok(idle, 3, "echo", "still here"));
 	ck_assert_int_eq(fpd_log_count(d,
@@ -708,7 +698,7 @@ START_TEST(test_max_clients)
 		fds[i] = tconnect(d->sock);
 		tping(fds[i], i + 1);
 	}
-	t0 = now_ms();
+	t0 = tnow_ms();
 	fd = tconnect(d->sock);
 	texpect_eof(fd, 5000);
 	close(fd);
@@ -718,21 +708,21 @@ START_TEST(test_max_clients)
 		texpect_eof(fd, 5000);
 		close(fd);
 	}
-	t1 = now_ms();
+	t1 = tnow_ms();
 	logged = fpd_log_count(d, line);
 	ck_assert_msg(logged >= 1 && logged <= 1 + (t1 - t0) / 1000,
 	    "%d refusal lines for 51 refusals in %lld ms", logged, t1 - t0);
 
 	/* The next line comes once a second has passed, not before. */
 	while (fpd_log_count(d, line) == logged) {
-		ck_assert_msg(now_ms() - t0 < 5000, "no second refusal line "
+		ck_assert_msg(tnow_ms() - t0 < 5000, "no second refusal line "
 		    "within 5 s");
 		fd = tconnect(d->sock);
 		texpect_eof(fd, 5000);
 		close(fd);
 		nap(50);
 	}
-	t2 = now_ms();
+	t2 = tnow_ms();
 	ck_assert_msg(t2 - t0 >= 1000, "a second refusal line after %lld ms",
 	    t2 - t0);
 
@@ -747,7 +737,7 @@ START_TEST(test_max_clients)
 		if (trecv(fd, &hdr, NULL, 5000) == 1)
 			break;
 		close(fd);
-		ck_assert_msg(now_ms() - t2 < WAIT_MS, "no room for a client "
+		ck_assert_msg(tnow_ms() - t2 < WAIT_MS, "no room for a client "
 		    "after one of the 3 left");
 		nap(10);
 	}
@@ -1158,9 +1148,9 @@ START_TEST(test_fd_count)
 			}
 		}
 		/* The daemon holds them all before they go. */
-		deadline = now_ms() + WAIT_MS;
+		deadline = tnow_ms() + WAIT_MS;
 		while ((n = fd_count(d->pid)) < start + 100) {
-			ck_assert_msg(now_ms() < deadline, "the master holds "
+			ck_assert_msg(tnow_ms() < deadline, "the master holds "
 			    "%d descriptors with 100 clients connected "
 			    "(%d at start)", n, start);
 			nap(5);
@@ -1170,9 +1160,9 @@ START_TEST(test_fd_count)
 		for (j = 0; j < 100; j++)
 			close(fds[j]);
 	}
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	while ((n = fd_count(d->pid)) != start) {
-		ck_assert_msg(now_ms() < deadline, "the master holds %d "
+		ck_assert_msg(tnow_ms() < deadline, "the master holds %d "
 		    "descriptors after 1,000 connections, %d at start", n,
 		    start);
 		nap(10);
@@ -1287,10 +1277,10 @@ START_TEST(test_memory_bound)
 		if (i % 10 == 0)
 			t_peak = MAX(t_peak, rss_kb(pid));
 	}
-	deadline = now_ms() + 20000;
+	deadline = tnow_ms() + 20000;
 	while ((done = status_sum(d->sock, "completed") +
 	    status_sum(d->sock, "overloaded")) < 100 * ntasks) {
-		ck_assert_msg(now_ms() < deadline, "%lld of %d tasks answered "
+		ck_assert_msg(tnow_ms() < deadline, "%lld of %d tasks answered "
 		    "after 20 s", done, 100 * ntasks);
 		t_peak = MAX(t_peak, rss_kb(pid));
 		nap(20);

@@ -42,16 +42,6 @@ static const char parse_script[] =
     "                          for kv in sorted(s.labels.items()))\n"
     "        print('S %s{%s} %r' % (s.name, labels, s.value))\n";
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Pause between two looks at a condition (never a synchronisation). */
 static void
 nap(int ms)
@@ -498,9 +488,9 @@ START_TEST(test_metrics_every_outcome)
 	tsend_submit(fd2, 200, "s", "sleep:3000", 10);
 	tsend_submit(fd2, 201, "s", "one", 3);
 	tsend_submit(fd2, 202, "s", "two", 3);
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	while (tpool_int(d->sock, "s", "queued") != 2) {
-		ck_assert_msg(now_ms() < deadline, "pool s never had 2 tasks "
+		ck_assert_msg(tnow_ms() < deadline, "pool s never had 2 tasks "
 		    "queued");
 		nap(POLL_MS);
 	}
@@ -754,7 +744,7 @@ START_TEST(test_status_values)
 	json_decref(st);
 
 	/* running_ms grows while the task runs. */
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	for (;;) {
 		st = tstatus(d->sock);
 		w = json_array_get(json_object_get(tstatus_pool(st, "st"),
@@ -763,7 +753,7 @@ START_TEST(test_status_values)
 		    200)
 			break;
 		ck_assert_msg(json_object_get(w, "running_ms") != NULL &&
-		    now_ms() < deadline, "running_ms never reached 200");
+		    tnow_ms() < deadline, "running_ms never reached 200");
 		json_decref(st);
 		nap(POLL_MS);
 	}

@@ -30,16 +30,6 @@
 #define PIPELINE	1000	/* tasks sent in one write */
 #define INI_MAX		2048
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Pause between two looks at a condition (never a synchronisation). */
 static void
 nap(int ms)
@@ -235,10 +225,10 @@ START_TEST(test_program_never_ready_at_start)
 
 	program_ini(ini, sizeof(ini), "nr", "/bin/sh", "never_ready.sh",
 	    "workers = 1\nstart_timeout = 500ms\n");
-	t0 = now_ms();
+	t0 = tnow_ms();
 	d = fpd_spawn(ini, NULL);
 	status = fpd_wait_exit(d, WAIT_MS);
-	took = now_ms() - t0;
+	took = tnow_ms() - t0;
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0,
 	    "forkpoold ended with wait status 0x%x", status);
 	ck_assert_msg(took >= 500, "forkpoold gave up after %lld ms; "
@@ -285,13 +275,13 @@ START_TEST(test_program_never_ready_backoff)
 	    WAIT_MS), 0);
 	ck_assert_int_eq(fpd_wait_log(d, "pool nr: restarting too often, "
 	    "backing off", WAIT_MS), 0);
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	while (!backoff) {
 		st = tstatus(d->sock);
 		ck_assert_ptr_nonnull(p = tstatus_pool(st, "nr"));
 		backoff = json_is_true(json_object_get(p, "backoff"));
 		json_decref(st);
-		ck_assert_msg(backoff || now_ms() < deadline, "STATUS never "
+		ck_assert_msg(backoff || tnow_ms() < deadline, "STATUS never "
 		    "showed pool nr backing off");
 		if (!backoff)
 			nap(POLL_MS);
@@ -577,12 +567,12 @@ END_TEST
 static pid_t
 read_pid_file(const char *path)
 {
-	long long	 deadline = now_ms() + WAIT_MS;
+	long long	 deadline = tnow_ms() + WAIT_MS;
 	FILE		*f;
 	long		 pid = -1;
 
 	while ((f = fopen(path, "r")) == NULL) {
-		ck_assert_msg(now_ms() < deadline, "%s never appeared", path);
+		ck_assert_msg(tnow_ms() < deadline, "%s never appeared", path);
 		nap(POLL_MS);
 	}
 	ck_assert_int_eq(fscanf(f, "%ld", &pid), 1);
@@ -622,7 +612,7 @@ START_TEST(test_program_timeout_group)
 	unlink(path);
 	rmdir(dir);
 
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	for (;;) {
 		r = waitpid(child, &status, WNOHANG);
 		if (r == child) {
@@ -635,7 +625,7 @@ START_TEST(test_program_timeout_group)
 		if (r == -1 && errno == ECHILD && kill(child, 0) == -1 &&
 		    errno == ESRCH)
 			break;
-		ck_assert_msg(now_ms() < deadline, "the program's child %ld "
+		ck_assert_msg(tnow_ms() < deadline, "the program's child %ld "
 		    "outlived the timeout", (long)child);
 		nap(POLL_MS);
 	}

@@ -41,16 +41,6 @@
 #define PAYLOAD_MAX	1024
 #define SHAPE_MAX	4096
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Pause between two looks at a condition (never a synchronisation). */
 static void
 nap(int ms)
@@ -255,7 +245,7 @@ load_run(void *arg)
 	const uint8_t	*body;
 	uint8_t		*out = NULL, buf[65536];
 	size_t		 olen = 0, ooff = 0, ocap = 0;
-	long long	 sent = 0, answered = 0, progress = now_ms();
+	long long	 sent = 0, answered = 0, progress = tnow_ms();
 	ssize_t		 n;
 	int		 rc;
 
@@ -303,7 +293,7 @@ load_run(void *arg)
 			while ((rc = fp_reader_next(&r, &hdr, &body)) == 1) {
 				if (load_reply(l, &hdr, body, sent)) {
 					answered++;
-					progress = now_ms();
+					progress = tnow_ms();
 				}
 			}
 			if (rc == -1) {
@@ -314,7 +304,7 @@ load_run(void *arg)
 			}
 			atomic_store(&l->answered, answered);
 		}
-		if (answered < sent && now_ms() - progress > LOAD_STALL_MS) {
+		if (answered < sent && tnow_ms() - progress > LOAD_STALL_MS) {
 			load_give_up(l, "no reply for 15 s: %lld of %lld tasks "
 			    "answered", answered, sent);
 			break;
@@ -350,13 +340,13 @@ load_start(struct load *l, struct fpd *d, const char *what, const char *pool,
 static void
 load_wait(struct load *l, long long n)
 {
-	long long	deadline = now_ms() + LOAD_WAIT_MS;
+	long long	deadline = tnow_ms() + LOAD_WAIT_MS;
 
 	while (atomic_load(&l->answered) < n) {
 		ck_assert_msg(!atomic_load(&l->gave_up), "the load on %s "
 		    "gave up after %lld answers (see its figures)", l->pool,
 		    (long long)atomic_load(&l->answered));
-		ck_assert_msg(now_ms() < deadline, "the load on %s had %lld "
+		ck_assert_msg(tnow_ms() < deadline, "the load on %s had %lld "
 		    "of %lld tasks answered after %d ms", l->pool,
 		    (long long)atomic_load(&l->answered), n, LOAD_WAIT_MS);
 		nap(POLL_MS);
@@ -502,7 +492,7 @@ static void
 wait_workers(const char *sock, const char *pool, int n)
 {
 	json_t		*st, *p, *w;
-	long long	 deadline = now_ms() + WAIT_MS;
+	long long	 deadline = tnow_ms() + WAIT_MS;
 	const char	*state;
 	size_t		 i;
 	int		 have, good;
@@ -525,7 +515,7 @@ wait_workers(const char *sock, const char *pool, int n)
 		json_decref(st);
 		if (have == n && good == n)
 			return;
-		ck_assert_msg(now_ms() < deadline, "pool %s: %d workers, %d of "
+		ck_assert_msg(tnow_ms() < deadline, "pool %s: %d workers, %d of "
 		    "them ready and current, after %d ms; waited for %d",
 		    pool, have, good, WAIT_MS, n);
 		nap(POLL_MS);
@@ -728,9 +718,9 @@ START_TEST(test_reload_remove_pool)
 	lo.unknown_ok = 1;	/* for the figures; the thread never reads it */
 	load_wait(&l, LOAD_BEFORE);
 	load_wait(&lo, 4);
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	while (tpool_int(d->sock, "old", "queued") < 10) {
-		ck_assert_msg(now_ms() < deadline, "pool old never had 10 "
+		ck_assert_msg(tnow_ms() < deadline, "pool old never had 10 "
 		    "tasks queued");
 		nap(POLL_MS);
 	}
@@ -754,11 +744,11 @@ START_TEST(test_reload_remove_pool)
 	json_decref(st);
 
 	/* New submits are refused; keep the load on until 100 have been. */
-	deadline = now_ms() + LOAD_WAIT_MS;
+	deadline = tnow_ms() + LOAD_WAIT_MS;
 	while (atomic_load(&lo.unknown) < 100) {
 		ck_assert_msg(!atomic_load(&lo.gave_up), "the load on old "
 		    "gave up");
-		ck_assert_msg(now_ms() < deadline, "only %lld UNKNOWN_POOL "
+		ck_assert_msg(tnow_ms() < deadline, "only %lld UNKNOWN_POOL "
 		    "replies after the pool was removed",
 		    (long long)atomic_load(&lo.unknown));
 		nap(POLL_MS);

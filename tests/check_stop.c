@@ -33,16 +33,6 @@ static const char ini_faulty1[] =
     "module = @T/faulty.so\n"
     "workers = 1\n";
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Pause between two polls of a condition (never a synchronisation). */
 static void
 nap(int ms)
@@ -60,7 +50,7 @@ static pid_t
 wait_busy(const char *sock, const char *pool)
 {
 	json_t		*st, *p, *w;
-	long long	 deadline = now_ms() + WAIT_MS;
+	long long	 deadline = tnow_ms() + WAIT_MS;
 	size_t		 i;
 	pid_t		 pid;
 
@@ -78,7 +68,7 @@ wait_busy(const char *sock, const char *pool)
 		json_decref(st);
 		if (pid > 0)
 			return (pid);
-		ck_assert_msg(now_ms() < deadline, "pool %s never got busy",
+		ck_assert_msg(tnow_ms() < deadline, "pool %s never got busy",
 		    pool);
 		nap(POLL_MS);
 	}
@@ -88,10 +78,10 @@ wait_busy(const char *sock, const char *pool)
 static void
 wait_queued(const char *sock, const char *pool, int n)
 {
-	long long	deadline = now_ms() + WAIT_MS, queued;
+	long long	deadline = tnow_ms() + WAIT_MS, queued;
 
 	while ((queued = tpool_int(sock, pool, "queued")) != n) {
-		ck_assert_msg(now_ms() < deadline, "pool %s: %lld queued, "
+		ck_assert_msg(tnow_ms() < deadline, "pool %s: %lld queued, "
 		    "never %d", pool, queued, n);
 		nap(POLL_MS);
 	}
@@ -195,7 +185,7 @@ spawn_forkpoold(const char *const *args, const char *errpath)
 static int
 wait_child(pid_t pid, int timeout_ms)
 {
-	long long	deadline = now_ms() + timeout_ms;
+	long long	deadline = tnow_ms() + timeout_ms;
 	pid_t		r;
 	int		st;
 
@@ -204,7 +194,7 @@ wait_child(pid_t pid, int timeout_ms)
 		ck_assert_int_ne(r, -1);
 		if (r == pid)
 			return (st);
-		if (now_ms() >= deadline) {
+		if (tnow_ms() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			ck_abort_msg("forkpoold %ld still running after %d ms",
@@ -349,10 +339,10 @@ START_TEST(test_shutdown_timeout)
 	tsend_submit(fd, 1, "faulty", "hang", 4);
 	worker = wait_busy(d->sock, "faulty");
 
-	t0 = now_ms();
+	t0 = tnow_ms();
 	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
 	recv_reply(fd, &hdr, &body);
-	took = now_ms() - t0;
+	took = tnow_ms() - t0;
 	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_SHUTTING_DOWN,
 	    "the hung task got 0x%x %u: %s", hdr.type, hdr.arg, body);
 	ck_assert_uint_eq(hdr.id, 1);
@@ -555,14 +545,14 @@ START_TEST(test_stale_socket)
 
 	pid = spawn_forkpoold((const char *[]){ "-c", ini, "-s", sock, NULL },
 	    err);
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	while ((fd = try_connect(sock)) == -1) {
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			out = slurp(err);
 			ck_abort_msg("forkpoold exited (wait status 0x%x) on "
 			    "a stale socket:\n%s", st, out);
 		}
-		if (now_ms() >= deadline) {
+		if (tnow_ms() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			out = slurp(err);

@@ -65,16 +65,6 @@ static const char ini_echo[] =
 static char	scratch_base[128];
 static char	tmpdir[256];		/* this test's scratch directory */
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Pause between two looks at a condition (never a synchronisation). */
 static void
 nap(int ms)
@@ -231,7 +221,7 @@ run(char **out, int timeout_ms, const char *fmt, ...)
 {
 	char		 cmd[4096], *buf;
 	size_t		 len = 0, cap = 8192;
-	long long	 deadline = now_ms() + timeout_ms, left;
+	long long	 deadline = tnow_ms() + timeout_ms, left;
 	struct pollfd	 pfd;
 	va_list		 ap;
 	ssize_t		 n;
@@ -260,7 +250,7 @@ run(char **out, int timeout_ms, const char *fmt, ...)
 	close(fds[1]);
 	ck_assert((buf = malloc(cap + 1)) != NULL);
 	for (;;) {
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline - tnow_ms()) <= 0) {
 			kill(-pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			buf[len] = '\0';
@@ -321,7 +311,7 @@ log_tail(struct fpd *d)
 static ssize_t
 notify_next(int fd, char *buf, size_t size, int timeout_ms)
 {
-	long long	 deadline = now_ms() + timeout_ms, left;
+	long long	 deadline = tnow_ms() + timeout_ms, left;
 	struct pollfd	 pfd;
 	ssize_t		 n;
 
@@ -331,10 +321,10 @@ notify_next(int fd, char *buf, size_t size, int timeout_ms)
 			buf[n] = '\0';
 			if (getenv("FORKPOOL_TEST_VERBOSE") != NULL)
 				fprintf(stderr, "notify %lld: \"%s\"\n",
-				    now_ms() % 100000, buf);
+				    tnow_ms() % 100000, buf);
 			return (n);
 		}
-		if ((left = deadline - now_ms()) <= 0)
+		if ((left = deadline - tnow_ms()) <= 0)
 			return (-1);
 		pfd.fd = fd;
 		pfd.events = POLLIN;
@@ -364,10 +354,10 @@ static int
 notify_wait_line(int fd, const char *line, char *buf, size_t size,
     int timeout_ms)
 {
-	long long	deadline = now_ms() + timeout_ms;
+	long long	deadline = tnow_ms() + timeout_ms;
 	int		left;
 
-	while ((left = (int)(deadline - now_ms())) > 0) {
+	while ((left = (int)(deadline - tnow_ms())) > 0) {
 		if (notify_next(fd, buf, size, left) == -1)
 			return (-1);
 		if (has_line(buf, line))
@@ -383,15 +373,15 @@ notify_wait_line(int fd, const char *line, char *buf, size_t size,
 static int
 watchdog_count(int fd, int window_ms, long long *stamps)
 {
-	long long	end = now_ms() + window_ms;
+	long long	end = tnow_ms() + window_ms;
 	char		buf[4096];
 	int		n = 0, left;
 
-	while ((left = (int)(end - now_ms())) > 0) {
+	while ((left = (int)(end - tnow_ms())) > 0) {
 		if (notify_next(fd, buf, sizeof(buf), left) == -1)
 			break;
 		if (has_line(buf, "WATCHDOG=1") && n < MAX_STAMPS)
-			stamps[n++] = now_ms();
+			stamps[n++] = tnow_ms();
 	}
 	return (n);
 }
@@ -442,7 +432,7 @@ static int
 connect_retry(const char *path, int timeout_ms)
 {
 	struct sockaddr_un	sun;
-	long long		deadline = now_ms() + timeout_ms;
+	long long		deadline = tnow_ms() + timeout_ms;
 	int			fd;
 
 	memset(&sun, 0, sizeof(sun));
@@ -455,7 +445,7 @@ connect_retry(const char *path, int timeout_ms)
 		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
 			return (fd);
 		close(fd);
-		ck_assert_msg(now_ms() < deadline, "cannot connect to %s "
+		ck_assert_msg(tnow_ms() < deadline, "cannot connect to %s "
 		    "within %d ms: %s", path, timeout_ms, strerror(errno));
 		nap(10);
 	}
@@ -507,12 +497,12 @@ START_TEST(test_ready_after_start)
 	    tmppath(0, "gated_worker.py"), gate);
 	d = fpd_spawn(ini, NULL);
 	/* Every worker forked, the gated ones held back: not ready. */
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	while (fpd_log_count(d, " started") < 5) {
 		ck_assert_msg(notify_next(d->notify_fd, buf, sizeof(buf), 10) ==
 		    -1 || !has_line(buf, "READY=1"), "READY=1 before the "
 		    "workers were started\n%s", log_tail(d));
-		ck_assert_msg(now_ms() < deadline, "5 workers not started "
+		ck_assert_msg(tnow_ms() < deadline, "5 workers not started "
 		    "within %d ms\n%s", WAIT_MS, log_tail(d));
 	}
 	ck_assert_msg(notify_wait_line(d->notify_fd, "READY=1", buf,
@@ -644,7 +634,7 @@ START_TEST(test_abstract_notify_socket)
 
 	tmpdir_make();
 	snprintf(name, sizeof(name), "forkpool-test-%ld-%lld", (long)getpid(),
-	    now_ms());
+	    tnow_ms());
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path + 1, name, strlen(name));

@@ -28,16 +28,6 @@
 #define WAIT_MS		10000	/* deadline for what should be quick */
 #define POLL_MS		20	/* interval between two looks at STATUS */
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Pause between two polls of a condition (never a synchronisation). */
 static void
 nap(int ms)
@@ -87,7 +77,7 @@ static void
 wait_busy(const char *sock, const char *pool, int n, pid_t *pids)
 {
 	json_t		*st, *p, *w;
-	long long	 deadline = now_ms() + WAIT_MS;
+	long long	 deadline = tnow_ms() + WAIT_MS;
 	size_t		 i;
 	int		 found;
 
@@ -105,7 +95,7 @@ wait_busy(const char *sock, const char *pool, int n, pid_t *pids)
 		json_decref(st);
 		if (found == n)
 			return;
-		ck_assert_msg(now_ms() < deadline,
+		ck_assert_msg(tnow_ms() < deadline,
 		    "pool %s never had %d busy workers", pool, n);
 		nap(POLL_MS);
 	}
@@ -395,10 +385,10 @@ START_TEST(test_timeout)
 	fd = tconnect(d->sock);
 	old = run_pid_task(fd, 1, "faulty");
 
-	t0 = now_ms();
+	t0 = tnow_ms();
 	tsend_submit(fd, 2, "faulty", "hang", 4);
 	recv_reply(fd, &hdr, &body);
-	took = now_ms() - t0;
+	took = tnow_ms() - t0;
 	check_error(&hdr, body, 2, FP_ERR_TIMEOUT);
 	ck_assert_msg(took >= 500, "TIMEOUT after %lld ms, before 500 ms",
 	    took);
@@ -563,7 +553,7 @@ START_TEST(test_prefetch_timeout_start)
 	fd = tconnect(d->sock);
 	frame_submit(buf, sizeof(buf), &off, 1, "faulty", "sleep:500");
 	frame_submit(buf, sizeof(buf), &off, 2, "faulty", "sleep:500");
-	t0 = now_ms();
+	t0 = tnow_ms();
 	tsend_raw(fd, buf, off);
 	for (i = 0; i < 2; i++) {
 		recv_reply(fd, &hdr, &body);
@@ -574,7 +564,7 @@ START_TEST(test_prefetch_timeout_start)
 		ck_assert_str_eq(body, "slept");
 		free(body);
 	}
-	took = now_ms() - t0;
+	took = tnow_ms() - t0;
 	/* One worker ran them in turn: the second waited past 800 ms total. */
 	ck_assert_msg(took >= 1000, "both done in %lld ms", took);
 	close(fd);
@@ -662,9 +652,9 @@ START_TEST(test_crash_loop_backoff)
 	check_error(&hdr, body, id - 1, FP_ERR_WORKER_CRASHED);
 	free(body);
 
-	deadline = now_ms() + WAIT_MS;
+	deadline = tnow_ms() + WAIT_MS;
 	while (!pool_backoff(d->sock, "faulty")) {
-		if (now_ms() >= deadline) {
+		if (tnow_ms() >= deadline) {
 			log = fpd_log(d);
 			ck_abort_msg("no back-off; log:\n%s", tail(log));
 		}
@@ -677,8 +667,8 @@ START_TEST(test_crash_loop_backoff)
 	 * workers in that time.  Meanwhile the daemon and the echo pool
 	 * answer as usual.
 	 */
-	t0 = now_ms();
-	while (now_ms() - t0 < 2000) {
+	t0 = tnow_ms();
+	while (tnow_ms() - t0 < 2000) {
 		tping(fd, id++);
 		tsubmit(fd, id, "echo", "still here", 10, &hdr, &body);
 		check_result(&hdr, body, id++);

@@ -79,9 +79,9 @@ static void	harness_fail(struct fpd *, const char *, ...)
 		    __attribute__((noreturn, format(printf, 2, 3)));
 static const char *tmp_base(void);
 
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
+/* Milliseconds on the monotonic clock, for deadlines. */
+long long
+tnow_ms(void)
 {
 	struct timespec	ts;
 
@@ -489,10 +489,10 @@ fpd_start(const char *ini)
 int
 fpd_wait_exit(struct fpd *d, int timeout_ms)
 {
-	long long	deadline = now_ms() + timeout_ms;
+	long long	deadline = tnow_ms() + timeout_ms;
 
 	while (!reap_nohang(d)) {
-		if (now_ms() >= deadline)
+		if (tnow_ms() >= deadline)
 			harness_fail(d, "forkpoold (pid %ld) did not exit "
 			    "within %d ms", (long)d->pid, timeout_ms);
 		step();
@@ -509,9 +509,9 @@ fpd_stop(struct fpd *d)
 
 	if (d->pid > 0 && !reap_nohang(d)) {
 		kill(d->pid, SIGTERM);
-		deadline = now_ms() + STOP_TIMEOUT_MS;
+		deadline = tnow_ms() + STOP_TIMEOUT_MS;
 		while (!reap_nohang(d)) {
-			if (now_ms() >= deadline) {
+			if (tnow_ms() >= deadline) {
 				/* cleanup_all kills it on the way out. */
 				harness_fail(d, "forkpoold (pid %ld) did not "
 				    "exit within %d ms of SIGTERM",
@@ -536,7 +536,7 @@ fpd_stop(struct fpd *d)
 int
 fpd_wait_notify(struct fpd *d, const char *needle, int timeout_ms)
 {
-	long long	 deadline = now_ms() + timeout_ms, left;
+	long long	 deadline = tnow_ms() + timeout_ms, left;
 	struct pollfd	 pfd;
 	char		 buf[4096];
 	ssize_t		 n;
@@ -559,7 +559,7 @@ fpd_wait_notify(struct fpd *d, const char *needle, int timeout_ms)
 			gone = 1;
 			continue;
 		}
-		if ((left = deadline - now_ms()) <= 0)
+		if ((left = deadline - tnow_ms()) <= 0)
 			return (-1);
 		/* Wake now and then to notice an exit. */
 		pfd.fd = d->notify_fd;
@@ -607,10 +607,10 @@ fpd_log_count(struct fpd *d, const char *needle)
 int
 fpd_wait_log(struct fpd *d, const char *needle, int timeout_ms)
 {
-	long long	deadline = now_ms() + timeout_ms;
+	long long	deadline = tnow_ms() + timeout_ms;
 
 	while (fpd_log_count(d, needle) == 0) {
-		if (now_ms() >= deadline)
+		if (tnow_ms() >= deadline)
 			harness_fail(d, "no log line containing \"%s\" "
 			    "within %d ms", needle, timeout_ms);
 		step();
@@ -627,7 +627,7 @@ wait_fd(int fd, short events, long long deadline)
 	int		rc;
 
 	for (;;) {
-		if ((left = deadline - now_ms()) < 0)
+		if ((left = deadline - tnow_ms()) < 0)
 			left = 0;
 		pfd.fd = fd;
 		pfd.events = events;
@@ -724,13 +724,13 @@ tconnect(const char *sock)
 void
 tsend_raw(int fd, const void *buf, size_t len)
 {
-	send_all(fd, buf, len, now_ms() + SEND_TIMEOUT_MS);
+	send_all(fd, buf, len, tnow_ms() + SEND_TIMEOUT_MS);
 }
 
 size_t
 trecv_raw(int fd, void *buf, size_t len, int timeout_ms)
 {
-	return (recv_all(fd, buf, len, now_ms() + timeout_ms, timeout_ms,
+	return (recv_all(fd, buf, len, tnow_ms() + timeout_ms, timeout_ms,
 	    "bytes"));
 }
 
@@ -778,7 +778,7 @@ tsend_submit(int fd, uint64_t id, const char *pool, const void *payload,
 int
 trecv(int fd, struct fp_hdr *hdr, char **body, int timeout_ms)
 {
-	long long	 deadline = now_ms() + timeout_ms;
+	long long	 deadline = tnow_ms() + timeout_ms;
 	uint8_t		 raw[FP_HDR_LEN];
 	size_t		 got;
 	char		*b;
@@ -1012,11 +1012,11 @@ void
 twait_state(const char *sock, const char *pool, const char *state, int n,
     int timeout_ms)
 {
-	long long	deadline = now_ms() + timeout_ms;
+	long long	deadline = tnow_ms() + timeout_ms;
 	int		have;
 
 	while ((have = count_state(sock, pool, state)) < n) {
-		if (now_ms() >= deadline)
+		if (tnow_ms() >= deadline)
 			harness_fail(NULL, "pool %s: %d workers %s after %d ms "
 			    "(waited for %d)%s", pool, have < 0 ? 0 : have,
 			    state, timeout_ms, n, have < 0 ?
@@ -1035,7 +1035,7 @@ int
 twait_pid_gone(pid_t pid, int timeout_ms)
 {
 	struct fpd_run	*run;
-	long long	 deadline = now_ms() + timeout_ms;
+	long long	 deadline = tnow_ms() + timeout_ms;
 
 	for (;;) {
 		/* Our own daemon is a zombie until we reap it. */
@@ -1044,7 +1044,7 @@ twait_pid_gone(pid_t pid, int timeout_ms)
 				reap_nohang(&run->d);
 		if (kill(pid, 0) == -1 && errno == ESRCH)
 			return (0);
-		if (now_ms() >= deadline)
+		if (tnow_ms() >= deadline)
 			harness_fail(NULL, "pid %ld still exists after %d ms",
 			    (long)pid, timeout_ms);
 		step();
@@ -1066,4 +1066,30 @@ fpd_rewrite(struct fpd *d, const char *ini)
 	if (rename(tmp, d->conf) == -1)
 		harness_fail(d, "rename %s to %s: %s", tmp, d->conf,
 		    strerror(errno));
+}
+
+/* Stop d and insist on the graceful exit SIGTERM promises. */
+void
+fpd_stop_ok(struct fpd *d)
+{
+	int	st;
+
+	st = fpd_stop(d);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "forkpoold did not exit 0 on SIGTERM (wait status 0x%x)", st);
+}
+
+/* Wait until an integer of pool in STATUS has the value want. */
+void
+twait_pool_int(const char *sock, const char *pool, const char *key,
+    long long want, int timeout_ms)
+{
+	long long	deadline = tnow_ms() + timeout_ms, have;
+
+	while ((have = tpool_int(sock, pool, key)) != want) {
+		ck_assert_msg(tnow_ms() < deadline, "pool %s: %s is %lld after "
+		    "%d ms, waited for %lld", pool, key, have, timeout_ms,
+		    want);
+		poll(NULL, 0, 5);
+	}
 }

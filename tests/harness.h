@@ -57,6 +57,14 @@ int		 fpd_wait_log(struct fpd *d, const char *needle,
  */
 void		 fpd_rewrite(struct fpd *d, const char *ini);
 
+/* Milliseconds on the monotonic clock, for deadlines. */
+long long	 tnow_ms(void);
+/* fpd_stop, failing the test unless the daemon exited 0. */
+void		 fpd_stop_ok(struct fpd *d);
+/* Wait until an integer of pool in STATUS has the value want. */
+void		 twait_pool_int(const char *sock, const char *pool,
+		    const char *key, long long want, int timeout_ms);
+
 /* Raw-frame client, for proving the protocol byte by byte. */
 int		 tconnect(const char *sock);
 void		 tsend(int fd, uint8_t type, uint16_t arg, uint64_t id,
