@@ -14,7 +14,6 @@ The environment names what is driven (the Makefile sets it): FORKPOOLD,
 FORKPOOL_MODULE_DIR, FORKPOOL_SRCDIR.  Standard library only.
 """
 
-import argparse
 import itertools
 import json
 import multiprocessing
@@ -22,14 +21,15 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import zlib
+
+import benchlib
+from benchlib import (Daemon, cpu_seconds, fmt_num, fmt_rate, fmt_ratio,
+                      log, target)
 
 WORKERS = 2
 ECHO_PREFETCH = 16
@@ -52,16 +52,6 @@ def identity(x):
 
 # ---------------------------------------------------------------- helpers
 
-def log(msg):
-    """Progress on stderr, so that stdout is the report."""
-    print(msg, file=sys.stderr, flush=True)
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def rss_kib(pid):
     """VmRSS of a process, in KiB, from /proc/PID/status."""
     with open("/proc/%d/status" % pid) as f:
@@ -69,15 +59,6 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS for pid %d" % pid)
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds, from /proc/PID/stat."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is the state (field 3); utime and stime are fields 14, 15.
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def make_corpus(size):
@@ -178,72 +159,6 @@ def compile_tools(srcdir, outdir):
 
 
 # ---------------------------------------------------------------- servers
-
-class Daemon:
-    """forkpoold on a temporary config and socket, ready when it says
-    READY=1 on our NOTIFY_SOCKET."""
-
-    def __init__(self, binary, moddir, tmp, name, pools):
-        self.dir = tempfile.mkdtemp(prefix=name + ".", dir=tmp)
-        self.sock = os.path.join(self.dir, "fp.sock")
-        self.conf = os.path.join(self.dir, "forkpool.ini")
-        self.logpath = os.path.join(self.dir, "forkpoold.log")
-        text = ("[daemon]\nsocket = %s\nmax_inflight = 1024\n"
-                "\n" % self.sock) + pools
-        with open(self.conf, "w") as f:
-            f.write(text)
-        notify = os.path.join(self.dir, "notify")
-        self.nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.nsock.bind(notify)
-        env = dict(os.environ, NOTIFY_SOCKET=notify)
-        if moddir:
-            env["FORKPOOL_MODULE_DIR"] = moddir
-        self.logf = open(self.logpath, "wb")
-        self.proc = subprocess.Popen([binary, "-c", self.conf, "-s",
-                                      self.sock], env=env,
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf)
-        self.pid = self.proc.pid
-        self._wait_ready()
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.stop()
-                raise RuntimeError("forkpoold: no READY=1 within %d s\n%s"
-                                   % (START_TIMEOUT, self.log()))
-            self.nsock.settimeout(min(left, 0.2))
-            try:
-                msg = self.nsock.recv(4096).decode(errors="replace")
-            except socket.timeout:
-                msg = ""
-            if "READY=1" in msg.split("\n"):
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError("forkpoold exited with status %s before "
-                                   "READY=1\n%s" % (self.proc.returncode,
-                                                    self.log()))
-
-    def log(self):
-        with open(self.logpath, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            if self.proc.returncode != 0:
-                log("bench: forkpoold exited with status %d on SIGTERM"
-                    % self.proc.returncode)
-        self.nsock.close()
-        self.logf.close()
-
 
 class Relay:
     """bench/relay on a temporary socket, ready when it prints "ready"."""
@@ -419,62 +334,22 @@ def compress6(chunk):
 
 # ---------------------------------------------------------------- report
 
-def fmt_rate(v):
-    return "-" if v is None else "{:,.0f}".format(v)
-
-
-def fmt_num(v, digits=1):
-    return "-" if v is None else "{:,.{}f}".format(v, digits)
-
-
-def fmt_ratio(v):
-    return "-" if v is None else "{:.2f}x".format(v)
-
-
-class Table:
+class Table(benchlib.Table):
     """The report: rows of figures, medians over the repetitions."""
-
-    def __init__(self, runs):
-        self.runs = runs      # name -> list of result dicts, one per rep
-        self.lines = []
-
-    def med(self, name, key):
-        return median([r.get(key) for r in self.runs.get(name, [])])
-
-    def ratio(self, num, den, key="tasks_per_s", invert=False):
-        """Median over repetitions of the per-repetition ratio: figures
-        taken seconds apart on a noisy machine compare better pairwise."""
-        a = self.runs.get(num, [])
-        b = self.runs.get(den, [])
-        vals = []
-        for x, y in zip(a, b):
-            if x.get(key) and y.get(key):
-                vals.append(y[key] / x[key] if invert else x[key] / y[key])
-        return median(vals)
 
     def header(self, title):
         self.lines.append("")
         self.lines.append(title)
 
     def row(self, label, name):
-        rates = [r["tasks_per_s"] for r in self.runs.get(name, [])]
-        spread = "-"
-        if len(rates) > 1:
-            spread = "%.0f%%" % (100.0 * (max(rates) - min(rates)) /
-                                 statistics.median(rates))
         self.lines.append("  %-42s %12s %9s %10s %10s %7s" % (
             label, fmt_rate(self.med(name, "tasks_per_s")),
             fmt_num(self.med(name, "mb_per_s")),
             fmt_num(self.med(name, "p50_us")),
-            fmt_num(self.med(name, "p99_us")), spread))
+            fmt_num(self.med(name, "p99_us")), self.spread(name)))
 
     def note(self, text):
         self.lines.append("  " + text)
-
-
-def target(lines, ok, text):
-    mark = "n/a    " if ok is None else ("met    " if ok else "NOT MET")
-    lines.append("  [%s] %s" % (mark, text))
 
 
 def report(runs, rss, cfg, meta):
@@ -604,12 +479,7 @@ def report(runs, rss, cfg, meta):
 # ---------------------------------------------------------------- main
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default="build",
-                    help="the build directory (results go to BUILD/bench)")
-    ap.add_argument("--quick", action="store_true",
-                    help="a short smoke run: small counts, one repetition")
-    ap.add_argument("--reps", type=int, help="repetitions per scenario")
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--no-daemon", action="store_true",
                     help="skip forkpoold (relay and Pool only)")
     args = ap.parse_args()
@@ -628,9 +498,7 @@ def main():
             "bench") != -1
     moddir = os.environ.get("FORKPOOL_MODULE_DIR",
                             os.path.join(build, "modules"))
-    cfg = dict(QUICK if args.quick else FULL)
-    if args.reps:
-        cfg["reps"] = args.reps
+    cfg = benchlib.counts(args, FULL, QUICK)
     use_daemon = not args.no_daemon
     if use_daemon and not os.access(forkpoold, os.X_OK):
         log("bench: %s is missing: forkpoold rows skipped" % forkpoold)
@@ -664,7 +532,8 @@ def main():
 
     try:
         if use_daemon:
-            daemon = Daemon(forkpoold, moddir, tmp, "fp", pools)
+            daemon = Daemon(forkpoold, tmp, pools, "fp", moddir=moddir,
+                            start_timeout=START_TIMEOUT)
         relay = Relay(relay_bin, tmp)
         fpid = daemon.pid if daemon else None
         mp = multiprocessing.get_context("fork")
@@ -724,7 +593,8 @@ def main():
             daemon.stop()
             daemon = None
             log("bench: master RSS over %d tasks" % cfg["rss"])
-            daemon = Daemon(forkpoold, moddir, tmp, "rss", pools)
+            daemon = Daemon(forkpoold, tmp, pools, "rss", moddir=moddir,
+                            start_timeout=START_TIMEOUT)
             ready = rss_kib(daemon.pid)
             warm = 20_000
             run_driver(driver, daemon.sock, n=warm, conns=4, depth=DEPTH,
@@ -741,9 +611,7 @@ def main():
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         log("bench: %s" % e)
         if daemon:
-            daemon.stop()
-            log("bench: the end of forkpoold's log:\n" +
-                "\n".join(daemon.log().splitlines()[-30:]))
+            daemon.stop_and_show_log()
             daemon = None
         sys.exit(1)
     finally:
@@ -755,13 +623,8 @@ def main():
 
     meta["seconds"] = round(time.monotonic() - t_start, 1)
     text = report(runs, rss, cfg, meta)
-    print(text)
-    results = dict(meta=meta, runs=runs, rss=rss, report=text)
-    path = os.path.join(outdir, "results.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
-    print("\n(%.0f s; every figure in %s)" % (meta["seconds"],
-                                              os.path.relpath(path)))
+    benchlib.save(text, dict(meta=meta, runs=runs, rss=rss, report=text),
+                  os.path.join(outdir, "results.json"), meta["seconds"])
 
 
 if __name__ == "__main__":

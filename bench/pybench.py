@@ -29,21 +29,21 @@ FORKPOOL_SRCDIR, and PYTHON, the interpreter the daemon's workers run
 (default: this one).  Standard library only.
 """
 
-import argparse
 import concurrent.futures
-import json
 import multiprocessing
 import os
 import platform
 import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+import benchlib
+from benchlib import (cpu_seconds, fmt_num, fmt_rate, fmt_ratio, log,
+                      median, target)
 
 WORKERS = 2
 TINY_PREFETCH = 16
@@ -59,33 +59,13 @@ QUICK = dict(cpu=60, slow=12, tiny=4000, reps=1)
 pywork = None
 
 
-def log(msg):
-    """Progress on stderr, so that stdout is the report."""
-    print(msg, file=sys.stderr, flush=True)
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process from /proc/PID/stat; None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_of(pids):
     """Total CPU seconds of some processes, or None if one is unknown."""
     if not pids:
         return None
     total = 0.0
     for pid in pids:
-        s = cpu_seconds(pid)
+        s = cpu_seconds(pid, none_if_gone=True)
         if s is None:
             return None
         total += s
@@ -100,57 +80,15 @@ def prime_ranges(n):
 
 # ---------------------------------------------------------------- forkpoold
 
-class Daemon:
+class Daemon(benchlib.Daemon):
     """forkpoold on its own configuration and socket in a temporary
     directory; usable once it has sent READY=1 to our NOTIFY_SOCKET."""
 
     def __init__(self, binary, tmp, pools):
-        self.dir = tempfile.mkdtemp(prefix="pyfp.", dir=tmp)
-        self.sock = os.path.join(self.dir, "fp.sock")
-        self.conf = os.path.join(self.dir, "forkpool.ini")
-        self.logpath = os.path.join(self.dir, "forkpoold.log")
-        with open(self.conf, "w") as f:
-            f.write("[daemon]\nsocket = %s\nmax_inflight = 1024\n\n%s"
-                    % (self.sock, pools))
-        notify = os.path.join(self.dir, "notify")
-        self.nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.nsock.bind(notify)
-        env = dict(os.environ, NOTIFY_SOCKET=notify)
-        env.pop("FORKPOOL_SOCKET", None)
-        self.logf = open(self.logpath, "wb")
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen([binary, "-c", self.conf, "-s",
-                                      self.sock], env=env,
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf)
-        self.pid = self.proc.pid
-        self._wait_ready()
-        # From exec to READY=1: every worker of every pool has started.
-        self.ready_s = time.perf_counter() - t0
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.stop()
-                raise RuntimeError("forkpoold: no READY=1 within %d s\n%s"
-                                   % (START_TIMEOUT, self.log()))
-            self.nsock.settimeout(min(left, 0.1))
-            try:
-                msg = self.nsock.recv(4096).decode(errors="replace")
-            except socket.timeout:
-                msg = ""
-            if "READY=1" in msg.split("\n"):
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError("forkpoold exited with status %s before "
-                                   "READY=1\n%s" % (self.proc.returncode,
-                                                    self.log()))
-
-    def log(self):
-        with open(self.logpath, errors="replace") as f:
-            return f.read()
+        super().__init__(binary, tmp, pools, "pyfp",
+                         unset_env=("FORKPOOL_SOCKET",),
+                         start_timeout=START_TIMEOUT, poll=0.1,
+                         stop_timeout=30, who="pybench")
 
     def worker_pids(self, pool):
         import forkpool
@@ -160,20 +98,6 @@ class Daemon:
             if p["name"] == pool:
                 return [w["pid"] for w in p["workers"]]
         return []
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            if self.proc.returncode != 0:
-                log("pybench: forkpoold exited with status %d on SIGTERM"
-                    % self.proc.returncode)
-        self.nsock.close()
-        self.logf.close()
 
 
 def pool_config(python, pypath, preload, prefetch):
@@ -329,54 +253,8 @@ def first_results(make, n, is_pool=False):
 
 # ---------------------------------------------------------------- report
 
-def fmt_rate(v):
-    return "-" if v is None else "{:,.0f}".format(v)
-
-
-def fmt_num(v, digits=1):
-    return "-" if v is None else "{:,.{}f}".format(v, digits)
-
-
-def fmt_ratio(v):
-    return "-" if v is None else "{:.2f}x".format(v)
-
-
-class Table:
-    """Rows of medians over the repetitions, and ratios between rows."""
-
-    def __init__(self, runs):
-        self.runs = runs
-        self.lines = []
-
-    def med(self, name, key):
-        return median([r.get(key) for r in self.runs.get(name, [])])
-
-    def ratio(self, num, den, key="tasks_per_s"):
-        """Median of per-repetition ratios: figures taken seconds apart
-        on a noisy machine compare better pairwise."""
-        vals = [x[key] / y[key] for x, y in zip(self.runs.get(num, []),
-                                               self.runs.get(den, []))
-                if x.get(key) and y.get(key)]
-        return median(vals)
-
-    def spread(self, name):
-        rates = [r["tasks_per_s"] for r in self.runs.get(name, [])]
-        if len(rates) < 2:
-            return "-"
-        return "%.0f%%" % (100.0 * (max(rates) - min(rates)) /
-                           statistics.median(rates))
-
-    def add(self, text=""):
-        self.lines.append(text)
-
-
-def target(lines, ok, text):
-    mark = "n/a    " if ok is None else ("met    " if ok else "NOT MET")
-    lines.append("  [%s] %s" % (mark, text))
-
-
 def report(runs, cfg, meta):
-    t = Table(runs)
+    t = benchlib.Table(runs)
     L = t.lines
     reps = cfg["reps"]
     L.append("forkpool Python benchmark: %s, %d CPUs, Python %s (%s); "
@@ -527,13 +405,7 @@ def report(runs, cfg, meta):
 # ---------------------------------------------------------------- main
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default="build",
-                    help="the build directory (results go to BUILD/bench)")
-    ap.add_argument("--quick", action="store_true",
-                    help="a short smoke run: small counts, one repetition")
-    ap.add_argument("--reps", type=int, help="repetitions per scenario")
-    args = ap.parse_args()
+    args = benchlib.arg_parser(__doc__).parse_args()
     t_start = time.monotonic()
 
     srcdir = os.environ.get("FORKPOOL_SRCDIR", os.path.dirname(
@@ -551,9 +423,7 @@ def main():
     if os.path.realpath(python) != os.path.realpath(sys.executable):
         log("pybench: note: the workers run %s, this script runs %s"
             % (python, sys.executable))
-    cfg = dict(QUICK if args.quick else FULL)
-    if args.reps:
-        cfg["reps"] = args.reps
+    cfg = benchlib.counts(args, FULL, QUICK)
 
     # Everything the functions need is found by module name, here and in
     # every worker: the package, the examples (count_primes) and bench/.
@@ -691,11 +561,11 @@ def main():
 
             # 3. Tiny tasks, every pool warm.
             for name, make, is_pool, pids in rotated(tiny_sides, rep):
-                m0 = cpu_seconds(daemon.pid)
+                m0 = cpu_seconds(daemon.pid, none_if_gone=True)
                 res, out = timed_map(make, pywork.identity, (tiny,),
                                      warm=warm_tiny, pids=pids,
                                      is_pool=is_pool)
-                m1 = cpu_seconds(daemon.pid)
+                m1 = cpu_seconds(daemon.pid, none_if_gone=True)
                 check(name, out, tiny)
                 if name.startswith("fp_"):
                     # Includes the warm-up's calls: an upper bound.
@@ -708,9 +578,7 @@ def main():
             forkpool.Error) as e:
         log("pybench: %s" % e)
         if daemon:
-            daemon.stop()
-            log("pybench: the end of forkpoold's log:\n" +
-                "\n".join(daemon.log().splitlines()[-30:]))
+            daemon.stop_and_show_log()
             daemon = None
         sys.exit(1)
     finally:
@@ -720,12 +588,8 @@ def main():
 
     meta["seconds"] = round(time.monotonic() - t_start, 1)
     text = report(runs, cfg, meta)
-    print(text)
-    path = os.path.join(outdir, "pyresults.json")
-    with open(path, "w") as f:
-        json.dump(dict(meta=meta, runs=runs, report=text), f, indent=1)
-    print("\n(%.0f s; every figure in %s)" % (meta["seconds"],
-                                              os.path.relpath(path)))
+    benchlib.save(text, dict(meta=meta, runs=runs, report=text),
+                  os.path.join(outdir, "pyresults.json"), meta["seconds"])
 
 
 if __name__ == "__main__":
