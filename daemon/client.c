@@ -472,14 +472,9 @@ client_read_frames(struct client *c)
 	/* client_timeout runs while a frame is half-sent and nothing moves. */
 	if (evbuffer_get_length(in) == 0 || c->paused)
 		evtimer_del(c->partial_ev);
-	else if (progress || !evtimer_pending(c->partial_ev, NULL)) {
-		struct timeval tv;
-
-		tv.tv_sec = master->conf->client_timeout_ms / 1000;
-		tv.tv_usec = (master->conf->client_timeout_ms % 1000) * 1000;
-		if (master->conf->client_timeout_ms > 0)
-			evtimer_add(c->partial_ev, &tv);
-	}
+	else if ((progress || !evtimer_pending(c->partial_ev, NULL)) &&
+	    master->conf->client_timeout_ms > 0)
+		master_arm_ms(c->partial_ev, master->conf->client_timeout_ms);
 }
 
 static void

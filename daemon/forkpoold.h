@@ -326,6 +326,7 @@ size_t		 taskmap_count(const struct taskmap *map);
 /* master.c */
 int		 master_run(struct config *conf, const char *socket_path);
 uint64_t	 master_now_ms(void);
+void		 master_arm_ms(struct event *ev, uint64_t ms);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
 void		 master_reap(void);

@@ -25,6 +25,17 @@ static struct event	*sig_events[5];
 static struct event	*tick_ev;
 static int		 clients_closed;
 
+/* Add a timer event to fire ms milliseconds from now. */
+void
+master_arm_ms(struct event *ev, uint64_t ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(ev, &tv);
+}
+
 uint64_t
 master_now_ms(void)
 {
@@ -192,7 +203,6 @@ static void
 master_stop(int sig)
 {
 	struct pool	*pool;
-	struct timeval	 tv;
 	uint64_t	 ms = master->conf->shutdown_timeout_ms;
 
 	if (master->stopping) {
@@ -214,11 +224,9 @@ master_stop(int sig)
 	TAILQ_FOREACH(pool, &master->draining, entry)
 		pool_stop(pool);
 	/* After the workers' deadline, one more for unread replies. */
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
 	master->stop_timer = evtimer_new(master->base, master_stop_timer_cb,
 	    NULL);
-	evtimer_add(master->stop_timer, &tv);
+	master_arm_ms(master->stop_timer, ms);
 	master_check_stopped();
 }
 

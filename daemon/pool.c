@@ -406,16 +406,6 @@ pool_free_cb(evutil_socket_t fd, short events, void *arg)
 	pool_free(pool);
 }
 
-static void
-pool_arm(struct event *ev, uint64_t ms)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
 /*
  * A worker is gone.  At start, a pool that could not bring up one worker
  * is fatal; later, an unexpected exit is replaced, after a back-off when
@@ -467,8 +457,8 @@ pool_backoff(struct pool *pool, unsigned int delay)
 	pool->backoff = 1;
 	pool->backoff_ms = delay;
 	if (!evtimer_pending(pool->spawn_timer, NULL))
-		pool_arm(pool->spawn_timer, delay);
-	pool_arm(pool->quiet_timer, pool->conf->restart_window_ms);
+		master_arm_ms(pool->spawn_timer, delay);
+	master_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
 }
 
 static void
@@ -488,7 +478,7 @@ pool_quiet_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	if (intensity_delay(pool->intensity, master_now_ms()) != 0) {
-		pool_arm(pool->quiet_timer, pool->conf->restart_window_ms);
+		master_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
 		return;
 	}
 	if (pool->backoff)

@@ -24,24 +24,34 @@ struct reload_item {
 	struct gen		*gen;	/* a handler loaded anew, or NULL */
 };
 
+/*
+ * The keys a reload applies in place, copied from one section to another:
+ * the only list of them, so a key added here is both compared and applied.
+ */
+static void
+reload_copy_live(struct pool_config *to, const struct pool_config *from)
+{
+	to->workers = from->workers;
+	to->queue_limit = from->queue_limit;
+	to->task_timeout_ms = from->task_timeout_ms;
+	to->max_tasks = from->max_tasks;
+	to->max_rss = from->max_rss;
+	to->prefetch = from->prefetch;
+	to->restart_burst = from->restart_burst;
+	to->restart_window_ms = from->restart_window_ms;
+	to->retries = from->retries;
+	to->slow_task_ms = from->slow_task_ms;
+	to->quarantine_after = from->quarantine_after;
+	to->quarantine_window_ms = from->quarantine_window_ms;
+}
+
+/* Same handler: equal in everything a worker is forked with. */
 static int
 reload_same_handler(const struct pool_config *a, const struct pool_config *b)
 {
 	struct pool_config	x = *a;
 
-	/* Compare only what a worker is forked with. */
-	x.workers = b->workers;
-	x.queue_limit = b->queue_limit;
-	x.task_timeout_ms = b->task_timeout_ms;
-	x.max_tasks = b->max_tasks;
-	x.max_rss = b->max_rss;
-	x.prefetch = b->prefetch;
-	x.restart_burst = b->restart_burst;
-	x.restart_window_ms = b->restart_window_ms;
-	x.retries = b->retries;
-	x.slow_task_ms = b->slow_task_ms;
-	x.quarantine_after = b->quarantine_after;
-	x.quarantine_window_ms = b->quarantine_window_ms;
+	reload_copy_live(&x, b);
 	return (config_pool_equal(&x, b));
 }
 
@@ -110,18 +120,7 @@ reload_pool_in_place(struct pool *pool, struct pool_config *pc)
 	if (cur->workers != pc->workers)
 		log_info("pool %s: %u workers, was %u", pool->name,
 		    pc->workers, cur->workers);
-	cur->workers = pc->workers;
-	cur->queue_limit = pc->queue_limit;
-	cur->task_timeout_ms = pc->task_timeout_ms;
-	cur->max_tasks = pc->max_tasks;
-	cur->max_rss = pc->max_rss;
-	cur->prefetch = pc->prefetch;
-	cur->restart_burst = pc->restart_burst;
-	cur->restart_window_ms = pc->restart_window_ms;
-	cur->retries = pc->retries;
-	cur->slow_task_ms = pc->slow_task_ms;
-	cur->quarantine_after = pc->quarantine_after;
-	cur->quarantine_window_ms = pc->quarantine_window_ms;
+	reload_copy_live(cur, pc);
 	config_pool_free(pc);
 	pool->reshaping = 1;
 	pool_reconcile(pool);

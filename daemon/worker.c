@@ -33,7 +33,6 @@
 static void	worker_read_cb(void *);
 static void	worker_close_cb(void *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
-static void	worker_arm_start(struct worker *);
 static void	worker_slow_cb(evutil_socket_t, short, void *);
 static void	worker_check_quota(struct worker *);
 static void	worker_output_cb(void *);
@@ -171,22 +170,11 @@ worker_spawn(struct pool *pool)
 		fatalx("worker: evtimer_new");
 	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
 	pool->nworkers++;
-	worker_arm_start(w);
+	/* It has start_timeout to say PONG. */
+	master_arm_ms(w->timer, w->gen->conf->start_timeout_ms);
 	if (pool_log_allowed(pool))
 		log_info("pool %s: worker %ld started", pool->name, (long)pid);
 	return (w);
-}
-
-/* A new worker has start_timeout to say PONG. */
-static void
-worker_arm_start(struct worker *w)
-{
-	uint64_t	ms = w->gen->conf->start_timeout_ms;
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(w->timer, &tv);
 }
 
 /* Keep a program's last lines: a failed start quotes them. */
@@ -311,7 +299,6 @@ worker_arm(struct worker *w, const struct timeval *now)
 {
 	uint64_t	ms = w->pool->conf->task_timeout_ms;
 	uint64_t	slow = w->pool->conf->slow_task_ms;
-	struct timeval	tv;
 	struct task	*task;
 
 	evtimer_del(w->slow_timer);
@@ -325,16 +312,10 @@ worker_arm(struct worker *w, const struct timeval *now)
 	task->attempts++;
 	if (w->state != WORKER_STOPPING)
 		w->state = WORKER_BUSY;
-	if (slow > 0) {
-		tv.tv_sec = slow / 1000;
-		tv.tv_usec = (slow % 1000) * 1000;
-		evtimer_add(w->slow_timer, &tv);
-	}
-	if (ms == 0)
-		return;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(w->timer, &tv);
+	if (slow > 0)
+		master_arm_ms(w->slow_timer, slow);
+	if (ms > 0)
+		master_arm_ms(w->timer, ms);
 }
 
 /* Hand a task to the worker: one SUBMIT frame on its channel. */
