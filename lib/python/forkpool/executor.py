@@ -61,6 +61,7 @@ _BACKOFF_MAX = 0.1
 # meet OVERLOADED at all, and enough to keep workers with prefetch busy.
 DEFAULT_WINDOW = 256
 _global_shutdown = False
+_RETIRED_WORDS = b" exited with status 0 after "
 
 _live = weakref.WeakSet()       # connections whose reader still runs
 
@@ -214,7 +215,7 @@ class _Connection:
     """
 
     def __init__(self, path, max_inflight, retry_overloaded=True,
-                 trust_user=None, watch_init=False):
+                 trust_user=None, watch_init=False, cap=None):
         self.path = path
         self.sock = _client.connect(path, trust_user=trust_user)
         self.lock = threading.Lock()            # pending, inflight, state
@@ -232,6 +233,11 @@ class _Connection:
         self.payloads = {}      # id -> frame, kept to send again
         self.parked = collections.deque()   # ids refused OVERLOADED
         self.backoff = _BACKOFF_MIN
+        # max_workers: at most cap tasks at the daemon; the others wait
+        # here (held), so that submit() need not block for them.
+        self.cap = cap
+        self.sent = 0
+        self.held = collections.deque()
         self.watch_init = watch_init
         self.broken = None      # BrokenInitializer once an initializer fails
         self.cancel_rest = False
@@ -274,7 +280,7 @@ class _Connection:
                     take = min(take, self.max_inflight - self.inflight)
                 frames = []
                 pending = self.pending
-                keep = self.payloads if self.retry else None
+                keep = self.payloads if self.retry or self.cap else None
                 for k in range(i, i + take):
                     fid = next(self.ids)
                     target = targets[k]
@@ -289,8 +295,17 @@ class _Connection:
                         keep[fid] = frame
                     frames.append(frame)
                 self.inflight += take
+                if self.cap is not None:
+                    room = max(0, min(take, self.cap - self.sent))
+                    self.sent += room
+                    if room < take:
+                        # The ids are consecutive: the last ones wait.
+                        self.held.extend(range(fid - (take - room) + 1,
+                                               fid + 1))
+                        frames = frames[:room]
             i += take
-            self._write(frames)
+            if frames:
+                self._write(frames)
         if i < n:
             _fail(targets[i:], self.dead)
 
@@ -305,17 +320,21 @@ class _Connection:
             ids = [fid for fid in ids if fid in self.pending]
             if self.dead is not None or not ids:
                 return
-            if self.parked:
-                parked = set(self.parked).intersection(ids)
-                if parked:
-                    self.parked = collections.deque(
-                        fid for fid in self.parked if fid not in parked)
-                    for fid in parked:
-                        local.append((self.pending.pop(fid), fid))
-                        self.payloads.pop(fid, None)
-                    self.inflight -= len(parked)
-                    ids = [fid for fid in ids if fid not in parked]
-                    self.room.notify_all()
+            for name in ("parked", "held"):
+                here = getattr(self, name)
+                mine = set(here).intersection(ids) if here else None
+                if not mine:
+                    continue
+                setattr(self, name, collections.deque(
+                    fid for fid in here if fid not in mine))
+                for fid in mine:
+                    local.append((self.pending.pop(fid), fid))
+                    self.payloads.pop(fid, None)
+                self.inflight -= len(mine)
+                if name == "parked" and self.cap is not None:
+                    self.sent -= len(mine)
+                ids = [fid for fid in ids if fid not in mine]
+                self.room.notify_all()
         for target, fid in local:
             _settle(target, (_p.ERROR, _p.ERR_CANCELLED, fid,
                              b"cancelled before it was sent again"))
@@ -346,6 +365,7 @@ class _Connection:
             self.pending.clear()
             self.payloads.clear()
             self.parked.clear()
+            self.held.clear()
             self.inflight = 0
             self.room.notify_all()
         try:
@@ -370,13 +390,18 @@ class _Connection:
             self.thread.join(timeout)
 
     def _resend(self, count):
-        """Send again up to count parked tasks (all of them for None)."""
+        """Send again up to count parked tasks (all of them for None), and
+        then held tasks while the cap allows."""
         with self.lock:
             frames = []
             while self.parked and (count is None or len(frames) < count):
                 frame = self.payloads.get(self.parked.popleft())
                 if frame is not None:
                     frames.append(frame)
+            if self.cap is not None:
+                while self.held and self.sent < self.cap:
+                    frames.append(self.payloads[self.held.popleft()])
+                    self.sent += 1
         if frames:
             self._write(frames)
 
@@ -384,7 +409,8 @@ class _Connection:
         """Before a read: when only parked tasks are outstanding, wait at
         most the back-off, then send them again."""
         with self.lock:
-            idle = self.parked and len(self.parked) >= self.inflight
+            out = self.sent if self.cap is not None else self.inflight
+            idle = self.parked and len(self.parked) >= out
         if not idle:
             return
         if select.select([self.sock], [], [], self.backoff)[0]:
@@ -433,8 +459,7 @@ class _Connection:
                     for frame in frames:
                         fid = frame[2]
                         if self.retry and frame[0] == _p.ERROR and \
-                                frame[1] == _p.ERR_OVERLOADED and \
-                                fid in pending:
+                                fid in pending and _not_run(frame):
                             self.parked.append(fid)
                             continue
                         target = pending.pop(fid, None)
@@ -443,7 +468,7 @@ class _Connection:
                                 refused = _e.from_reply(frame[1], frame[3])
                             continue
                         done += 1
-                        if self.retry:
+                        if self.retry or self.cap:
                             self.payloads.pop(fid, None)
                         if self.watch_init:
                             frame = self._initializer_check(frame)
@@ -455,11 +480,13 @@ class _Connection:
                         else:
                             settle.append((target, frame))
                     self.inflight -= done
+                    if self.cap is not None:
+                        self.sent -= done
                     if self.waiting and self.inflight <= self.low_water:
                         self.room.notify_all()
-                if done and self.parked:
+                if done and (self.parked or self.held):
                     # Replies made room at the daemon: one parked task
-                    # each may take it.
+                    # each may take it, then held ones up to the cap.
                     self.backoff = _BACKOFF_MIN
                     self._resend(done)
                 if self.cancel_rest:
@@ -488,6 +515,18 @@ class _Connection:
                         "the executor's connection is closed")
             self.sock.close()
             _live.discard(self)
+
+
+def _not_run(frame):
+    """Whether an ERROR reply means the task was not run, so that it can
+    be sent again: OVERLOADED; or WORKER_CRASHED from a worker that exited
+    with status 0, which the generic worker does only while idle, when it
+    retires (max_tasks_per_child): the daemon handed it the task in the
+    instant before it noticed the exit."""
+    if frame[1] == _p.ERR_OVERLOADED:
+        return True
+    return frame[1] == _p.ERR_WORKER_CRASHED and \
+        _RETIRED_WORDS in frame[3]
 
 
 def _settle(target, frame):
@@ -562,10 +601,8 @@ class Executor(concurrent.futures.Executor):
         _mainref.check_not_loading("forkpool.Executor")
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
-        if max_workers is not None:
-            if max_workers <= 0:
-                raise ValueError("max_workers must be greater than 0")
-            max_inflight = min(max_inflight, max_workers)
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         if max_tasks_per_child is not None:
@@ -594,7 +631,8 @@ class Executor(concurrent.futures.Executor):
     def _new_connection(self):
         conn = _Connection(self.socket, self._max_inflight, self._retry,
                            self._trust, self._wrap is not None
-                           and self._wrap[1] is not None)
+                           and self._wrap[1] is not None,
+                           self._max_workers)
         weakref.finalize(self, _Connection.close_when_idle, conn)
         return conn
 

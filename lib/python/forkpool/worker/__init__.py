@@ -57,7 +57,7 @@ _JOIN_LIMIT = 64 * 1024
 _HEADER = _p.HEADER
 # A worker that retired itself (max_tasks_per_child) waits this long for a
 # task the daemon may have handed it as it answered the last one.
-_RETIRE_GRACE = 0.05
+_RETIRE_GRACE = 0.005
 
 
 def channel_fd():
@@ -88,6 +88,17 @@ def _violation(what):
                                                             what))
     sys.stderr.flush()
     os._exit(1)
+
+
+def _retire():
+    """Exit 0 at once: every moment spent tearing the interpreter down is
+    one in which the daemon may hand this worker another task."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)
 
 
 def _line_buffered():
@@ -206,16 +217,21 @@ def run(handler, fd=None):
     limit = _max_payload()
     chan = _Channel(fd)
     tasks = chan.tasks
+    retiring = False
     try:
         _write_all(fd, pack(0, _p.VERSION, _p.PONG, 0, 0), b"")
         while True:
             if not tasks:
                 if chan.eof:
                     return
-                if _calls.retire and not chan.idle_wait(_RETIRE_GRACE):
-                    # Nothing was handed over in the grace period: leave
-                    # while idle, which the daemon treats as a retirement.
-                    return
+                if _calls.retire:
+                    # Leave while idle, which the daemon treats as a
+                    # retirement; but first take what it may have handed
+                    # over as it read the last reply (once: a busy caller
+                    # must not keep a retiring worker alive).
+                    if retiring or not chan.idle_wait(_RETIRE_GRACE):
+                        _retire()
+                    retiring = True
                 chan.fill(True)
                 continue
             fid, payload = tasks.popitem(last=False)
