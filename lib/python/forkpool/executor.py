@@ -36,6 +36,7 @@ this executor must accept only trusted users (socket_mode, allow_users).
 import collections
 import concurrent.futures
 import itertools
+import logging
 import select
 import threading
 import sys
@@ -425,6 +426,11 @@ class _Connection:
             if isinstance(exc, _e.BrokenInitializer):
                 self.broken = exc
                 self.cancel_rest = True
+                # Where ProcessPoolExecutor's worker logs it, so that it is
+                # seen even when no one looks at the futures.
+                logging.getLogger("concurrent.futures").critical(
+                    "Exception in initializer (forkpool worker):%s",
+                    exc.__cause__)
         if self.broken is not None:
             return (None, 0, frame[2], self.broken)
         return frame
@@ -627,6 +633,13 @@ class Executor(concurrent.futures.Executor):
         self._shutdown = False
         self._conn = self._new_connection()
         _check_version(self)
+
+    @property
+    def _broken(self):
+        """ProcessPoolExecutor's flag: why the executor is unusable, or
+        False."""
+        broken = self._conn.broken
+        return str(broken) if broken is not None else False
 
     def _new_connection(self):
         conn = _Connection(self.socket, self._max_inflight, self._retry,
