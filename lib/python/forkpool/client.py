@@ -23,6 +23,7 @@ import stat
 import struct
 import threading
 import time
+from typing import Any, Dict, Iterable, Iterator, Optional, Union
 
 from . import _mainref
 from . import errors as _e
@@ -38,7 +39,7 @@ _BACKOFF_MAX = 0.1
 SYSTEM_SOCKET = "/run/forkpool/forkpool.sock"
 
 
-def user_socket():
+def user_socket() -> str:
     """This user's own socket: $XDG_RUNTIME_DIR/forkpool.sock, else
     /tmp/forkpool-UID/forkpool.sock (UID the real uid)."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
@@ -54,7 +55,8 @@ def _default_candidates():
     return [user_socket(), SYSTEM_SOCKET]
 
 
-def socket_path(explicit=None):
+def socket_path(explicit: "Optional[Union[str, bytes, os.PathLike]]" = None
+                ) -> str:
     """The socket to use, resolved exactly like the C library's.
 
     1. the explicit path when given;
@@ -179,7 +181,8 @@ def _address(path):
     return path
 
 
-def connect(path, timeout=None, trust_user=None):
+def connect(path: str, timeout: Optional[float] = None,
+            trust_user: Any = None) -> _socket.socket:
     """A connected Unix stream socket to a trusted daemon.
 
     OSError naming the path when it cannot connect, UntrustedDaemon when
@@ -240,9 +243,11 @@ class Client:
     never sees Overloaded; False raises it.
     """
 
-    def __init__(self, socket=None, timeout=None,
-                 max_payload=_p.DEFAULT_MAX_PAYLOAD, *, trust_user=None,
-                 retry_overloaded=True):
+    def __init__(self, socket: Optional[str] = None,
+                 timeout: Optional[float] = None,
+                 max_payload: int = _p.DEFAULT_MAX_PAYLOAD, *,
+                 trust_user: Any = None,
+                 retry_overloaded: bool = True) -> None:
         _mainref.check_not_loading("forkpool.Client")
         self.path = socket_path(socket)
         self._timeout = timeout
@@ -277,7 +282,7 @@ class Client:
         self._wanted.clear()
         self._abandoned.clear()
 
-    def close(self):
+    def close(self) -> None:
         """Close the connection; tasks still queued for it are dropped."""
         with self._lock:
             if self._sock is not None:
@@ -397,7 +402,7 @@ class Client:
                               (len(payload), self.max_payload))
         return _p.encode_submit(fid, pool, bytes(payload))
 
-    def submit(self, pool, payload):
+    def submit(self, pool: str, payload: "Union[bytes, str]") -> bytes:
         """Run one task and return its output (bytes).
 
         Raises TaskFailed for a non-zero status and a forkpool.Error
@@ -426,7 +431,8 @@ class Client:
         return self.retry_overloaded and reply[0] == _p.ERROR and \
             reply[1] == _p.ERR_OVERLOADED
 
-    def map(self, pool, payloads, window=256):
+    def map(self, pool: str, payloads: "Iterable[Union[bytes, str]]",
+            window: int = 256) -> Iterator[bytes]:
         """Run a task per payload, pipelined; yield outputs in input order.
 
         At most ``window`` tasks are outstanding at once, and payloads are
@@ -488,15 +494,15 @@ class Client:
                 with self._lock:
                     self._abandon(order)
 
-    def ping(self):
+    def ping(self) -> bool:
         """Ask the daemon whether it answers; returns True."""
         self._request(_p.PING, _p.PONG)
         return True
 
-    def status(self):
+    def status(self) -> Dict[str, Any]:
         """The STATUS document, parsed (a dict)."""
         return json.loads(self._request(_p.STATUS, _p.STATUS_REPLY))
 
-    def metrics(self):
+    def metrics(self) -> str:
         """The METRICS text (Prometheus exposition format)."""
         return self._request(_p.METRICS, _p.METRICS_REPLY).decode("utf-8")

@@ -44,6 +44,7 @@ import time
 import uuid
 import warnings
 import weakref
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple
 
 from . import _calls
 from . import _mainref
@@ -600,10 +601,15 @@ class Executor(concurrent.futures.Executor):
     for room and is sent again; False fails its future with Overloaded).
     """
 
-    def __init__(self, pool="py", max_workers=None, mp_context=None,
-                 initializer=None, initargs=(), *, max_tasks_per_child=None,
-                 socket=None, trust_user=None, max_inflight=DEFAULT_WINDOW,
-                 max_payload=_p.DEFAULT_MAX_PAYLOAD, retry_overloaded=True):
+    def __init__(self, pool: str = "py", max_workers: Optional[int] = None,
+                 mp_context: Any = None,
+                 initializer: Optional[Callable[..., Any]] = None,
+                 initargs: Tuple[Any, ...] = (), *,
+                 max_tasks_per_child: Optional[int] = None,
+                 socket: Optional[str] = None, trust_user: Any = None,
+                 max_inflight: int = DEFAULT_WINDOW,
+                 max_payload: int = _p.DEFAULT_MAX_PAYLOAD,
+                 retry_overloaded: bool = True) -> None:
         _mainref.check_not_loading("forkpool.Executor")
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
@@ -708,13 +714,16 @@ class Executor(concurrent.futures.Executor):
             conn.send_calls(targets, self._pool, payloads)
         return futures if run is None else index
 
-    def submit(self, fn, /, *args, **kwargs):
+    def submit(self, fn: Callable[..., Any], /, *args: Any,
+               **kwargs: Any) -> Future:
         """Schedule fn(*args, **kwargs) on the pool; return its Future."""
         return self._dispatch(((fn, args, kwargs),))[0]
 
     submit.__doc__ = concurrent.futures.Executor.submit.__doc__
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
+            timeout: Optional[float] = None,
+            chunksize: int = 1) -> Iterator[Any]:
         """Like map(fn, *iterables), run on the pool; results in order.
 
         Every call is sent before map() returns, as with the standard
@@ -754,7 +763,8 @@ class Executor(concurrent.futures.Executor):
             return result_iterator()
         return itertools.chain.from_iterable(result_iterator())
 
-    def shutdown(self, wait=True, *, cancel_futures=False):
+    def shutdown(self, wait: bool = True, *,
+                 cancel_futures: bool = False) -> None:
         """Take no more work; finish (or cancel) what is pending.
 
         cancel_futures=True sends CANCEL for every pending task: those not
