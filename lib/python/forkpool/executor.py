@@ -804,7 +804,7 @@ def _check_version(executor):
             return              # the calls themselves will say what fails
         if len(theirs) != 3 or not all(isinstance(v, int) for v in theirs):
             return              # not a Python worker (an echo pool?)
-        if theirs[:2] != mine[:2]:
+        if theirs != mine:
             warnings.warn(
                 "forkpool pool %r runs Python %s, this program Python %s: "
                 "name the same interpreter in the pool's command (forkpool "

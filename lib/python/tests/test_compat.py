@@ -7,6 +7,8 @@ import concurrent.futures.process as cfp
 import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import unittest
@@ -14,7 +16,8 @@ import unittest
 import forkpool
 
 import pyfuncs
-from fpharness import Daemon, command_support, deadline_poll, py_pool_ini
+from fpharness import (FORKPOOLD, Daemon, command_support, deadline_poll,
+                       py_pool_ini)
 
 _support = command_support()
 
@@ -24,15 +27,57 @@ class TestCompat(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # A worker that says it is another Python than this one.
+        cls.fake_dir = tempfile.mkdtemp(prefix="fp-py-")
+        fake = os.path.join(cls.fake_dir, "fakever.py")
+        with open(fake, "w") as f:
+            f.write("import os, sys\nsys.path.insert(0, os.getcwd())\n"
+                    "import forkpool._calls\n"
+                    "forkpool._calls.python_version = lambda: (3, 0, 1)\n"
+                    "import forkpool.worker\n"
+                    "sys.exit(forkpool.worker.main())\n")
         cls.daemon = Daemon(
             py_pool_ini("py", 2, "prefetch = 1\n") +
-            py_pool_ini("pyq", 2, "queue_limit = 64\nprefetch = 4\n")
+            py_pool_ini("pyq", 2, "queue_limit = 64\nprefetch = 4\n") +
+            py_pool_ini("pyfake", 1).replace("-m forkpool.worker", fake)
         ).start()
         cls.socket = cls.daemon.socket
 
     @classmethod
     def tearDownClass(cls):
         cls.daemon.stop()
+        shutil.rmtree(cls.fake_dir, ignore_errors=True)
+
+    def test_interpreter_visible(self):
+        # STATUS names each program pool's command and the program its
+        # worker really runs; forkpool status prints both.
+        st = self.pool_status("py")
+        self.assertIn("-m forkpool.worker", st["command"])
+        self.assertEqual(os.path.realpath(st["exe"]),
+                         os.path.realpath(sys.executable))
+        cli = os.environ.get("FORKPOOL") or os.path.join(
+            os.path.dirname(os.path.abspath(FORKPOOLD)), "forkpool")
+        out = subprocess.run([cli, "-s", self.socket, "status"],
+                             stdout=subprocess.PIPE, check=True
+                             ).stdout.decode()
+        self.assertIn("pool py runs: %s" % st["command"], out)
+        self.assertIn(st["exe"], out)
+
+    def test_version_mismatch_warns_once(self):
+        # An Executor whose pool's workers run another Python version
+        # warns once (RuntimeWarning naming both versions); a second
+        # executor on that pool does not warn again.
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                with forkpool.Executor("pyfake", socket=self.socket) as ex:
+                    self.assertEqual(ex.submit(pyfuncs.square, 3).result(30),
+                                     9)
+        mine = [w for w in caught if issubclass(w.category, RuntimeWarning)
+                and "pyfake" in str(w.message)]
+        self.assertEqual(len(mine), 1, [str(w.message) for w in caught])
+        self.assertIn("3.0.1", str(mine[0].message))
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="fp-py-")
