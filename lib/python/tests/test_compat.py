@@ -152,8 +152,10 @@ class TestCompat(unittest.TestCase):
         # the error; submit() then raises it.  Another executor on the
         # same pool is not affected.
         ex = self.executor(initializer=pyfuncs.init_fail, initargs=("x",))
-        with self.assertRaises(cfp.BrokenProcessPool) as cm:
+        with self.assertLogs("concurrent.futures", "CRITICAL") as logged, \
+                self.assertRaises(cfp.BrokenProcessPool) as cm:
             ex.submit(pyfuncs.square, 2).result(30)
+        self.assertIn("init failed: x", "\n".join(logged.output))
         self.assertIsInstance(cm.exception, forkpool.BrokenInitializer)
         self.assertIn("init failed: x", str(cm.exception.__cause__))
         with self.assertRaises(forkpool.BrokenInitializer):
@@ -198,6 +200,27 @@ class TestCompat(unittest.TestCase):
         ex.shutdown()
         with self.assertRaises(RuntimeError):
             ex.submit(pyfuncs.square, 1)
+
+    def test_submit_after_interpreter_shutdown(self):
+        # submit() from an atexit hook, once the interpreter is shutting
+        # down, raises RuntimeError, as with ProcessPoolExecutor.
+        script = ("import atexit, sys, forkpool\n"
+                  "@atexit.register\n"
+                  "def run_last():\n"
+                  "    try:\n"
+                  "        ex.submit(id, None)\n"
+                  "    except RuntimeError as e:\n"
+                  "        print('runtime-error:', e)\n"
+                  "ex = forkpool.Executor('py', socket=sys.argv[1])\n"
+                  "print(ex.submit(abs, -3).result(30))\n")
+        from fpharness import child_env
+        out = subprocess.run([sys.executable, "-c", script, self.socket],
+                             env=child_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertEqual(out.stdout.decode().splitlines(),
+                         ["3", "runtime-error: cannot schedule new futures "
+                          "after interpreter shutdown"])
 
     def test_objects_that_cannot_cross(self):
         # A Manager proxy, a multiprocessing queue or lock, a thread lock:
