@@ -78,8 +78,10 @@ class Future(concurrent.futures.Future):
     def cancel(self):
         """Ask the daemon to drop the task; see the module's notes.
 
-        Returns True only when the future is already cancelled: whether a
-        task that was sent gets cancelled is known when the daemon answers.
+        Returns True when the future is cancelled now (a call still held
+        in the executor); for a task at the daemon, whether it gets
+        cancelled is known when the daemon answers, and this returns
+        False.
         """
         if self.done():
             return self.cancelled()
@@ -88,7 +90,9 @@ class Future(concurrent.futures.Future):
             # Never sent (the executor refused it before): cancel here.
             return concurrent.futures.Future.cancel(self)
         conn.send_cancels([self._fp_id])
-        return False
+        # True at once for a call that was still waiting in the executor
+        # (max_workers, or OVERLOADED): it never reached the daemon.
+        return self.cancelled()
 
 
 def _rebuild_exception(body):

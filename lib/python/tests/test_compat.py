@@ -127,8 +127,13 @@ class TestCompat(unittest.TestCase):
                          1)
         self.assertFalse(os.path.exists(second))
         self.assertFalse(f2.done())
+        # A call held in the executor is cancelled at once, never sent.
+        f3 = ex.submit(pyfuncs.touch, os.path.join(self.tmp, "never"), 3)
+        self.assertTrue(f3.cancel())
+        self.assertTrue(f3.cancelled())
         self.open_gate()
         self.assertEqual((f1.result(30), f2.result(30)), (1, 2))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
 
     def test_initializer_once_per_worker(self):
         # The initializer runs in a worker before the first call of this
