@@ -11,7 +11,7 @@ zlib:zlib1g-dev jansson:libjansson-dev libxxhash:libxxhash-dev libseccomp:libsec
 EXTRA="libsubunit-dev python3 python3-prometheus-client systemd man-db"
 # The Python package's tests: CPython's own concurrent.futures tests (run
 # against forkpool.Executor), and pip into a fresh venv, offline.
-EXTRA="$EXTRA libpython3.11-testsuite python3-venv python3-setuptools python3-pip"
+EXTRA="$EXTRA libpython3.11-testsuite python3-venv python3-setuptools"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
