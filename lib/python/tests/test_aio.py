@@ -11,7 +11,7 @@ import forkpool
 from forkpool import _mainref
 
 import pyfuncs
-from fpharness import (Daemon, command_support, deadline_poll, have_daemon,
+from fpharness import (Daemon, command_support, have_daemon,
                        py_pool_ini)
 
 _support = command_support()
@@ -97,7 +97,10 @@ class TestAsyncClient(unittest.TestCase):
             async with forkpool.AsyncClient(self.socket) as c:
                 first = asyncio.ensure_future(c.submit(
                     "py1", call(pyfuncs.wait_for, started, release, 1)))
+                end = asyncio.get_running_loop().time() + 30
                 while not os.path.exists(started):
+                    self.assertLess(asyncio.get_running_loop().time(), end,
+                                    "the first task never started")
                     await asyncio.sleep(0.005)
                 second = asyncio.ensure_future(c.submit(
                     "py1", call(pyfuncs.touch, never, 2)))

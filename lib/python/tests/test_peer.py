@@ -52,10 +52,11 @@ class TestPeerCheck(unittest.TestCase):
         path = os.path.join(sockdir, "forkpool.sock")
         log = open(os.path.join(self.tmp, "log"), "ab")
         self.addCleanup(log.close)
-        proc = subprocess.Popen([os.path.abspath(FORKPOOLD), "-c", self.ini, "-s", path],
-                                user=NOBODY.pw_uid, group=NOBODY.pw_gid,
-                                extra_groups=[], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=log, cwd="/")
+        argv = [os.path.abspath(FORKPOOLD), "-c", self.ini, "-s", path]
+        proc = subprocess.Popen(argv, user=NOBODY.pw_uid,
+                                group=NOBODY.pw_gid, extra_groups=[],
+                                stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, cwd="/")
         self.addCleanup(self.stop, proc)
         deadline_poll(lambda: proc.poll() is None and ping(path), 20,
                       what="forkpoold as nobody to answer")

@@ -15,7 +15,6 @@ counts per class.
 
 import argparse
 import os
-import re
 import sys
 import unittest
 
