@@ -89,10 +89,9 @@ class Future(concurrent.futures.Future):
         if conn is None:
             # Never sent (the executor refused it before): cancel here.
             return concurrent.futures.Future.cancel(self)
-        conn.send_cancels([self._fp_id])
         # True at once for a call that was still waiting in the executor
         # (max_workers, or OVERLOADED): it never reached the daemon.
-        return self.cancelled()
+        return conn.send_cancels([self._fp_id]) > 0
 
 
 def _rebuild_exception(body):
@@ -318,14 +317,14 @@ class _Connection:
     def send_cancels(self, ids):
         """Ask the daemon to drop these tasks if they have not started.
 
-        A task parked after OVERLOADED is not at the daemon: it is
-        cancelled here at once.
+        A task parked after OVERLOADED, or held for max_workers, is not at
+        the daemon: it is cancelled here at once.  Returns how many were.
         """
         local = []
         with self.lock:
             ids = [fid for fid in ids if fid in self.pending]
             if self.dead is not None or not ids:
-                return
+                return 0
             for name in ("parked", "held"):
                 here = getattr(self, name)
                 mine = set(here).intersection(ids) if here else None
@@ -346,6 +345,7 @@ class _Connection:
                              b"cancelled before it was sent again"))
         if ids:
             self._write([_p.encode(_p.CANCEL, 0, fid) for fid in ids])
+        return len(local)
 
     def cancel_all(self):
         with self.lock:
