@@ -220,7 +220,8 @@ class _Connection:
     """
 
     def __init__(self, path, max_inflight, retry_overloaded=True,
-                 trust_user=None, watch_init=False, cap=None):
+                 trust_user=None, watch_init=False, cap=None,
+                 retiring=False):
         self.path = path
         self.sock = _client.connect(path, trust_user=trust_user)
         self.lock = threading.Lock()            # pending, inflight, state
@@ -241,6 +242,7 @@ class _Connection:
         # max_workers: at most cap tasks at the daemon; the others wait
         # here (held), so that submit() need not block for them.
         self.cap = cap
+        self.retiring = retiring    # max_tasks_per_child: workers retire
         self.sent = 0
         self.held = collections.deque()
         self.watch_init = watch_init
@@ -470,7 +472,8 @@ class _Connection:
                     for frame in frames:
                         fid = frame[2]
                         if self.retry and frame[0] == _p.ERROR and \
-                                fid in pending and _not_run(frame):
+                                fid in pending and \
+                                _not_run(frame, self.retiring):
                             self.parked.append(fid)
                             continue
                         target = pending.pop(fid, None)
@@ -528,15 +531,16 @@ class _Connection:
             _live.discard(self)
 
 
-def _not_run(frame):
+def _not_run(frame, retiring):
     """Whether an ERROR reply means the task was not run, so that it can
-    be sent again: OVERLOADED; or WORKER_CRASHED from a worker that exited
-    with status 0, which the generic worker does only while idle, when it
-    retires (max_tasks_per_child): the daemon handed it the task in the
-    instant before it noticed the exit."""
+    be sent again: OVERLOADED; or, for an executor whose workers retire
+    (max_tasks_per_child), WORKER_CRASHED from a worker that exited with
+    status 0, which the generic worker does only while idle, when it
+    retires: the daemon handed it the task in the instant before it
+    noticed the exit."""
     if frame[1] == _p.ERR_OVERLOADED:
         return True
-    return frame[1] == _p.ERR_WORKER_CRASHED and \
+    return retiring and frame[1] == _p.ERR_WORKER_CRASHED and \
         _RETIRED_WORDS in frame[3]
 
 
@@ -655,7 +659,9 @@ class Executor(concurrent.futures.Executor):
         conn = _Connection(self.socket, self._max_inflight, self._retry,
                            self._trust, self._wrap is not None
                            and self._wrap[1] is not None,
-                           self._max_workers)
+                           self._max_workers,
+                           self._wrap is not None
+                           and self._wrap[3] is not None)
         weakref.finalize(self, _Connection.close_when_idle, conn)
         return conn
 
