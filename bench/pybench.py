@@ -5,7 +5,7 @@ Runs the same pure-Python functions (bench/pywork.py), on the same inputs,
 with 2 worker processes on every side, in the same run:
 
 1. CPU-bound work (count_primes, about 10 ms a task): forkpool.Executor on a
-   `command = python3 -m forkpool.worker` pool, against
+   `command = PYTHON -m forkpool.worker` pool, against
    ProcessPoolExecutor(2).map and multiprocessing.Pool(2).imap(chunksize=1).
    Per script run, the standard library's pools are created, used and shut
    down inside the timed span, as a script pays for them each time it runs;
@@ -390,6 +390,22 @@ def report(runs, cfg, meta):
            "CPU-bound per script run at least equal to ProcessPoolExecutor "
            "and Pool (aim 1.2x): %s, %s" % (fmt_ratio(cpu_ppe),
                                             fmt_ratio(cpu_pool)))
+    warm_x = t.ratio("fp_cpu", "ppe_cpu_warm")
+    target(L, None if warm_x is None else warm_x >= 0.98,
+           "CPU-bound against a warm ProcessPoolExecutor(2), the same "
+           "interpreter: at least 0.98x: %s" % fmt_ratio(warm_x))
+    fp_w = t.med("fp_cpu", "workers_cpu_us_per_task")
+    ppe_w = t.med("ppe_cpu_warm", "workers_cpu_us_per_task")
+    cpu_x = None if not fp_w or not ppe_w else ppe_w / fp_w
+    # The ~5% once seen: is the call itself slower in a forkpool worker
+    # (an exec'd interpreter) than in a fork-started child?  Their CPU
+    # time per task answers it, whatever else runs on the machine.
+    target(L, None if cpu_x is None else cpu_x >= 0.98,
+           "a call costs a forkpool worker no more CPU than a "
+           "ProcessPoolExecutor child (within 2%%): %s ms against %s ms "
+           "(ratio %s)" % (fmt_num(None if fp_w is None else fp_w / 1e3, 2),
+                           fmt_num(None if ppe_w is None else ppe_w / 1e3,
+                                   2), fmt_ratio(cpu_x)))
     target(L, None if fp_lat_max is None else fp_lat_max < 100,
            "start-up paid once: a fresh Executor's first tasks each take "
            "under 100 ms, not the 1 s import: at most %s ms (first result "

@@ -48,6 +48,27 @@ nomem:
 	return (-1);
 }
 
+/* What each program pool runs: its command, and the program its worker
+ * really is (an interpreter found on the daemon's PATH, say). */
+static void
+status_commands(const json_t *pools)
+{
+	const json_t	*p;
+	const char	*cmd, *exe;
+	size_t		 i;
+
+	json_array_foreach(pools, i, p) {
+		cmd = json_string_value(json_object_get(p, "command"));
+		exe = json_string_value(json_object_get(p, "exe"));
+		if (cmd == NULL)
+			continue;
+		printf("pool %s runs: %s%s%s%s\n",
+		    json_string_value(json_object_get(p, "name")), cmd,
+		    exe != NULL ? " (" : "", exe != NULL ? exe : "",
+		    exe != NULL ? ")" : "");
+	}
+}
+
 /* The workers table: one row per worker process, under its pool. */
 static int
 status_workers(const json_t *pools)
@@ -106,6 +127,7 @@ status_print(const json_t *root, const char *path)
 	printf("\n");
 	if (status_pools(pools) == -1)
 		return (-1);
+	status_commands(pools);
 	printf("\n");
 	return (status_workers(pools));
 }

@@ -1,6 +1,7 @@
 /*
  * The STATUS document (spec/PROTOCOL.md), built with jansson.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -57,6 +58,33 @@ status_quarantine(const struct pool *pool)
 	return (list);
 }
 
+/*
+ * A program pool's command as written, and the program its first worker
+ * really runs (/proc/PID/exe): "python3" on PATH is not always the
+ * interpreter a client expects.
+ */
+static void
+status_command(json_t *obj, const struct pool *pool)
+{
+	const struct worker	*w;
+	char			 path[64], exe[PATH_MAX];
+	ssize_t			 n;
+
+	if (pool->conf->command == NULL)
+		return;
+	json_object_set_new(obj, "command", json_string(pool->conf->command));
+	TAILQ_FOREACH(w, &pool->workers, entry) {
+		if (w->pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/exe", (long)w->pid);
+		if ((n = readlink(path, exe, sizeof(exe) - 1)) <= 0)
+			continue;
+		exe[n] = '\0';
+		json_object_set_new(obj, "exe", json_string(exe));
+		return;
+	}
+}
+
 static json_t *
 status_pool(const struct pool *pool, const struct timeval *now)
 {
@@ -104,6 +132,7 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	    "handler"));
 	json_object_set_new(obj, "task_time", times);
 	json_object_set_new(obj, "workers", workers);
+	status_command(obj, pool);
 	return (obj);
 }
 

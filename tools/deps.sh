@@ -9,6 +9,9 @@ NEEDS="libevent_core:libevent-dev inih:libinih-dev check:check
 zlib:zlib1g-dev jansson:libjansson-dev libxxhash:libxxhash-dev libseccomp:libseccomp-dev"
 # Packages with no .pc file of their own that the build still needs.
 EXTRA="libsubunit-dev python3 python3-prometheus-client systemd man-db"
+# The Python package's tests: CPython's own concurrent.futures tests (run
+# against forkpool.Executor), and pip into a fresh venv, offline.
+EXTRA="$EXTRA libpython3.11-testsuite python3-venv python3-setuptools"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"

@@ -14,6 +14,6 @@ dir=${PYTHONDIR:-$("$python" -c \
     'import sysconfig; print(sysconfig.get_path("purelib"))')}
 dest="${1:-}$dir/forkpool"
 install -d "$dest" "$dest/worker"
-install -m 644 "$here"/forkpool/*.py "$dest/"
+install -m 644 "$here"/forkpool/*.py "$here"/forkpool/py.typed "$dest/"
 install -m 644 "$here"/forkpool/worker/*.py "$dest/worker/"
 echo "$dest"

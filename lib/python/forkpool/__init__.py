@@ -10,19 +10,22 @@ spec/PROTOCOL.md; forkpool.protocol is its codec.
 """
 
 from .client import Client, socket_path
-from .errors import (BadRequest, Cancelled, ConnectionLost, Error,
-                     Forbidden, Internal, Overloaded, ProtocolError,
-                     Quarantined, RemoteError, RemoteTraceback, ShuttingDown,
-                     TaskFailed, TaskTimeout, TooLarge, UnknownPool,
+from .errors import (BadRequest, BrokenInitializer, Cancelled,
+                     ConnectionLost, Error, Forbidden, Internal, Overloaded,
+                     ProtocolError, Quarantined, RemoteError, RemoteTraceback,
+                     ShuttingDown, TaskFailed, TaskTimeout, TooLarge,
+                     Unavailable, UnknownPool, UntrustedDaemon,
                      WorkerCrashed)
 from .executor import Executor
+from .aio import AsyncClient
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BadRequest", "Cancelled", "Client", "ConnectionLost", "Error",
-    "Executor", "Forbidden", "Internal", "Overloaded", "ProtocolError",
-    "Quarantined", "RemoteError", "RemoteTraceback", "ShuttingDown",
-    "TaskFailed", "TaskTimeout", "TooLarge", "UnknownPool", "WorkerCrashed",
-    "socket_path",
+    "AsyncClient", "BadRequest", "BrokenInitializer", "Cancelled", "Client",
+    "ConnectionLost", "Error", "Executor", "Forbidden", "Internal",
+    "Overloaded", "ProtocolError", "Quarantined", "RemoteError",
+    "RemoteTraceback", "ShuttingDown", "TaskFailed", "TaskTimeout",
+    "TooLarge", "Unavailable", "UnknownPool", "UntrustedDaemon",
+    "WorkerCrashed", "socket_path",
 ]

@@ -192,10 +192,62 @@ def _dumps_with(cls, obj):
     return buf.getvalue()
 
 
+def _unsendable():
+    """(classes, why) of the objects that cannot cross to a worker."""
+    import multiprocessing.connection as mpc
+    import multiprocessing.managers as mpm
+    import multiprocessing.queues as mpq
+    import multiprocessing.synchronize as mps
+    return (
+        ((mpm.BaseProxy,), "a multiprocessing.Manager proxy reaches its "
+         "manager with an authentication key that only processes started "
+         "by multiprocessing hold, so in a forkpool worker it fails with "
+         "AuthenticationError; pass the values themselves (a copy) and "
+         "return results instead of writing to shared objects"),
+        ((mpq.Queue, mpq.SimpleQueue), "a multiprocessing queue is a pipe "
+         "that only processes started by multiprocessing share; return "
+         "results from the call instead"),
+        ((mps.SemLock, mps.Condition, mps.Event, mps.Barrier),
+         "a multiprocessing lock lives in memory that only processes "
+         "started by multiprocessing share; forkpool workers are the "
+         "daemon's processes"),
+        ((mpc.Connection,), "a multiprocessing connection is a descriptor "
+         "of this process"),
+        ((type(threading.Lock()), type(threading.RLock())), "a lock of "
+         "this process means nothing in another one"),
+    )
+
+
+class _CheckingPickler(_CallerPickler):
+    """_CallerPickler that names the objects that cannot cross, and why."""
+
+    def reducer_override(self, obj):
+        for classes, why in _unsendable():
+            if isinstance(obj, classes):
+                text = repr(obj)
+                if len(text) > 120:
+                    text = text[:117] + "..."
+                raise TypeError("cannot send %s to a forkpool worker: %s"
+                                % (text, why))
+        return _CallerPickler.reducer_override(self, obj)
+
+
 def dumps_call(obj):
-    """Pickle for the worker: plain pickle unless __main__ is involved."""
-    data = pickle.dumps(obj, PROTOCOL)
-    if b"__main__" in data:
+    """Pickle for the worker: plain pickle unless __main__ is involved.
+
+    Objects that cannot work in another process (Manager proxies,
+    multiprocessing queues and locks, thread locks) raise TypeError naming
+    the object and why, rather than failing later and obscurely in the
+    worker.
+    """
+    try:
+        data = pickle.dumps(obj, PROTOCOL)
+    except Exception:
+        _dumps_with(_CheckingPickler, obj)  # raises, naming the culprit
+        raise
+    if b"multiprocessing" in data:
+        data = _dumps_with(_CheckingPickler, obj)
+    elif b"__main__" in data:
         data = _dumps_with(_CallerPickler, obj)
     return data
 

@@ -9,6 +9,8 @@ forkpool.Error, each carrying the daemon's words:
         print(e.code, e.name, e.message)   # 7 WORKER_CRASHED killed by ...
 """
 
+import concurrent.futures.process as _cfp
+
 from . import protocol as _p
 
 
@@ -79,8 +81,13 @@ class TaskTimeout(Error):
     name = "TIMEOUT"
 
 
-class WorkerCrashed(Error):
-    """The worker died running the task; the message names signal or status."""
+class WorkerCrashed(Error, _cfp.BrokenProcessPool):
+    """The worker died running the task; the message names signal or status.
+
+    A concurrent.futures.process.BrokenProcessPool, so code written for
+    ProcessPoolExecutor catches it; but only this future failed: the
+    executor and the pool go on working.
+    """
     code = _p.ERR_WORKER_CRASHED
     name = "WORKER_CRASHED"
 
@@ -113,6 +120,42 @@ class Internal(Error):
     """Anything else the daemon could not do; the message says what."""
     code = _p.ERR_INTERNAL
     name = "INTERNAL"
+
+
+class Unavailable(Error):
+    """The pool has had no worker able to run tasks for its start_timeout."""
+    code = _p.ERR_UNAVAILABLE
+    name = "UNAVAILABLE"
+
+
+class UntrustedDaemon(Error, PermissionError):
+    """The process behind the socket runs as a user this client does not
+    trust (see forkpool.socket_path and the trust_user= option); nothing
+    was sent to it."""
+    name = "UNTRUSTED_DAEMON"
+
+    def __init__(self, message=""):
+        Error.__init__(self, message)
+
+    def __reduce__(self):
+        return (type(self), (self.message,))
+
+
+class BrokenInitializer(Error, _cfp.BrokenProcessPool):
+    """The Executor's initializer raised in a worker.
+
+    As with ProcessPoolExecutor, the call that met it and every later call
+    of that executor fail with this error; other clients of the pool are
+    not affected.  ``__cause__`` carries the initializer's exception.
+    """
+    name = "BROKEN_INITIALIZER"
+
+    def __init__(self, message="an initializer raised an exception; the "
+                 "executor is not usable any more"):
+        Error.__init__(self, message)
+
+    def __reduce__(self):
+        return (type(self), (self.message,))
 
 
 class TaskFailed(Error):
@@ -160,25 +203,17 @@ class RemoteError(Error):
     name = "REMOTE_ERROR"
 
 
-class RemoteTraceback(Exception):
-    """The worker's traceback text, attached as ``__cause__``.
-
-    It is what concurrent.futures.ProcessPoolExecutor attaches, so a
-    traceback printed in the caller shows the worker's frames first.
-    """
-
-    def __init__(self, tb):
-        Exception.__init__(self, tb)
-        self.tb = tb
-
-    def __str__(self):
-        return self.tb
+# The worker's traceback text, attached as ``__cause__``: the standard
+# library's own class, the one ProcessPoolExecutor attaches, so a traceback
+# printed in the caller shows the worker's frames first and code that looks
+# for it finds it.
+RemoteTraceback = _cfp._RemoteTraceback
 
 
 _BY_CODE = {cls.code: cls for cls in (
     BadRequest, ProtocolError, TooLarge, UnknownPool, Overloaded,
     TaskTimeout, WorkerCrashed, ShuttingDown, Cancelled, Quarantined,
-    Forbidden, Internal)}
+    Forbidden, Internal, Unavailable)}
 
 
 def from_reply(code, body):

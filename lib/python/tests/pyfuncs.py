@@ -117,3 +117,39 @@ def count_primes(lo, hi):
         else:
             n += 1
     return n
+
+
+_initialized = []
+
+
+def init_record(path, tag):
+    """An initializer: note this pid in path, remember tag here."""
+    _initialized.append(tag)
+    with open(path, "a") as f:
+        f.write("%d\n" % os.getpid())
+
+
+def init_fail(text):
+    """An initializer that raises."""
+    raise Boom("init failed: %s" % text)
+
+
+def initialized():
+    """What initializers ran in this worker, and its pid."""
+    return list(_initialized), os.getpid()
+
+
+def touch(path, value=None):
+    """Create path (a side effect a test can see) and return value."""
+    with open(path, "w"):
+        pass
+    return value
+
+
+def big(n):
+    return b"x" * n
+
+
+def pid_tag(tag):
+    """This worker's pid; tag makes each call's payload distinct."""
+    return os.getpid()

@@ -39,7 +39,7 @@ def module_name():
 
 def main():
     numbers = list(range(100, 160))
-    with forkpool.Executor("py", sys.argv[1]) as ex:
+    with forkpool.Executor("py", socket=sys.argv[1]) as ex:
         got = list(ex.map(is_prime, numbers))
         print("primes", got == [is_prime(n) for n in numbers])
         p = ex.submit(make_pair, 3, 4).result(30)

@@ -41,7 +41,7 @@ class ExecutorTests:
             pass
 
     def executor(self, **kw):
-        ex = forkpool.Executor("py", self.socket, **kw)
+        ex = forkpool.Executor("py", socket=self.socket, **kw)
         self.addCleanup(ex.shutdown)
         self.addCleanup(self.open_gate)     # before shutdown() waits
         return ex
@@ -179,7 +179,7 @@ class ExecutorTests:
     def test_shutdown_waits(self):
         # shutdown(wait=True) returns once every pending future is settled;
         # the context manager does the same.
-        with forkpool.Executor("py", self.socket) as ex:
+        with forkpool.Executor("py", socket=self.socket) as ex:
             fs = [ex.submit(pyfuncs.sleep, 0.01, i) for i in range(10)]
         self.assertTrue(all(f.done() for f in fs))
         self.assertEqual([f.result() for f in fs], list(range(10)))
@@ -265,7 +265,7 @@ class ExecutorTests:
 
     def test_unknown_pool(self):
         # A pool that does not exist fails each future with UnknownPool.
-        ex = forkpool.Executor("nosuchpool", self.socket)
+        ex = forkpool.Executor("nosuchpool", socket=self.socket)
         self.addCleanup(ex.shutdown)
         with self.assertRaises(forkpool.UnknownPool) as cm:
             ex.submit(pyfuncs.square, 1).result(30)
@@ -294,7 +294,7 @@ class ExecutorTests:
         # As with ProcessPoolExecutor, a program that exits without
         # shutdown() still lets its pending tasks finish first.
         code = ("import sys, forkpool, pyfuncs\n"
-                "ex = forkpool.Executor('py', sys.argv[1])\n"
+                "ex = forkpool.Executor('py', socket=sys.argv[1])\n"
                 "f = ex.submit(pyfuncs.sleep, 0.2, 7)\n"
                 "f.add_done_callback(lambda f: print('done', f.result(),"
                 " flush=True))\n")
@@ -311,7 +311,7 @@ class ExecutorTests:
         _mainref._loading += 1
         try:
             with self.assertRaises(RuntimeError) as cm:
-                forkpool.Executor("py", self.socket)
+                forkpool.Executor("py", socket=self.socket)
             self.assertIn("__name__", str(cm.exception))
         finally:
             _mainref._loading -= 1
@@ -365,7 +365,7 @@ class TestExecutorDaemon(ExecutorTests, unittest.TestCase):
     def test_task_timeout(self):
         # A task past task_timeout fails with TaskTimeout; its worker is
         # replaced and the pool goes on.
-        ex = forkpool.Executor("pyslow", self.socket)
+        ex = forkpool.Executor("pyslow", socket=self.socket)
         self.addCleanup(ex.shutdown)
         mark = os.path.join(self.tmp, "t")
         with self.assertRaises(forkpool.TaskTimeout) as cm:
@@ -386,7 +386,7 @@ class TestExecutorDaemon(ExecutorTests, unittest.TestCase):
         # A daemon that dies fails every pending future with ConnectionLost.
         daemon = Daemon(py_pool_ini("py", 2)).start()
         self.addCleanup(daemon.stop)
-        ex = forkpool.Executor("py", daemon.socket)
+        ex = forkpool.Executor("py", socket=daemon.socket)
         self.addCleanup(ex.shutdown)
         self.socket, saved = daemon.socket, self.socket
         try:
@@ -418,7 +418,7 @@ class TestExecutorOnEcho(unittest.TestCase):
 
     def test_submit_and_map(self):
         # Each future gets its own reply, however many are in flight.
-        with forkpool.Executor("echo", self.daemon.socket,
+        with forkpool.Executor("echo", socket=self.daemon.socket,
                                max_inflight=64) as ex:
             self.assertEqual(ex.submit(pyfuncs.add, 1, b=2).result(30),
                              (pyfuncs.add, (1,), {"b": 2}))
@@ -431,14 +431,14 @@ class TestExecutorOnEcho(unittest.TestCase):
 
     def test_unknown_pool(self):
         # The daemon's UNKNOWN_POOL fails the future with UnknownPool.
-        with forkpool.Executor("nosuchpool", self.daemon.socket) as ex:
+        with forkpool.Executor("nosuchpool", socket=self.daemon.socket) as ex:
             self.assertRaises(forkpool.UnknownPool,
                               ex.submit(pyfuncs.square, 1).result, 30)
 
     def test_too_large_locally(self):
         # A pickled call over max_payload fails locally; the connection
         # (which the daemon would close) stays up.
-        with forkpool.Executor("echo", self.daemon.socket,
+        with forkpool.Executor("echo", socket=self.daemon.socket,
                                max_payload=1000) as ex:
             f = ex.submit(pyfuncs.echo, b"x" * 2000)
             self.assertIsInstance(f.exception(30), forkpool.TooLarge)
@@ -447,7 +447,7 @@ class TestExecutorOnEcho(unittest.TestCase):
     def test_submit_after_shutdown(self):
         # After shutdown() submit() raises RuntimeError, as the standard
         # executors do; shutdown() twice is harmless.
-        ex = forkpool.Executor("echo", self.daemon.socket)
+        ex = forkpool.Executor("echo", socket=self.daemon.socket)
         ex.shutdown()
         ex.shutdown()
         self.assertRaises(RuntimeError, ex.submit, pyfuncs.square, 1)

@@ -88,7 +88,7 @@ class MainScriptTests:
             import sys, forkpool
             def f():
                 return 1
-            with forkpool.Executor("py", sys.argv[1]) as ex:
+            with forkpool.Executor("py", socket=sys.argv[1]) as ex:
                 try:
                     ex.submit(f).result(30)
                 except Exception as exc:

@@ -339,3 +339,69 @@ class TestServe(WorkerCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestCancelAndTooLarge(WorkerCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fp-py-")
+        self.addCleanup(__import__("shutil").rmtree, self.tmp, True)
+
+    def test_cancel_skips_a_queued_task(self):
+        # A CANCEL for a SUBMIT queued behind the running one makes the
+        # worker skip it without a reply; a CANCEL for an id it does not
+        # hold (already answered, or never sent) is ignored.
+        self.start()
+        self.expect_pong()
+        started = os.path.join(self.tmp, "started")
+        release = os.path.join(self.tmp, "release")
+        skipped = os.path.join(self.tmp, "skipped")
+        ran = os.path.join(self.tmp, "ran")
+        self.ask(1, call(pyfuncs.wait_for, started, release, "one"))
+        self.ask(2, call(pyfuncs.touch, skipped, "two"))
+        self.ask(3, call(pyfuncs.touch, ran, "three"))
+        # The cancels arrive while task 1 runs, as the daemon sends them.
+        from fpharness import deadline_poll
+        deadline_poll(lambda: os.path.exists(started), 30,
+                      what="task 1 to start")
+        self.chan.sendall(p.encode(p.CANCEL, 0, 2) +
+                          p.encode(p.CANCEL, 0, 99))
+        open(release, "w").close()
+        first = read_frame(self.chan)
+        second = read_frame(self.chan)
+        self.assertEqual((first[0], first[2]), (p.RESULT, 1))
+        self.assertEqual((second[0], second[1], second[2]),
+                         (p.RESULT, 0, 3))
+        self.assertEqual(pickle.loads(second[3]), "three")
+        self.assertFalse(os.path.exists(skipped))
+        self.assertTrue(os.path.exists(ran))
+        # A cancel of a task already answered changes nothing.
+        self.chan.sendall(p.encode(p.CANCEL, 0, 3))
+        self.ask(4, call(pyfuncs.square, 6))
+        frame = read_frame(self.chan)
+        self.assertEqual((frame[2], pickle.loads(frame[3])), (4, 36))
+        self.finish()
+
+    def test_output_too_large(self):
+        # An output over $FORKPOOL_MAX_PAYLOAD is answered ERROR TOO_LARGE
+        # naming the size and the limit; the worker lives and serves on.
+        self.start(env=child_env(FORKPOOL_MAX_PAYLOAD="1000"))
+        self.expect_pong()
+        self.ask(1, call(pyfuncs.big, 5000))
+        frame = read_frame(self.chan)
+        self.assertEqual(frame[:3], (p.ERROR, p.ERR_TOO_LARGE, 1))
+        self.assertRegex(frame[3].decode(), r"over max_payload \(1000 ")
+        self.ask(2, call(pyfuncs.big, 10))
+        frame = read_frame(self.chan)
+        self.assertEqual(frame[:3], (p.RESULT, 0, 2))
+        self.assertEqual(pickle.loads(frame[3]), b"x" * 10)
+        self.finish()
+
+    def test_too_large_is_forkpool_toolarge(self):
+        # The client raises forkpool.TooLarge for that reply, with its text.
+        import forkpool
+        from forkpool import errors
+        exc = errors.from_reply(p.ERR_TOO_LARGE, b"the output of 5000 bytes "
+                                b"is over max_payload (1000 bytes)")
+        self.assertIsInstance(exc, forkpool.TooLarge)
+        self.assertIn("5000", str(exc))

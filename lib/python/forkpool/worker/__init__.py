@@ -39,11 +39,14 @@ Two ways to use it:
   running this worker must accept only trusted users.
 """
 
+import collections
 import os
+import select
 import signal
 import sys
 import traceback
 
+from .. import _calls
 from .. import _mainref
 from .. import protocol as _p
 
@@ -52,6 +55,9 @@ __all__ = ["serve", "run", "channel_fd", "call_pickled", "main"]
 _READ_CHUNK = 256 * 1024
 _JOIN_LIMIT = 64 * 1024
 _HEADER = _p.HEADER
+# A worker that retired itself (max_tasks_per_child) waits this long for a
+# task the daemon may have handed it as it answered the last one.
+_RETIRE_GRACE = 0.005
 
 
 def channel_fd():
@@ -84,6 +90,17 @@ def _violation(what):
     os._exit(1)
 
 
+def _retire():
+    """Exit 0 at once: every moment spent tearing the interpreter down is
+    one in which the daemon may hand this worker another task."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)
+
+
 def _line_buffered():
     """Make print() reach the daemon's log line by line, not per 8 KiB."""
     reconfigure = getattr(sys.stdout, "reconfigure", None)
@@ -94,12 +111,94 @@ def _line_buffered():
             pass
 
 
+def _max_payload():
+    """The largest output the daemon takes: $FORKPOOL_MAX_PAYLOAD."""
+    try:
+        return int(os.environ.get("FORKPOOL_MAX_PAYLOAD", ""))
+    except ValueError:
+        return _p.DEFAULT_MAX_PAYLOAD
+
+
+def _too_large(size, limit):
+    """The ERROR TOO_LARGE text for an output of size bytes."""
+    return ("the output of %d bytes is over max_payload (%d bytes); raise "
+            "max_payload in [daemon] or return less" % (size, limit)
+            ).encode("utf-8")
+
+
+class _Channel:
+    """The worker's end of the channel: frames in, SUBMITs queued.
+
+    SUBMITs are queued in arrival order; a CANCEL naming a queued one
+    removes it, and no reply is ever sent for it (the daemon has answered
+    it already).  Before each task queued behind another one, the loop
+    picks up a CANCEL that arrived meanwhile for the price of one select().
+    """
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buf = bytearray()
+        self.tasks = collections.OrderedDict()     # id -> payload
+        self.eof = False
+
+    def fill(self, wait):
+        """Read what is there; if wait, block until something is."""
+        if not wait and not select.select([self.fd], [], [], 0)[0]:
+            return
+        data = os.read(self.fd, _READ_CHUNK)
+        if not data:
+            self.eof = True
+            return
+        self.buf += data
+        self._parse()
+
+    def idle_wait(self, seconds):
+        """True if something arrived within seconds."""
+        ready = select.select([self.fd], [], [], seconds)[0]
+        return bool(ready)
+
+    def _parse(self):
+        buf = self.buf
+        off = 0
+        have = len(buf)
+        unpack_from = _HEADER.unpack_from
+        while have - off >= _p.HEADER_LEN:
+            blen, version, ftype, arg, fid = unpack_from(buf, off)
+            if version != _p.VERSION:
+                _violation("frame version %d, expected %d" %
+                           (version, _p.VERSION))
+            end = off + _p.HEADER_LEN + blen
+            if end > have:
+                break
+            if ftype == _p.SUBMIT:
+                if arg > blen:
+                    _violation("SUBMIT %d: pool name of %d bytes in a "
+                               "body of %d" % (fid, arg, blen))
+                with memoryview(buf) as view:
+                    self.tasks[fid] = view[off + _p.HEADER_LEN + arg:
+                                           end].tobytes()
+            elif ftype == _p.CANCEL:
+                # Not started: skip it.  Unknown (already run): ignore.
+                self.tasks.pop(fid, None)
+            elif ftype == _p.PING:
+                _write_all(self.fd, _HEADER.pack(0, _p.VERSION, _p.PONG, 0,
+                                                 fid), b"")
+            else:
+                _violation("unexpected frame of type 0x%02x" % ftype)
+            off = end
+        if off:
+            del buf[:off]
+
+
 def run(handler, fd=None):
     """The worker loop: handler(payload) -> (status, body), until EOF.
 
     Sends PONG id 0 first (call it once initialised), then answers every
-    SUBMIT in order.  Returns at end of file on the channel, or when the
-    daemon has gone away.
+    SUBMIT in order, skipping those the daemon cancels before they start.
+    An output over $FORKPOOL_MAX_PAYLOAD is answered ERROR TOO_LARGE and
+    the worker goes on.  Returns at end of file on the channel, when the
+    daemon has gone away, or when the worker has retired itself
+    (max_tasks_per_child) and has nothing left to do.
     """
     if fd is None:
         fd = channel_fd()
@@ -115,44 +214,39 @@ def run(handler, fd=None):
         except ValueError:
             pass        # not the main thread: leave it as it is
     pack = _HEADER.pack
-    unpack_from = _HEADER.unpack_from
+    limit = _max_payload()
+    chan = _Channel(fd)
+    tasks = chan.tasks
+    retiring = False
     try:
         _write_all(fd, pack(0, _p.VERSION, _p.PONG, 0, 0), b"")
-        buf = bytearray()
         while True:
-            data = os.read(fd, _READ_CHUNK)
-            if not data:
-                return
-            buf += data
-            off = 0
-            end = 0
-            have = len(buf)
-            while have - off >= _p.HEADER_LEN:
-                blen, version, ftype, arg, fid = unpack_from(buf, off)
-                if version != _p.VERSION:
-                    _violation("frame version %d, expected %d" %
-                               (version, _p.VERSION))
-                end = off + _p.HEADER_LEN + blen
-                if end > have:
-                    break
-                if ftype == _p.SUBMIT:
-                    if arg > blen:
-                        _violation("SUBMIT %d: pool name of %d bytes in a "
-                                   "body of %d" % (fid, arg, blen))
-                    with memoryview(buf) as view:
-                        payload = view[off + _p.HEADER_LEN + arg:
-                                       end].tobytes()
-                    off = end
-                    status, out = handler(payload)
-                    _write_all(fd, pack(len(out), _p.VERSION, _p.RESULT,
-                                        status, fid), out)
-                elif ftype == _p.PING:
-                    off = end
-                    _write_all(fd, pack(0, _p.VERSION, _p.PONG, 0, fid), b"")
-                else:
-                    _violation("unexpected frame of type 0x%02x" % ftype)
-            if off:
-                del buf[:off]
+            if not tasks:
+                if chan.eof:
+                    return
+                if _calls.retire:
+                    # Leave while idle, which the daemon treats as a
+                    # retirement; but first take what it may have handed
+                    # over as it read the last reply (once: a busy caller
+                    # must not keep a retiring worker alive).
+                    if retiring or not chan.idle_wait(_RETIRE_GRACE):
+                        _retire()
+                    retiring = True
+                chan.fill(True)
+                continue
+            fid, payload = tasks.popitem(last=False)
+            status, out = handler(payload)
+            if len(out) > limit:
+                out = _too_large(len(out), limit)
+                _write_all(fd, pack(len(out), _p.VERSION, _p.ERROR,
+                                    _p.ERR_TOO_LARGE, fid), out)
+            else:
+                _write_all(fd, pack(len(out), _p.VERSION, _p.RESULT,
+                                    status, fid), out)
+            if tasks and not chan.eof:
+                # Tasks wait behind the one that ran: a CANCEL for one of
+                # them may have come meanwhile.
+                chan.fill(False)
     except (BrokenPipeError, ConnectionResetError):
         # The daemon is gone: nobody is left to answer.
         return
