@@ -9,6 +9,9 @@ NEEDS="libevent_core:libevent-dev inih:libinih-dev check:check
 zlib:zlib1g-dev jansson:libjansson-dev libxxhash:libxxhash-dev libseccomp:libseccomp-dev"
 # Packages with no .pc file of their own that the build still needs.
 EXTRA="libsubunit-dev python3 python3-prometheus-client systemd man-db"
+# forkpool-redis (bridge/), its tests and make bench-redis.
+NEEDS="$NEEDS hiredis:libhiredis-dev"
+EXTRA="$EXTRA redis-server python3-redis python3-celery"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
@@ -54,3 +57,5 @@ echo "JANSSON_LIBS := $(pkg-config --libs jansson)"
 echo "ZLIB_LIBS := $(pkg-config --libs zlib)"
 echo "CHECK_CFLAGS := $(pkg-config --cflags check)"
 echo "CHECK_LIBS := $(pkg-config --libs check)"
+echo "HIREDIS_CFLAGS := $(pkg-config --cflags hiredis)"
+echo "HIREDIS_LIBS := $(pkg-config --libs hiredis)"
