@@ -58,13 +58,15 @@ class RedisServer:
             if self.proc.poll() is not None:
                 raise AssertionError("redis-server exited with %d" %
                                      self.proc.returncode)
+            if not os.path.exists(self.sock):
+                return False
             c = self.client()
             try:
                 return c.ping()
             except redis.ConnectionError:
                 return False
             finally:
-                c.close()
+                c.connection_pool.disconnect()
 
         deadline_poll(up, 20, what="redis-server to answer PING")
         return self

@@ -24,7 +24,7 @@ class BridgeCase(TempDirCase, unittest.TestCase):
         self.redis = RedisServer(self.tmp, aof=True).start()
         self.addCleanup(self.redis.stop)
         self.r = self.redis.client()
-        self.addCleanup(self.r.close)
+        self.addCleanup(self.r.connection_pool.disconnect)
         self.hosts = []
 
     def host(self, name, **keys):
@@ -200,6 +200,7 @@ class TestRestarts(BridgeCase):
         ids = add_entries(self.r, [b"sleep:2"] * n, "faulty")
         self.wait_outcomes(n // 5, 60)
         a.daemon.kill()
+        a.daemon._log.close()
         a.daemon.start()
         self.wait_outcomes(n, 60)
         seen = self.by_entry()

@@ -76,20 +76,20 @@ class Executor(concurrent.futures.Executor):
     deadline: seconds; a call not started by then is not run (Expired).
     """
 
-    def __init__(self, redis_url, stream, pool, deadline=None,
-                 reply_ttl=3600):
-        if isinstance(redis_url, _redis.Redis):
-            self._r = redis_url
-        else:
+    def __init__(self, redis_url, stream, pool, deadline=None):
+        self._own = not isinstance(redis_url, _redis.Redis)
+        if self._own:
             self._r = _redis.Redis.from_url(redis_url)
+        else:
+            self._r = redis_url
         self._stream = stream
         self._pool = pool
         self._deadline = deadline
-        self._reply_ttl = reply_ttl
         self._reply_to = "forkpool:reply:%s:%d:%s" % (
             socket.gethostname(), os.getpid(), uuid.uuid4().hex)
         self._lock = threading.Lock()
         self._futures = {}
+        self._early = {}        # outcomes read before XADD's reply
         self._shutdown = False
         self._thread = None
 
@@ -112,13 +112,20 @@ class Executor(concurrent.futures.Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after "
                                    "shutdown")
+            early = []
             for entry, future in zip(ids, futures):
-                self._futures[entry.decode()] = future
+                outcome = self._early.pop(entry.decode(), None)
+                if outcome is None:
+                    self._futures[entry.decode()] = future
+                else:
+                    early.append((future, outcome))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._read_loop, name="forkpool.redis reader",
                     daemon=True)
                 self._thread.start()
+        for future, outcome in early:
+            _settle(future, *outcome)
         return futures
 
     def _read_loop(self):
@@ -134,6 +141,9 @@ class Executor(concurrent.futures.Executor):
             entry, outcome, what, _, body = parse_outcome(item[1])
             with self._lock:
                 future = self._futures.pop(entry, None)
+                if future is None:
+                    # Another thread's XADD has not returned its id yet.
+                    self._early[entry] = (outcome, what, body)
             if future is not None:
                 _settle(future, outcome, what, body)
 
@@ -184,3 +194,5 @@ class Executor(concurrent.futures.Executor):
                 self._futures.clear()
         if wait and thread is not None:
             thread.join()
+        if wait and self._own:
+            self._r.connection_pool.disconnect()
