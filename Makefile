@@ -499,6 +499,23 @@ uninstall:
 
 .PHONY: install uninstall
 
+# forkpool-redis and its unit (its man page is in MANPAGES already).
+INSTALLED	+= $(BINDIR)/forkpool-redis \
+		   $(SYSTEMDUNITDIR)/forkpool-redis.service
+
+install: install-redis
+
+install-redis: all
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(SYSTEMDUNITDIR)'
+	$(Q)$(INSTALL) -m 0755 $(FORKPOOL_REDIS) \
+	    '$(DESTDIR)$(BINDIR)/forkpool-redis'
+	$(Q)sed -e 's|^ExecStart=/usr/local/bin/|ExecStart=$(BINDIR)/|' \
+	    systemd/forkpool-redis.service \
+	    > '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool-redis.service'
+	$(Q)chmod 0644 '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool-redis.service'
+
+.PHONY: install-redis
+
 clean:
 	rm -rf build build-san
 
