@@ -5,6 +5,7 @@
 #   make run        start forkpoold in the foreground on conf/forkpool.ini
 #   make check      build and run the test suite
 #   make bench      run the benchmark against multiprocessing.Pool
+#   make bench-redis  forkpool-redis against Celery on the same Redis
 #   make check SANITIZE=address,undefined    the same under sanitizers
 #   V=1             show the commands
 
@@ -315,6 +316,14 @@ bench: all
 	$(Q)env $(TEST_ENV) python3 bench/bench.py --build $(B)
 	$(Q)env $(TEST_ENV) PYTHON=$(PYTHON) $(PYTHON) bench/pybench.py \
 	    --build $(B)
+
+# forkpool-redis against Celery's prefork pool on one redis-server
+# (bench/redis/); not part of make check.
+bench-redis: all
+	$(Q)env $(TEST_ENV) FORKPOOL_REDIS=$(CURDIR)/$(FORKPOOL_REDIS) \
+	    $(PYTHON) bench/redis/bench_redis.py --build $(B)
+
+.PHONY: bench-redis
 
 # libFuzzer harnesses (tests/fuzz/): the frame codec, the configuration
 # parser and the unit parsers, built with clang into $(B)/fuzz/.  make fuzz
