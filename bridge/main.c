@@ -48,13 +48,19 @@ usage(void)
 	exit(2);
 }
 
-uint64_t
-bridge_now_ms(void)
+static int64_t
+bridge_clock_ms(clockid_t clock)
 {
 	struct timespec	ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	clock_gettime(clock, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+uint64_t
+bridge_now_ms(void)
+{
+	return (bridge_clock_ms(CLOCK_MONOTONIC));
 }
 
 /* sdnotify.c asks the loop's clock by the master's name for it. */
@@ -64,13 +70,11 @@ master_now_ms(void)
 	return (bridge_now_ms());
 }
 
+/* Unix time in ms: entries' deadlines are on the wall clock. */
 int64_t
 bridge_wall_ms(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (bridge_clock_ms(CLOCK_REALTIME));
 }
 
 void

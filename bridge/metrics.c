@@ -54,35 +54,64 @@ static const struct metrics_row {
 	{ NULL, NULL, NULL, FC_EXPIRED, "expired" },
 };
 
+static long long
+metrics_held(const struct feed *f)
+{
+	return (f->held);
+}
+
+static long long
+metrics_window(const struct feed *f)
+{
+	return (f->window);
+}
+
+static long long
+metrics_lag(const struct feed *f)
+{
+	return (f->lag);
+}
+
+static long long
+metrics_pending(const struct feed *f)
+{
+	return (f->pending);
+}
+
+/* Per-feed gauges; a negative value is unknown and left out. */
+static const struct metrics_gauge {
+	const char	*name;
+	const char	*help;
+	long long	(*value)(const struct feed *);
+} metrics_gauges[] = {
+	{ "forkpool_redis_window_in_use", "Entries held now.",
+	    metrics_held },
+	{ "forkpool_redis_window_size", "The configured window.",
+	    metrics_window },
+	{ "forkpool_redis_group_lag", "Entries in the stream not yet "
+	    "delivered to the group.", metrics_lag },
+	{ "forkpool_redis_group_pending", "Entries delivered to the group "
+	    "and not yet acknowledged.", metrics_pending },
+};
+
 static void
 metrics_feed_gauges(FILE *fp)
 {
-	struct feed	*f;
+	const struct metrics_gauge	*g;
+	struct feed			*f;
+	size_t				 i;
 
-	fprintf(fp, "# HELP forkpool_redis_window_in_use Entries held now.\n"
-	    "# TYPE forkpool_redis_window_in_use gauge\n");
-	TAILQ_FOREACH(f, &bridge_conf->feeds, entry)
-		fprintf(fp, "forkpool_redis_window_in_use{feed=\"%s\"} %u\n",
-		    f->name, f->held);
-	fprintf(fp, "# HELP forkpool_redis_window_size The configured "
-	    "window.\n# TYPE forkpool_redis_window_size gauge\n");
-	TAILQ_FOREACH(f, &bridge_conf->feeds, entry)
-		fprintf(fp, "forkpool_redis_window_size{feed=\"%s\"} %u\n",
-		    f->name, f->window);
-	fprintf(fp, "# HELP forkpool_redis_group_lag Entries in the stream "
-	    "not yet delivered to the group.\n"
-	    "# TYPE forkpool_redis_group_lag gauge\n");
-	TAILQ_FOREACH(f, &bridge_conf->feeds, entry)
-		if (f->lag >= 0)
-			fprintf(fp, "forkpool_redis_group_lag{feed=\"%s\"} "
-			    "%lld\n", f->name, f->lag);
-	fprintf(fp, "# HELP forkpool_redis_group_pending Entries delivered "
-	    "to the group and not yet acknowledged.\n"
-	    "# TYPE forkpool_redis_group_pending gauge\n");
-	TAILQ_FOREACH(f, &bridge_conf->feeds, entry)
-		if (f->pending >= 0)
-			fprintf(fp, "forkpool_redis_group_pending{feed=\"%s\"} "
-			    "%lld\n", f->name, f->pending);
+	for (i = 0; i < sizeof(metrics_gauges) / sizeof(metrics_gauges[0]);
+	    i++) {
+		g = &metrics_gauges[i];
+		fprintf(fp, "# HELP %s %s\n# TYPE %s gauge\n", g->name,
+		    g->help, g->name);
+		TAILQ_FOREACH(f, &bridge_conf->feeds, entry) {
+			if (g->value(f) >= 0)
+				fprintf(fp, "%s{feed=\"%s\"} %lld\n", g->name,
+				    f->name, g->value(f));
+		}
+	}
 	fprintf(fp, "# HELP forkpool_redis_local_up 1 while connected to "
 	    "forkpoold.\n# TYPE forkpool_redis_local_up gauge\n"
 	    "forkpool_redis_local_up %d\n", local_up());
