@@ -5,6 +5,7 @@
 #   make run        start forkpoold in the foreground on conf/forkpool.ini
 #   make check      build and run the test suite
 #   make bench      run the benchmark against multiprocessing.Pool
+#   make bench-redis  forkpool-redis against Celery on the same Redis
 #   make check SANITIZE=address,undefined    the same under sanitizers
 #   V=1             show the commands
 
@@ -112,6 +113,23 @@ CLI_SRCS	:= \
 	cli/table.c \
 	cli/top.c
 
+# forkpool-redis: the Redis Streams bridge, with the daemon's log,
+# allocation and sd_notify files.
+BRIDGE_SRCS	:= \
+	bridge/config.c \
+	bridge/feed.c \
+	bridge/local.c \
+	bridge/main.c \
+	bridge/metrics.c \
+	bridge/outcome.c \
+	bridge/rlink.c \
+	bridge/submit.c \
+	bridge/take.c
+BRIDGE_DAEMON_SRCS := \
+	daemon/log.c \
+	daemon/sdnotify.c \
+	daemon/xmalloc.c
+
 MODULES		:= $(B)/modules/deflate.so
 TEST_MODULES	:= $(B)/tests/modules/faulty.so
 TEST_PROGRAMS	:= $(B)/tests/programs/cupper
@@ -158,8 +176,9 @@ LIB_SONAME	:= libforkpool.so.$(SOVERSION)
 FORKPOOLD	:= $(B)/forkpoold
 FORKPOOL	:= $(B)/forkpool
 CHECK_BIN	:= $(B)/tests/check_forkpool
+FORKPOOL_REDIS	:= $(B)/forkpool-redis
 
-all: $(FORKPOOLD) $(FORKPOOL) $(LIB_A) $(LIB_SO) $(MODULES)
+all: $(FORKPOOLD) $(FORKPOOL) $(LIB_A) $(LIB_SO) $(MODULES) $(FORKPOOL_REDIS)
 
 $(B)/obj/%.o: %.c $(B)/.settings
 	$(say) CC $<
@@ -190,6 +209,13 @@ $(FORKPOOLD): $(call obj,$(DAEMON_SRCS)) $(LIB_A)
 $(FORKPOOL): $(call obj,$(CLI_SRCS)) $(LIB_A)
 	$(say) LD $@
 	$(Q)$(CC) $(LDFLAGS_ALL) -pthread -o $@ $^ $(JANSSON_LIBS) -lm
+
+$(FORKPOOL_REDIS): $(call obj,$(BRIDGE_SRCS) $(BRIDGE_DAEMON_SRCS)) $(LIB_A)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(HIREDIS_LIBS) $(EVENT_LIBS) \
+	    $(INIH_LIBS)
+
+$(call obj,$(BRIDGE_SRCS)): CFLAGS_ALL += $(HIREDIS_CFLAGS) -Idaemon
 
 $(B)/modules/%.so: $(B)/pic/modules/%.o
 	$(say) LD $@
@@ -253,6 +279,27 @@ check: all $(CHECK_BIN) $(TEST_MODULES) $(TEST_PROGRAMS)
 	$(Q)if [ -n "$$(ls -A $(SANDIR))" ]; then cat $(SANDIR)/*; \
 	    echo "sanitizer reports above (in $(SANDIR))"; exit 1; fi
 
+# forkpool-redis's tests (tests/bridge/): real redis-servers, forkpoolds
+# and bridges.  Sanitizer reports go to a directory of their own, since
+# check's recipe empties SANDIR after its prerequisites have run.
+REDIS_SANDIR	:= $(CURDIR)/$(B)/sanitizer-redis
+ifneq ($(SANITIZE),)
+REDIS_SAN_ENV	:= ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(REDIS_SANDIR)/asan \
+		   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(REDIS_SANDIR)/ubsan
+endif
+
+check: check-redis
+
+check-redis: all $(TEST_MODULES)
+	$(Q)rm -rf $(REDIS_SANDIR) && mkdir -m 1777 -p $(REDIS_SANDIR)
+	$(Q)env $(TEST_ENV) $(REDIS_SAN_ENV) \
+	    FORKPOOL_REDIS=$(CURDIR)/$(FORKPOOL_REDIS) FORKPOOL_BUILD=$(B) \
+	    $(PYTHON) -m unittest discover -s tests/bridge -t tests/bridge
+	$(Q)if [ -n "$$(ls -A $(REDIS_SANDIR))" ]; then cat $(REDIS_SANDIR)/*; \
+	    echo "sanitizer reports above (in $(REDIS_SANDIR))"; exit 1; fi
+
+.PHONY: check-redis
+
 RUNDIR		:= $(CURDIR)/$(B)/run
 run: all
 	@mkdir -p $(RUNDIR)
@@ -269,6 +316,14 @@ bench: all
 	$(Q)env $(TEST_ENV) python3 bench/bench.py --build $(B)
 	$(Q)env $(TEST_ENV) PYTHON=$(PYTHON) $(PYTHON) bench/pybench.py \
 	    --build $(B)
+
+# forkpool-redis against Celery's prefork pool on one redis-server
+# (bench/redis/); not part of make check.
+bench-redis: all
+	$(Q)env $(TEST_ENV) FORKPOOL_REDIS=$(CURDIR)/$(FORKPOOL_REDIS) \
+	    $(PYTHON) bench/redis/bench_redis.py --build $(B)
+
+.PHONY: bench-redis
 
 # libFuzzer harnesses (tests/fuzz/): the frame codec, the configuration
 # parser and the unit parsers, built with clang into $(B)/fuzz/.  make fuzz
@@ -452,6 +507,23 @@ uninstall:
 	    rmdir "$$d" 2>/dev/null || true; done
 
 .PHONY: install uninstall
+
+# forkpool-redis and its unit (its man page is in MANPAGES already).
+INSTALLED	+= $(BINDIR)/forkpool-redis \
+		   $(SYSTEMDUNITDIR)/forkpool-redis.service
+
+install: install-redis
+
+install-redis: all
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(SYSTEMDUNITDIR)'
+	$(Q)$(INSTALL) -m 0755 $(FORKPOOL_REDIS) \
+	    '$(DESTDIR)$(BINDIR)/forkpool-redis'
+	$(Q)sed -e 's|^ExecStart=/usr/local/bin/|ExecStart=$(BINDIR)/|' \
+	    systemd/forkpool-redis.service \
+	    > '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool-redis.service'
+	$(Q)chmod 0644 '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool-redis.service'
+
+.PHONY: install-redis
 
 clean:
 	rm -rf build build-san

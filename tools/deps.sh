@@ -12,6 +12,9 @@ EXTRA="libsubunit-dev python3 python3-prometheus-client systemd man-db"
 # The Python package's tests: CPython's own concurrent.futures tests (run
 # against forkpool.Executor), and pip into a fresh venv, offline.
 EXTRA="$EXTRA libpython3.11-testsuite python3-venv python3-setuptools"
+# forkpool-redis (bridge/), its tests and make bench-redis.
+NEEDS="$NEEDS hiredis:libhiredis-dev"
+EXTRA="$EXTRA redis-server python3-redis python3-celery"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
@@ -57,3 +60,5 @@ echo "JANSSON_LIBS := $(pkg-config --libs jansson)"
 echo "ZLIB_LIBS := $(pkg-config --libs zlib)"
 echo "CHECK_CFLAGS := $(pkg-config --cflags check)"
 echo "CHECK_LIBS := $(pkg-config --libs check)"
+echo "HIREDIS_CFLAGS := $(pkg-config --cflags hiredis)"
+echo "HIREDIS_LIBS := $(pkg-config --libs hiredis)"
