@@ -126,12 +126,30 @@ struct task {
 };
 TAILQ_HEAD(task_list, task);
 
+/*
+ * A worker's life, owned by worker.c: other files ask its predicates
+ * (worker_can_take() and the rest) rather than read the state, so one
+ * reader cannot forget one case (a killed worker once got tasks that way).
+ */
 enum worker_state {
-	WORKER_STARTING,
-	WORKER_IDLE,
-	WORKER_BUSY,
-	WORKER_STOPPING
+	WORKER_STARTING,	/* forked; has not said PONG */
+	WORKER_IDLE,		/* ready, no task */
+	WORKER_BUSY,		/* ready, running tasks */
+	WORKER_RETIRING,	/* due for replacement: ends its tasks, no more */
+	WORKER_STOPPING,	/* we closed its channel: it exits on the EOF */
+	WORKER_LOST,		/* its channel closed on its side: it is dying */
+	WORKER_KILLED,		/* sent SIGKILL: its task gets kill_code */
+	WORKER_EXITED		/* reaped; being buried */
 };
+
+/* The four states STATUS and METRICS name (PROTOCOL.md). */
+enum worker_shown {
+	SHOWN_STARTING,
+	SHOWN_IDLE,
+	SHOWN_BUSY,
+	SHOWN_STOPPING
+};
+#define SHOWN_MAX	(SHOWN_STOPPING + 1)
 
 /* The master's handle on one worker process. */
 struct worker {
@@ -145,12 +163,9 @@ struct worker {
 	struct task_list inflight;	/* first one is running */
 	unsigned int	 ninflight;
 	uint64_t	 tasks;		/* served */
-	int		 ready;		/* has said PONG */
-	int		 exited;	/* reaped; being buried */
-	int		 recycle;	/* served its quota: replace it */
+	uint64_t	 ready_ms;	/* when it said PONG; 0: never */
 	uint64_t	 task_limit;	/* max_tasks plus jitter; 0: none */
-	int		 retiring;	/* we closed its channel on purpose */
-	int		 kill_code;	/* we killed it: its task's error code */
+	int		 kill_code;	/* WORKER_KILLED: its task's error code */
 	char		 kill_reason[192];	/* ... and the error's text */
 	struct event	*timer;		/* task_timeout, or start_timeout */
 	struct event	*slow_timer;	/* slow_task */
@@ -421,8 +436,15 @@ void		 worker_kill(struct worker *w, int code, const char *fmt, ...)
 void		 worker_close(struct worker *w);
 void		 worker_retire(struct worker *w);
 void		 worker_free(struct worker *w);
+void		 worker_recycle(struct worker *w);
 void		 worker_status_str(int status, char *buf, size_t len);
-const char	*worker_state_name(enum worker_state state);
+int		 worker_can_take(const struct worker *w, unsigned int prefetch);
+int		 worker_is_idle(const struct worker *w);
+int		 worker_is_live(const struct worker *w);
+int		 worker_is_stale(const struct worker *w);
+int		 worker_was_ready(const struct worker *w);
+enum worker_shown worker_shown(const struct worker *w);
+const char	*worker_shown_name(enum worker_shown shown);
 long		 worker_rss(pid_t pid);
 
 /* child.c: runs only in a forked worker. */

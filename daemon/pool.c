@@ -5,7 +5,6 @@
  * here, throttled by restart intensity so a pool whose workers keep dying
  * backs off instead of fork-looping.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +94,7 @@ pool_pick_worker(struct pool *pool)
 	struct worker	*w, *best = NULL;
 
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		/* Not ready, retiring, or dead with its exit not yet reaped. */
-		if ((w->state != WORKER_IDLE && w->state != WORKER_BUSY) ||
-		    w->conn == NULL || w->exited || w->recycle)
-			continue;
-		if (w->ninflight >= pool->conf->prefetch)
+		if (!worker_can_take(w, pool->conf->prefetch))
 			continue;
 		if (best == NULL || w->ninflight < best->ninflight) {
 			best = w;
@@ -235,14 +230,6 @@ pool_fail_queue(struct pool *pool, int code, const char *text)
 	}
 }
 
-/* A worker that can take tasks now and holds none. */
-static int
-pool_worker_idle(const struct worker *w)
-{
-	return (w->ready && w->ninflight == 0 && w->conn != NULL &&
-	    !w->retiring && !w->exited && w->kill_code == 0);
-}
-
 /*
  * Let n workers go: of an old generation (or already due for recycling)
  * when stale is set, of the current one otherwise.  An idle one is retired
@@ -256,16 +243,15 @@ pool_shed(struct pool *pool, int n, int stale)
 
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL && n > 0; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->retiring || w->exited || w->kill_code != 0 ||
-		    (w->gen != pool->gen || w->recycle) != stale)
+		if (!worker_is_live(w) || worker_is_stale(w) != stale)
 			continue;
 		n--;
-		if (pool_worker_idle(w)) {
+		if (worker_is_idle(w)) {
 			log_debug("pool %s: retiring worker %ld", pool->name,
 			    (long)w->pid);
 			worker_retire(w);
-		} else if (w->ready)
-			w->recycle = 1;
+		} else if (worker_was_ready(w))
+			worker_recycle(w);
 		else
 			n++;		/* still starting: not counted as ready */
 	}
@@ -292,13 +278,13 @@ pool_reconcile(struct pool *pool)
 	if (pool->removed && pool->nqueued == 0)
 		target = 0;
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		if (w->retiring || w->exited || w->kill_code != 0)
+		if (!worker_is_live(w))
 			continue;
-		if (w->gen != pool->gen || w->recycle)
+		if (worker_is_stale(w))
 			stale++;
 		else {
 			live++;
-			ready += w->ready;
+			ready += worker_was_ready(w);
 		}
 	}
 	if (!evtimer_pending(pool->spawn_timer, NULL)) {
@@ -417,12 +403,12 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	unsigned int	delay;
 
 	pool->nworkers--;
-	if (w->ready)
+	if (worker_was_ready(w))
 		pool->nready--;
 	if (w->start_error[0] != '\0')
 		snprintf(pool->last_error, sizeof(pool->last_error), "%s",
 		    w->start_error);
-	if (master->starting && !master->stopping && !w->ready &&
+	if (master->starting && !master->stopping && !worker_was_ready(w) &&
 	    pool->nready == 0)
 		master_fatal("pool %s: no worker could start: %s", pool->name,
 		    pool->last_error);
@@ -433,7 +419,8 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 		master_check_stopped();
 		return;
 	}
-	if (!w->ready && w->gen == pool->gen && pool->prev_gen != NULL)
+	if (!worker_was_ready(w) && w->gen == pool->gen &&
+	    pool->prev_gen != NULL)
 		pool_rollback(pool);
 	if (unexpected) {
 		pool->restarts++;
@@ -501,12 +488,8 @@ pool_stop(struct pool *pool)
 	    "the daemon is stopping; the task was not run");
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->ninflight > 0)
-			continue;
-		/* One still starting may not read its channel yet. */
-		if (!w->ready && w->pid != -1 && !w->exited)
-			kill(-w->pid, SIGTERM);
-		worker_retire(w);
+		if (w->ninflight == 0)
+			worker_retire(w);
 	}
 }
 

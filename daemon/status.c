@@ -19,7 +19,7 @@ status_worker(const struct worker *w, const struct timeval *now)
 
 	obj = json_pack("{s:I, s:s, s:I, s:I, s:I, s:b}",
 	    "pid", (json_int_t)w->pid,
-	    "state", worker_state_name(w->state),
+	    "state", worker_shown_name(worker_shown(w)),
 	    "tasks", (json_int_t)w->tasks,
 	    "rss_bytes", (json_int_t)worker_rss(w->pid),
 	    "inflight", (json_int_t)w->ninflight,
