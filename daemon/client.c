@@ -25,6 +25,7 @@ struct client {
 	struct conn	*conn;
 	struct taskmap	*tasks;		/* in flight, by the client's id */
 	struct task_list tlist;		/* the same tasks, to walk at close */
+	struct share_list shares;	/* its queue in each pool it used */
 	unsigned int	 ninflight;
 	int		 closing;	/* read nothing more; flush, then close */
 	int		 paused;	/* reading stopped for max_inflight */
@@ -123,6 +124,7 @@ client_accept(int fd)
 	c->fd = fd;
 	c->tasks = taskmap_new();
 	TAILQ_INIT(&c->tlist);
+	TAILQ_INIT(&c->shares);
 	c->conn = conn_new(fd, client_read_cb, client_drained_cb,
 	    client_close_conn_cb, c);
 	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
@@ -341,6 +343,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 
 	pool->bytes_in += hdr->len - hdr->arg;
 	task = task_new(c, pool, hdr->id, hdr->arg);
+	task->share = pool_share(pool, c, &c->shares);
 	client_move(in, task->body, hdr->len);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
@@ -541,6 +544,7 @@ static void
 client_free(struct client *c)
 {
 	struct task	*task;
+	struct share	*share;
 
 	/* Give a big client's memory back to the system soon (master.c). */
 	if (evbuffer_get_length(conn_output(c->conn)) +
@@ -553,8 +557,11 @@ client_free(struct client *c)
 		if (task->state == TASK_QUEUED) {
 			pool_unqueue(task);
 			task_free(task);
-		}
+		} else
+			task->share = NULL;
 	}
+	while ((share = TAILQ_FIRST(&c->shares)) != NULL)
+		pool_share_free(share);
 	TAILQ_REMOVE(&clients, c, entry);
 	nclients--;
 	taskmap_free(c->tasks);

@@ -99,6 +99,7 @@ struct config {
 
 struct client;
 struct pool;
+struct share;
 struct worker;
 
 enum task_state {
@@ -113,6 +114,7 @@ struct task {
 	TAILQ_ENTRY(task) centry;	/* its client's tasks */
 	struct client	*client;	/* NULL once the client has gone */
 	struct pool	*pool;
+	struct share	*share;		/* its client's queue in pool */
 	struct worker	*worker;	/* while TASK_SENT */
 	enum task_state	 state;
 	uint64_t	 id;		/* the client's id */
@@ -125,6 +127,24 @@ struct task {
 	struct timeval	 started_at;
 };
 TAILQ_HEAD(task_list, task);
+
+/*
+ * One client's queue in one pool (fair share): the pool starts the first
+ * task of each share in turn, so a client with thousands queued does not
+ * put another's next task behind them.  Made at a client's first task for
+ * the pool; freed when the client or the pool goes, never per task.
+ */
+struct share {
+	TAILQ_ENTRY(share) ring;	/* the pool's turn order, while queued */
+	TAILQ_ENTRY(share) pentry;	/* every share of the pool */
+	TAILQ_ENTRY(share) centry;	/* every share of the client */
+	struct share_list *clist;	/* the client's list, to leave it */
+	struct pool	*pool;
+	struct client	*client;
+	struct task_list queue;		/* first in, first out */
+	unsigned int	 nqueued;
+};
+TAILQ_HEAD(share_list, share);
 
 /*
  * A worker's life, owned by worker.c: other files ask its predicates
@@ -229,8 +249,10 @@ struct pool {
 	int		 reshaping;	/* workers to replace, add or retire */
 	int		 removed;	/* dropped by a reload: drain, then free */
 	struct event	*free_ev;	/* frees a drained pool from the loop */
-	struct task_list queue;
+	struct share_list ring;		/* shares with tasks queued, in turn */
+	struct share_list shares;	/* every client's share of the pool */
 	unsigned int	 nqueued;
+	unsigned int	 nwaiting;	/* shares in the ring */
 	struct worker_list workers;
 	unsigned int	 nworkers;	/* processes that exist */
 	unsigned int	 nready;	/* have said PONG at least once */
@@ -410,6 +432,9 @@ void		 reload_run(void);
 struct pool	*pool_create(struct gen *gen);
 struct pool	*pool_find(const char *name, size_t len);
 int		 pool_log_allowed(struct pool *pool);
+struct share	*pool_share(struct pool *pool, struct client *c,
+		    struct share_list *list);
+void		 pool_share_free(struct share *share);
 int		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
 void		 pool_unqueue(struct task *task);

@@ -1,6 +1,8 @@
 /*
- * Pools: a FIFO queue of tasks and the workers that serve it.  Dispatch
- * hands each task to the least loaded worker that has room (up to
+ * Pools: the queued tasks and the workers that serve them.  Each client has
+ * its own queue in the pool (a share); dispatch takes the first task of the
+ * share whose turn it is (round robin between shares, first in first out
+ * within one) and hands it to the least loaded worker that has room (up to
  * prefetch tasks each).  Replacements after an unexpected exit are decided
  * here, throttled by restart intensity so a pool whose workers keep dying
  * backs off instead of fork-looping.
@@ -33,7 +35,8 @@ pool_create(struct gen *gen)
 	snprintf(pool->name, sizeof(pool->name), "%s", pc->name);
 	pool->gen = gen;
 	pool->conf = pc;
-	TAILQ_INIT(&pool->queue);
+	TAILQ_INIT(&pool->ring);
+	TAILQ_INIT(&pool->shares);
 	TAILQ_INIT(&pool->workers);
 	pool->intensity = intensity_new(pc->restart_burst,
 	    pc->restart_window_ms);
@@ -132,19 +135,96 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	return (1);
 }
 
+/* Client c's share of pool, made at its first task; list holds c's. */
+struct share *
+pool_share(struct pool *pool, struct client *c, struct share_list *list)
+{
+	struct share	*share;
+
+	TAILQ_FOREACH(share, list, centry)
+		if (share->pool == pool)
+			return (share);
+	share = xcalloc(1, sizeof(*share));
+	share->pool = pool;
+	share->client = c;
+	share->clist = list;
+	TAILQ_INIT(&share->queue);
+	TAILQ_INSERT_TAIL(&pool->shares, share, pentry);
+	TAILQ_INSERT_HEAD(list, share, centry);
+	return (share);
+}
+
+/* A share whose client or pool goes; nothing of it may be queued. */
+void
+pool_share_free(struct share *share)
+{
+	if (share->nqueued > 0)
+		fatalx("pool %s: share freed with %u tasks queued",
+		    share->pool->name, share->nqueued);
+	TAILQ_REMOVE(&share->pool->shares, share, pentry);
+	TAILQ_REMOVE(share->clist, share, centry);
+	free(share);
+}
+
+/* Queue task last in its share, or first when at_head (it ran before). */
+static void
+pool_enqueue(struct pool *pool, struct task *task, int at_head)
+{
+	struct share	*share = task->share;
+
+	task->worker = NULL;
+	task->state = TASK_QUEUED;
+	if (share->nqueued++ == 0) {
+		if (at_head)
+			TAILQ_INSERT_HEAD(&pool->ring, share, ring);
+		else
+			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		pool->nwaiting++;
+	}
+	if (at_head)
+		TAILQ_INSERT_HEAD(&share->queue, task, entry);
+	else
+		TAILQ_INSERT_TAIL(&share->queue, task, entry);
+	pool->nqueued++;
+}
+
+void
+pool_unqueue(struct task *task)
+{
+	struct share	*share = task->share;
+	struct pool	*pool = task->pool;
+
+	TAILQ_REMOVE(&share->queue, task, entry);
+	pool->nqueued--;
+	if (--share->nqueued == 0) {
+		TAILQ_REMOVE(&pool->ring, share, ring);
+		pool->nwaiting--;
+	}
+}
+
 /*
- * The first queued task that may run: a client over max_client_buffer is
- * closed on the next turn of the loop, and none of its tasks may start
- * meanwhile (client_free drops them).
+ * The next task to start, taken off its share, whose turn then passes to
+ * the next share.  A client over max_client_buffer is closed on the next
+ * turn of the loop and none of its tasks may start meanwhile (client_free
+ * drops them): its share waits at the back.
  */
 static struct task *
 pool_next_task(struct pool *pool)
 {
+	struct share	*share;
 	struct task	*task;
+	unsigned int	 n;
 
-	TAILQ_FOREACH(task, &pool->queue, entry)
-		if (task->client == NULL || !client_overflowed(task->client))
-			return (task);
+	for (n = pool->nwaiting; n > 0; n--) {
+		share = TAILQ_FIRST(&pool->ring);
+		TAILQ_REMOVE(&pool->ring, share, ring);
+		TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		if (client_overflowed(share->client))
+			continue;
+		task = TAILQ_FIRST(&share->queue);
+		pool_unqueue(task);
+		return (task);
+	}
 	return (NULL);
 }
 
@@ -155,10 +235,11 @@ pool_dispatch(struct pool *pool)
 	struct task	*task;
 	struct worker	*w;
 
-	while ((task = pool_next_task(pool)) != NULL) {
+	while (pool->nqueued > 0) {
 		if ((w = pool_pick_worker(pool)) == NULL)
 			return;
-		pool_unqueue(task);
+		if ((task = pool_next_task(pool)) == NULL)
+			return;
 		if (pool_refuse_poison(pool, task))
 			continue;
 		worker_send(w, task);
@@ -170,10 +251,8 @@ pool_submit(struct pool *pool, struct task *task)
 {
 	if (pool_refuse_poison(pool, task))
 		return (-1);
-	task->state = TASK_QUEUED;
 	evutil_gettimeofday(&task->queued_at, NULL);
-	TAILQ_INSERT_TAIL(&pool->queue, task, entry);
-	pool->nqueued++;
+	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
 	return (0);
 }
@@ -182,23 +261,13 @@ pool_submit(struct pool *pool, struct task *task)
 void
 pool_requeue_task(struct pool *pool, struct task *task)
 {
-	task->worker = NULL;
-	task->state = TASK_QUEUED;
-	TAILQ_INSERT_HEAD(&pool->queue, task, entry);
-	pool->nqueued++;
-}
-
-void
-pool_unqueue(struct task *task)
-{
-	TAILQ_REMOVE(&task->pool->queue, task, entry);
-	task->pool->nqueued--;
+	pool_enqueue(pool, task, 1);
 }
 
 /*
  * A dead worker's prefetched tasks, which never started, go back to the
- * front of the queue in their order.  Those nobody waits for any more (the
- * client left, or cancelled them) are dropped instead.
+ * front of their queues in their order.  Those nobody waits for any more
+ * (the client left, or cancelled them) are dropped instead.
  */
 void
 pool_requeue(struct pool *pool, struct task_list *tasks)
@@ -207,14 +276,11 @@ pool_requeue(struct pool *pool, struct task_list *tasks)
 
 	while ((task = TAILQ_LAST(tasks, task_list)) != NULL) {
 		TAILQ_REMOVE(tasks, task, entry);
-		task->worker = NULL;
 		if (task->client == NULL) {
 			task_free(task);
 			continue;
 		}
-		task->state = TASK_QUEUED;
-		TAILQ_INSERT_HEAD(&pool->queue, task, entry);
-		pool->nqueued++;
+		pool_enqueue(pool, task, 1);
 	}
 }
 
@@ -224,7 +290,8 @@ pool_fail_queue(struct pool *pool, int code, const char *text)
 {
 	struct task	*task;
 
-	while ((task = TAILQ_FIRST(&pool->queue)) != NULL) {
+	while (pool->nqueued > 0) {
+		task = TAILQ_FIRST(&TAILQ_FIRST(&pool->ring)->queue);
 		pool_unqueue(task);
 		task_fail(task, code, "%s", text);
 	}
@@ -496,6 +563,10 @@ pool_stop(struct pool *pool)
 void
 pool_free(struct pool *pool)
 {
+	struct share	*share;
+
+	while ((share = TAILQ_FIRST(&pool->shares)) != NULL)
+		pool_share_free(share);
 	event_free(pool->spawn_timer);
 	event_free(pool->quiet_timer);
 	event_free(pool->free_ev);

@@ -95,6 +95,8 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	json_object_set_new(obj, "bytes_in", json_integer(pool->bytes_in));
 	json_object_set_new(obj, "bytes_out", json_integer(pool->bytes_out));
 	json_object_set_new(obj, "removed", json_boolean(pool->removed));
+	json_object_set_new(obj, "clients_queued",
+	    json_integer(pool->nwaiting));
 	json_object_set_new(obj, "recycled", json_integer(pool->recycled));
 	json_object_set_new(obj, "retried", json_integer(pool->retried));
 	json_object_set_new(obj, "quarantined", json_integer(pool->quarantined));
