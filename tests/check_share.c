@@ -87,6 +87,84 @@ START_TEST(test_fair_share)
 }
 END_TEST
 
+START_TEST(test_too_large_from_header)
+{
+	/*
+	 * The header decides: a SUBMIT whose header announces a payload of
+	 * max_payload + 1 is answered TOO_LARGE with not one byte of its
+	 * body sent, and the connection closes.
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	uint8_t		 buf[FP_HDR_LEN];
+	char		*body;
+	int		 fd;
+
+	d = fpd_start("[daemon]\nmax_payload = 1024\n"
+	    "[pool:echo]\nhandler = echo\nworkers = 1\n");
+	fd = tconnect(d->sock);
+	hdr.len = 4 + 1025;
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = FP_SUBMIT;
+	hdr.arg = 4;
+	hdr.id = 42;
+	fp_hdr_encode(buf, &hdr);
+	tsend_raw(fd, buf, sizeof(buf));
+	body = texpect(fd, FP_ERROR, FP_ERR_TOO_LARGE, 42, WAIT_MS);
+	ck_assert_msg(strstr(body, "1025") != NULL, "text: %s", body);
+	free(body);
+	texpect_eof(fd, WAIT_MS);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_forbidden_writer_reads_reason)
+{
+	/*
+	 * A client refused FORBIDDEN that writes first (1 MiB of PINGs, more
+	 * than the socket buffers hold) does not fail on a broken pipe: the
+	 * daemon reads and drops what it sends, and the client then reads
+	 * FORBIDDEN and end of file.
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	uint8_t		*buf;
+	size_t		 len = 1024 * 1024, off;
+	ssize_t		 n;
+	char		*body;
+	int		 fd;
+
+	d = fpd_start("[daemon]\nallow_users = 4242\n"
+	    "[pool:echo]\nhandler = echo\nworkers = 1\n");
+	buf = calloc(1, len);
+	ck_assert_ptr_nonnull(buf);
+	hdr.len = 0;
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = FP_PING;
+	hdr.arg = 0;
+	for (off = 0; off + FP_HDR_LEN <= len; off += FP_HDR_LEN) {
+		hdr.id = off;
+		fp_hdr_encode(buf + off, &hdr);
+	}
+	fd = tconnect(d->sock);
+	/* Blocking writes: each returns once the daemon has read room. */
+	for (off = 0; off < len; off += n) {
+		n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
+		ck_assert_msg(n > 0 || errno == EINTR, "send after %zu bytes: "
+		    "%s", off, strerror(errno));
+		if (n < 0)
+			n = 0;
+	}
+	free(buf);
+	body = texpect(fd, FP_ERROR, FP_ERR_FORBIDDEN, 0, WAIT_MS);
+	free(body);
+	texpect_eof(fd, WAIT_MS);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
 Suite *
 share_suite(void)
 {
@@ -97,6 +175,12 @@ share_suite(void)
 	tc = tcase_create("fair");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_fair_share);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("header");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_too_large_from_header);
+	tcase_add_test(tc, test_forbidden_writer_reads_reason);
 	suite_add_tcase(s, tc);
 	return (s);
 }
