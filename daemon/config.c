@@ -423,7 +423,7 @@ config_pool_new(const char *name, size_t len, int line)
 	pc->restart_burst = 5;
 	pc->restart_window_ms = 10 * 1000;
 	pc->retries = 0;
-	pc->start_timeout_ms = 60 * 1000;
+	pc->start_timeout_ms = 0;	/* by kind: config_end_section */
 	pc->quarantine_after = 2;
 	pc->quarantine_window_ms = 10 * 60 * 1000;
 	pc->uid = -1;
@@ -520,6 +520,9 @@ config_end_section(struct parse *p)
 			    "command_env"), "command_env: \"%s\" is not "
 			    "NAME=value", pc->envv[i]));
 	}
+	/* A program may load for a while; a module is forked ready. */
+	if (pc->start_timeout_ms == 0)
+		pc->start_timeout_ms = (pc->command != NULL ? 60 : 10) * 1000;
 	if (pc->gid == -1 && pc->uid != -1)
 		pc->gid = pc->user_gid;
 	if (pc->rlimit_cpu_ms != RLIMIT_UNSET && pc->rlimit_cpu_ms % 1000 != 0)

@@ -248,6 +248,9 @@ struct pool {
 	struct gen	*prev_gen;	/* before a reload, to roll back to */
 	int		 reshaping;	/* workers to replace, add or retire */
 	int		 removed;	/* dropped by a reload: drain, then free */
+	int		 fresh;		/* added by a reload; no worker ready yet */
+	int		 unavailable;	/* no worker for start_timeout: refuse */
+	struct event	*unavail_timer;	/* start_timeout without a worker */
 	struct event	*free_ev;	/* frees a drained pool from the loop */
 	struct share_list ring;		/* shares with tasks queued, in turn */
 	struct share_list shares;	/* every client's share of the pool */
@@ -277,6 +280,7 @@ struct pool {
 	uint64_t	 quarantined;	/* tasks refused as poison */
 	uint64_t	 recycled;	/* workers retired by max_tasks/max_rss */
 	uint64_t	 retried;	/* runs again after a crash */
+	uint64_t	 refused_unavailable;	/* tasks answered UNAVAILABLE */
 	struct quarantine *quarantine;
 	uint64_t	 bytes_in;	/* payload bytes of accepted tasks */
 	uint64_t	 bytes_out;	/* output bytes of results */
@@ -304,6 +308,7 @@ struct master {
 	uint64_t	 stop_deadline_ms;	/* shutdown_timeout runs out */
 	int		 trim_wanted;	/* a big client left: malloc_trim */
 	uint64_t	 next_seq;	/* task ids on worker channels */
+	char		 reload_error[1040];	/* why the last reload failed */
 };
 
 extern struct master *master;
@@ -427,6 +432,8 @@ void		 gen_unref(struct gen *gen);
 
 /* reload.c */
 void		 reload_run(void);
+void		 reload_failed(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
 
 /* pool.c */
 struct pool	*pool_create(struct gen *gen);
@@ -465,6 +472,7 @@ void		 worker_recycle(struct worker *w);
 void		 worker_status_str(int status, char *buf, size_t len);
 int		 worker_can_take(const struct worker *w, unsigned int prefetch);
 int		 worker_is_idle(const struct worker *w);
+int		 worker_is_serving(const struct worker *w);
 int		 worker_is_live(const struct worker *w);
 int		 worker_is_stale(const struct worker *w);
 int		 worker_was_ready(const struct worker *w);

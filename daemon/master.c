@@ -158,8 +158,10 @@ master_tick_cb(evutil_socket_t fd, short events, void *arg)
 		    (unsigned long long)left);
 	} else
 		snprintf(line, sizeof(line), "%u pools, %u/%u workers ready, "
-		    "%u tasks queued, %llu served%s", master->npools, ready,
-		    size, queued, (unsigned long long)served, backoff);
+		    "%u tasks queued, %llu served%s%s%.120s", master->npools,
+		    ready, size, queued, (unsigned long long)served, backoff,
+		    master->reload_error[0] != '\0' ? "; last " : "",
+		    master->reload_error);
 	sdnotify_status(line);
 }
 

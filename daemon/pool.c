@@ -23,6 +23,8 @@ static void	pool_backoff(struct pool *, unsigned int);
 static void	pool_quiet_cb(evutil_socket_t, short, void *);
 
 static void	pool_free_cb(evutil_socket_t, short, void *);
+static void	pool_unavail_cb(evutil_socket_t, short, void *);
+static void	pool_watch(struct pool *);
 
 /* A pool serving gen (whose reference it takes); not started yet. */
 struct pool *
@@ -44,9 +46,12 @@ pool_create(struct gen *gen)
 	pool->spawn_timer = evtimer_new(master->base, pool_spawn_cb, pool);
 	pool->quiet_timer = evtimer_new(master->base, pool_quiet_cb, pool);
 	pool->free_ev = event_new(master->base, -1, 0, pool_free_cb, pool);
+	pool->unavail_timer = evtimer_new(master->base, pool_unavail_cb, pool);
 	if (pool->spawn_timer == NULL || pool->quiet_timer == NULL ||
-	    pool->free_ev == NULL)
+	    pool->free_ev == NULL || pool->unavail_timer == NULL)
 		fatalx("pool: event_new");
+	/* It has start_timeout to bring up a first worker. */
+	master_arm_ms(pool->unavail_timer, pc->start_timeout_ms);
 	TAILQ_INSERT_TAIL(&master->pools, pool, entry);
 	master->npools++;
 	return (pool);
@@ -246,9 +251,26 @@ pool_dispatch(struct pool *pool)
 	}
 }
 
+/* The text of an UNAVAILABLE answer: for how long, and why. */
+static void
+pool_unavail_text(struct pool *pool, char *buf, size_t len)
+{
+	snprintf(buf, len, "pool %s has had no worker able to run tasks for "
+	    "%.3f s (start_timeout); nothing was run; last start failure: %s",
+	    pool->name, pool->conf->start_timeout_ms / 1000.0,
+	    pool->last_error[0] != '\0' ? pool->last_error : "none yet");
+}
+
 int
 pool_submit(struct pool *pool, struct task *task)
 {
+	char	text[512];
+
+	if (pool->unavailable) {
+		pool_unavail_text(pool, text, sizeof(text));
+		task_fail(task, FP_ERR_UNAVAILABLE, "%s", text);
+		return (-1);
+	}
 	if (pool_refuse_poison(pool, task))
 		return (-1);
 	evutil_gettimeofday(&task->queued_at, NULL);
@@ -382,12 +404,59 @@ pool_reconcile(struct pool *pool)
 		event_active(pool->free_ev, 0, 0);
 }
 
+/*
+ * No endless wait: while no worker of the pool can take tasks, a timer of
+ * start_timeout runs; when it fires the queue is answered UNAVAILABLE, and
+ * new tasks too until a worker is ready again.  Looked at whenever a
+ * worker becomes ready or goes.
+ */
+static void
+pool_watch(struct pool *pool)
+{
+	struct worker	*w;
+
+	TAILQ_FOREACH(w, &pool->workers, entry)
+		if (worker_is_serving(w))
+			break;
+	if (w != NULL) {
+		evtimer_del(pool->unavail_timer);
+		if (pool->unavailable)
+			log_info("pool %s: worker %ld is ready; taking tasks "
+			    "again", pool->name, (long)w->pid);
+		pool->unavailable = 0;
+		return;
+	}
+	if (!pool->unavailable && !master->stopping &&
+	    !evtimer_pending(pool->unavail_timer, NULL))
+		master_arm_ms(pool->unavail_timer, pool->conf->start_timeout_ms);
+}
+
+static void
+pool_unavail_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool = arg;
+	char		 text[512];
+
+	(void)fd;
+	(void)events;
+	pool_unavail_text(pool, text, sizeof(text));
+	log_warnx("pool %s: no worker able to run tasks for %.3f s; "
+	    "answering its %u queued and new tasks UNAVAILABLE (last start "
+	    "failure: %s)", pool->name, pool->conf->start_timeout_ms / 1000.0,
+	    pool->nqueued, pool->last_error[0] != '\0' ? pool->last_error :
+	    "none yet");
+	pool->unavailable = 1;
+	pool_fail_queue(pool, FP_ERR_UNAVAILABLE, text);
+}
+
 /* A worker said PONG: it can take tasks. */
 void
 pool_worker_ready(struct pool *pool, struct worker *w)
 {
 	(void)w;
 	pool->nready++;
+	pool->fresh = 0;
+	pool_watch(pool);
 	if (master->starting && pool->nready == pool->conf->workers)
 		master_pool_ready(pool);
 	pool_dispatch(pool);
@@ -417,15 +486,39 @@ pool_set_gen(struct pool *pool, struct gen *gen)
 static void
 pool_rollback(struct pool *pool)
 {
-	log_warnx("reload failed: pool %s: workers of the new configuration "
-	    "cannot start (%s); keeping the old configuration", pool->name,
+	reload_failed(": pool %s: workers of the new configuration cannot "
+	    "start (%s); keeping the old configuration", pool->name,
 	    pool->last_error);
-	sdnotify_status("reload failed; see the log");
 	gen_unref(pool->gen);
 	pool->gen = pool->prev_gen;
 	pool->conf = pool->gen->conf;
 	pool->prev_gen = NULL;
 	pool->reshaping = 1;
+}
+
+/*
+ * A pool the reload added whose first worker could not start: the reload
+ * is undone for it.  Its queue is answered UNAVAILABLE at once (waiting
+ * for start_timeout would only delay the same answer), and it goes.
+ */
+static void
+pool_rollback_added(struct pool *pool)
+{
+	struct worker	*w, *next;
+	char		 text[512];
+
+	reload_failed(": pool %s: its workers cannot start (%s); the pool is "
+	    "removed again", pool->name, pool->last_error);
+	snprintf(text, sizeof(text), "pool %s: its workers cannot start, so "
+	    "the reload that added it was undone; nothing was run; last start "
+	    "failure: %s", pool->name, pool->last_error);
+	pool_fail_queue(pool, FP_ERR_UNAVAILABLE, text);
+	pool->fresh = 0;
+	pool_remove(pool);
+	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		worker_retire(w);
+	}
 }
 
 /*
@@ -489,6 +582,10 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	if (!worker_was_ready(w) && w->gen == pool->gen &&
 	    pool->prev_gen != NULL)
 		pool_rollback(pool);
+	if (!worker_was_ready(w) && pool->fresh) {
+		pool_rollback_added(pool);
+		return;
+	}
 	if (unexpected) {
 		pool->restarts++;
 		delay = intensity_exit(pool->intensity, master_now_ms());
@@ -496,6 +593,7 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 			pool_backoff(pool, delay);
 	}
 	pool_reconcile(pool);
+	pool_watch(pool);
 	pool_dispatch(pool);
 }
 
@@ -551,6 +649,7 @@ pool_stop(struct pool *pool)
 
 	evtimer_del(pool->spawn_timer);
 	evtimer_del(pool->quiet_timer);
+	evtimer_del(pool->unavail_timer);
 	pool_fail_queue(pool, FP_ERR_SHUTTING_DOWN,
 	    "the daemon is stopping; the task was not run");
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
@@ -570,6 +669,7 @@ pool_free(struct pool *pool)
 	event_free(pool->spawn_timer);
 	event_free(pool->quiet_timer);
 	event_free(pool->free_ev);
+	event_free(pool->unavail_timer);
 	intensity_free(pool->intensity);
 	quarantine_free(pool->quarantine);
 	gen_unref(pool->prev_gen);

@@ -97,6 +97,12 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	json_object_set_new(obj, "removed", json_boolean(pool->removed));
 	json_object_set_new(obj, "clients_queued",
 	    json_integer(pool->nwaiting));
+	json_object_set_new(obj, "unavailable",
+	    json_boolean(pool->unavailable));
+	json_object_set_new(obj, "refused_unavailable",
+	    json_integer(pool->refused_unavailable));
+	json_object_set_new(obj, "start_timeout_ms",
+	    json_integer(pool->conf->start_timeout_ms));
 	json_object_set_new(obj, "recycled", json_integer(pool->recycled));
 	json_object_set_new(obj, "retried", json_integer(pool->retried));
 	json_object_set_new(obj, "quarantined", json_integer(pool->quarantined));
@@ -133,7 +139,13 @@ status_json(void)
 	    "stopping", master->stopping,
 	    "master_rss_bytes", (json_int_t)metrics_master_rss(),
 	    "pools", pools);
-	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL)
+	if (doc == NULL)
+		fatalx("status: json_pack");
+	json_object_set_new(doc, "reload", json_pack("{s:b, s:s?}",
+	    "failed", master->reload_error[0] != '\0',
+	    "error", master->reload_error[0] != '\0' ? master->reload_error :
+	    NULL));
+	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("status: json");
 	json_decref(doc);
 	return (text);

@@ -84,6 +84,9 @@ task_count(struct pool *pool, int code)
 	case FP_ERR_QUARANTINED:
 		pool->quarantined++;
 		break;
+	case FP_ERR_UNAVAILABLE:
+		pool->refused_unavailable++;
+		break;
 	default:
 		pool->errors++;
 		break;

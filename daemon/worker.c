@@ -56,6 +56,13 @@ worker_is_idle(const struct worker *w)
 	    w->ninflight == 0);
 }
 
+/* Ready and taking tasks (when it has room). */
+int
+worker_is_serving(const struct worker *w)
+{
+	return (w->state == WORKER_IDLE || w->state == WORKER_BUSY);
+}
+
 /* Counts toward its pool's size: not on its way out. */
 int
 worker_is_live(const struct worker *w)

@@ -4,10 +4,13 @@
  * judged from their header, FORBIDDEN read by a client that writes first,
  * and prefetch = auto.
  */
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,59 @@
 #include "suites.h"
 
 #define WAIT_MS		10000	/* deadline for what should be quick */
+#define CAP_SYS_RESOURCE_BIT	24	/* linux/capability.h */
+
+static const char ini_echo[] =
+    "[pool:echo]\n"
+    "handler = echo\n"
+    "workers = 1\n";
+
+/* Rewrite the file as ini_echo plus more, SIGHUP, wait until applied. */
+static void
+reload_adding(struct fpd *d, const char *more)
+{
+	char	ini[1024];
+
+	snprintf(ini, sizeof(ini), "%s%s", ini_echo, more);
+	fpd_rewrite(d, ini);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(fpd_wait_log(d, "reload: 1 pools added", WAIT_MS),
+	    0);
+}
+
+/* The reload was reported failed: log, STATUS, and STATUS= to systemd. */
+static void
+check_reload_failed(struct fpd *d, const char *why)
+{
+	json_t	*st, *r;
+
+	ck_assert_int_eq(fpd_wait_log(d, why, WAIT_MS), 0);
+	ck_assert_int_eq(fpd_wait_notify(d, "STATUS=reload failed: pool bad",
+	    WAIT_MS), 0);
+	st = tstatus(d->sock);
+	r = json_object_get(st, "reload");
+	ck_assert(json_is_true(json_object_get(r, "failed")));
+	ck_assert_msg(strstr(json_string_value(json_object_get(r, "error")),
+	    "pool bad") != NULL, "reload error in STATUS");
+	json_decref(st);
+}
+
+/* The pool is gone again and the others still serve. */
+static void
+check_rolled_back(struct fpd *d, int fd)
+{
+	struct fp_hdr	 hdr;
+	char		*body;
+
+	tsubmit(fd, 90, "bad", "x", 1, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNKNOWN_POOL,
+	    "after the rollback: %s", body);
+	free(body);
+	tsubmit(fd, 91, "echo", "x", 1, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_RESULT, "echo: %s", body);
+	free(body);
+	(void)d;
+}
 
 /* n SUBMITs of payload to pool with ids from first on, in one write. */
 static void
@@ -165,6 +221,136 @@ START_TEST(test_forbidden_writer_reads_reason)
 }
 END_TEST
 
+START_TEST(test_added_pool_cannot_start)
+{
+	/*
+	 * No endless wait: a reload adds a pool whose program exits 1 while
+	 * starting.  Its queued task is answered UNAVAILABLE, quoting the
+	 * start failure, well within start_timeout + 1 s; the pool is
+	 * removed again and the reload reported failed (log, STATUS,
+	 * STATUS= to systemd).
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	char		*body;
+	long long	 t0, took;
+	int		 fd;
+
+	d = fpd_start(ini_echo);
+	fd = tconnect(d->sock);
+	reload_adding(d, "[pool:bad]\n"
+	    "command = /bin/sh -c \"sleep 1; exit 1\"\n"
+	    "workers = 1\n");
+	t0 = tnow_ms();
+	tsubmit(fd, 1, "bad", "x", 1, &hdr, &body);
+	took = tnow_ms() - t0;
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNAVAILABLE,
+	    "wanted UNAVAILABLE, got type 0x%x arg %u: %s", hdr.type,
+	    hdr.arg, body);
+	ck_assert_msg(strstr(body, "exited with status 1") != NULL,
+	    "the text does not quote the failure: %s", body);
+	ck_assert_msg(took <= 61000, "answered after %lld ms", took);
+	free(body);
+	check_reload_failed(d, "reload failed: pool bad: its workers cannot "
+	    "start");
+	check_rolled_back(d, fd);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_added_pool_rlimit_over_hard)
+{
+	/*
+	 * No endless wait: a reload adds a pool with rlimit_nofile over the
+	 * hard limit the service got (4096 here, with CAP_SYS_RESOURCE
+	 * dropped so root cannot raise it).  The reload is rolled back and
+	 * reported, quoting setrlimit; the pool takes no task.
+	 */
+	struct rlimit	 rl = { 1024, 4096 };
+	struct fpd	*d;
+	int		 fd;
+
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE_BIT, 0, 0, 0) == -1)
+		ck_assert_int_eq(errno, EPERM);	/* not root: no need */
+	d = fpd_start(ini_echo);
+	fd = tconnect(d->sock);
+	reload_adding(d, "[pool:bad]\n"
+	    "handler = echo\n"
+	    "rlimit_nofile = 8192\n"
+	    "workers = 1\n");
+	check_reload_failed(d, "rlimit_nofile: setrlimit to 8192");
+	check_rolled_back(d, fd);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_unavailable_after_start_timeout)
+{
+	/*
+	 * No endless wait: a pool whose workers crash at start (held in
+	 * restart back-off) answers its queued task UNAVAILABLE once it has
+	 * had no worker for start_timeout (1 s), quoting the start failure,
+	 * and new tasks at once while that lasts; once a worker can start
+	 * again, tasks run.
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	char		 ini[512], path[128], *body;
+	long long	 t0, took, deadline;
+	FILE		*f;
+	int		 fd;
+	uint64_t	 id;
+
+	snprintf(path, sizeof(path), "/tmp/fp-share-crash-%ld",
+	    (long)getpid());
+	snprintf(ini, sizeof(ini), "[pool:f]\n"
+	    "module = @T/faulty.so\n"
+	    "module_args = crashloop=%s\n"
+	    "workers = 1\n"
+	    "start_timeout = 1s\n", path);
+	d = fpd_start(ini);
+	fd = tconnect(d->sock);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	tsubmit(fd, 1, "f", "segv", 4, &hdr, &body);
+	free(body);
+	t0 = tnow_ms();
+	tsubmit(fd, 2, "f", "pid", 3, &hdr, &body);
+	took = tnow_ms() - t0;
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNAVAILABLE,
+	    "wanted UNAVAILABLE, got type 0x%x arg %u: %s", hdr.type,
+	    hdr.arg, body);
+	ck_assert_msg(strstr(body, "SIGABRT") != NULL,
+	    "the text does not quote the failure: %s", body);
+	ck_assert_msg(took >= 900 && took <= 2000, "answered after %lld ms",
+	    took);
+	free(body);
+	t0 = tnow_ms();
+	tsubmit(fd, 3, "f", "pid", 3, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNAVAILABLE,
+	    "a new task: %s", body);
+	ck_assert_int_lt(tnow_ms() - t0, 500);
+	free(body);
+
+	unlink(path);
+	deadline = tnow_ms() + 30000;
+	for (id = 4;; id++) {
+		tsubmit(fd, id, "f", "pid", 3, &hdr, &body);
+		free(body);
+		if (hdr.type == FP_RESULT)
+			break;
+		ck_assert_int_eq(hdr.arg, FP_ERR_UNAVAILABLE);
+		ck_assert_msg(tnow_ms() < deadline, "no worker came back");
+		usleep(20000);	/* a poll, not a synchronisation */
+	}
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
 Suite *
 share_suite(void)
 {
@@ -181,6 +367,13 @@ share_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_too_large_from_header);
 	tcase_add_test(tc, test_forbidden_writer_reads_reason);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("unavailable");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_added_pool_cannot_start);
+	tcase_add_test(tc, test_added_pool_rlimit_over_hard);
+	tcase_add_test(tc, test_unavailable_after_start_timeout);
 	suite_add_tcase(s, tc);
 	return (s);
 }
