@@ -353,9 +353,8 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	}
 
 	pool->bytes_in += hdr->len - hdr->arg;
-	task = task_new(c, pool, hdr->id, hdr->arg);
+	task = task_new(c, pool, hdr->id, hdr->arg, in, hdr->len);
 	task->share = pool_share(pool, c, &c->shares);
-	client_move(in, task->body, hdr->len);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
 	c->ninflight++;

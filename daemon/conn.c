@@ -8,10 +8,13 @@
  * out.  Here each wake-up reads into reserved evbuffer space, CONN_READ at
  * a time, until the socket is empty.
  *
- * Writes are batched like a bufferevent's: adding to the output arms the
- * write event, and everything queued during one turn of the loop leaves in
- * one writev on the next.  A callback may free its conn: the free is then
- * put off until the callback returns.
+ * Writes are batched per turn of the loop: adding to the output puts the
+ * conn on a list, and after the turn's callbacks conn_flush_all() writes
+ * each listed conn once.  The write event is armed only when that write
+ * was short (the peer is slow to read) and removed once drained, so a
+ * reply costs no epoll_ctl pair: at prefetch 1 that pair was 3.3 of the
+ * master's 7.8 system calls per task.  A callback may free its conn: the
+ * free is then put off until the callback returns.
  */
 #include <sys/uio.h>
 
@@ -22,17 +25,22 @@
 #include "forkpoold.h"
 #include "log.h"
 
+TAILQ_HEAD(conn_list, conn);
+
 #define CONN_READ_FIRST	(16 * 1024)	/* asked first: most reads are small */
 #define CONN_READ	(64 * 1024)	/* asked once a read filled that */
 #define CONN_READ_MAX	(1024 * 1024)	/* bytes read per wake-up */
 
 struct conn {
+	TAILQ_ENTRY(conn) entry;	/* on the flush list */
 	int		 fd;
 	struct event	*rev;
 	struct event	*wev;
 	struct evbuffer	*in;
 	struct evbuffer	*out;
 	int		 reading;	/* rev is added */
+	int		 flushing;	/* on the flush list */
+	int		 writing;	/* wev is added: a short write waits */
 	int		 in_cb;		/* a callback runs: defer the free */
 	int		 dead;		/* freed during a callback */
 	void		(*read_cb)(void *);
@@ -40,6 +48,9 @@ struct conn {
 	void		(*close_cb)(void *, int);
 	void		*arg;
 };
+
+/* Conns with output added in this turn of the loop. */
+static struct conn_list	flush_list = TAILQ_HEAD_INITIALIZER(flush_list);
 
 static void	conn_read_ev(evutil_socket_t, short, void *);
 static void	conn_write_ev(evutil_socket_t, short, void *);
@@ -78,8 +89,17 @@ conn_new(int fd, void (*read_cb)(void *), void (*drained_cb)(void *),
 }
 
 static void
+conn_unlist(struct conn *c)
+{
+	if (c->flushing)
+		TAILQ_REMOVE(&flush_list, c, entry);
+	c->flushing = 0;
+}
+
+static void
 conn_destroy(struct conn *c)
 {
+	conn_unlist(c);
 	event_free(c->rev);
 	event_free(c->wev);
 	evbuffer_free(c->in);
@@ -93,6 +113,7 @@ conn_free(struct conn *c)
 {
 	if (c->in_cb) {
 		c->dead = 1;
+		conn_unlist(c);
 		event_del(c->rev);
 		event_del(c->wev);
 		return;
@@ -134,7 +155,7 @@ conn_resume_read(struct conn *c)
 	c->reading = 1;
 }
 
-/* Output was added: write it on the next turn of the loop. */
+/* Output was added: write it at the end of this turn of the loop. */
 static void
 conn_out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
@@ -142,8 +163,72 @@ conn_out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct conn	*c = arg;
 
 	(void)buf;
-	if (info->n_added > 0 && !c->dead)
-		event_add(c->wev, NULL);
+	if (info->n_added == 0 || c->dead || c->flushing || c->writing)
+		return;
+	c->flushing = 1;
+	TAILQ_INSERT_TAIL(&flush_list, c, entry);
+}
+
+/* Run one of c's callbacks; a free it asks for happens afterwards. */
+static void
+conn_call_close(struct conn *c, int err)
+{
+	c->in_cb = 1;
+	c->close_cb(c->arg, err);
+	c->in_cb = 0;
+	if (c->dead)
+		conn_destroy(c);
+}
+
+static void
+conn_call_drained(struct conn *c)
+{
+	if (c->drained_cb == NULL)
+		return;
+	c->in_cb = 1;
+	c->drained_cb(c->arg);
+	c->in_cb = 0;
+	if (c->dead)
+		conn_destroy(c);
+}
+
+/*
+ * One write of what is queued.  What does not fit waits for the write
+ * event; an error closes the conn.
+ */
+static void
+conn_flush(struct conn *c)
+{
+	if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
+		if (c->writing)
+			event_del(c->wev);
+		c->writing = 0;
+		conn_call_close(c, errno);
+		return;
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		if (!c->writing)
+			event_add(c->wev, NULL);
+		c->writing = 1;
+		return;
+	}
+	if (c->writing)
+		event_del(c->wev);
+	c->writing = 0;
+	conn_call_drained(c);
+}
+
+/* The end of a turn of the loop: write what every conn has queued. */
+void
+conn_flush_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&flush_list)) != NULL) {
+		conn_unlist(c);
+		conn_flush(c);
+	}
 }
 
 /*
@@ -235,31 +320,11 @@ conn_read_ev(evutil_socket_t fd, short events, void *arg)
 		conn_destroy(c);
 }
 
+/* The peer read some: write more (still in this turn's flush). */
 static void
 conn_write_ev(evutil_socket_t fd, short events, void *arg)
 {
-	struct conn	*c = arg;
-	int		 n;
-
+	(void)fd;
 	(void)events;
-	if ((n = evbuffer_write(c->out, fd)) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
-		event_del(c->wev);
-		c->in_cb = 1;
-		c->close_cb(c->arg, errno);
-		c->in_cb = 0;
-		if (c->dead)
-			conn_destroy(c);
-		return;
-	}
-	if (evbuffer_get_length(c->out) > 0)
-		return;
-	event_del(c->wev);
-	if (c->drained_cb == NULL)
-		return;
-	c->in_cb = 1;
-	c->drained_cb(c->arg);
-	c->in_cb = 0;
-	if (c->dead)
-		conn_destroy(c);
+	conn_flush(arg);
 }

@@ -122,9 +122,11 @@ struct task {
 	uint16_t	 namelen;	/* the pool name at the front of body */
 	unsigned int	 attempts;	/* times it started on a worker */
 	int		 cancelled;	/* answered; discard the output */
-	struct evbuffer	*body;		/* pool name then payload, as sent */
-	struct timeval	 queued_at;
-	struct timeval	 started_at;
+	uint8_t		*body;		/* pool name then payload, as sent */
+	uint32_t	 len;		/* of body */
+	uint32_t	 cap;		/* body's size, kept for reuse */
+	uint64_t	 queued_us;	/* master_now_us() */
+	uint64_t	 started_us;
 };
 TAILQ_HEAD(task_list, task);
 
@@ -368,6 +370,7 @@ size_t		 taskmap_count(const struct taskmap *map);
 /* master.c */
 int		 master_run(struct config *conf, const char *socket_path);
 uint64_t	 master_now_ms(void);
+uint64_t	 master_now_us(void);
 void		 master_arm_ms(struct event *ev, uint64_t ms);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
@@ -396,6 +399,7 @@ int		 conn_fd(struct conn *c);
 void		 conn_pause_read(struct conn *c);
 void		 conn_resume_read(struct conn *c);
 void		 conn_read_now(struct conn *c);
+void		 conn_flush_all(void);
 
 /* client.c */
 void		 client_accept(int fd);
@@ -412,8 +416,10 @@ unsigned int	 client_count(void);
 
 /* task.c */
 struct task	*task_new(struct client *client, struct pool *pool,
-		    uint64_t id, uint16_t namelen);
+		    uint64_t id, uint16_t namelen, struct evbuffer *from,
+		    uint32_t len);
 void		 task_free(struct task *task);
+void		 task_free_all(void);
 void		 task_result(struct task *task, uint16_t status,
 		    struct evbuffer *from, size_t len);
 void		 task_fail(struct task *task, int code, const char *fmt, ...)
@@ -496,6 +502,7 @@ struct quarantine *quarantine_new(void);
 void		 quarantine_free(struct quarantine *q);
 struct fp_fingerprint quarantine_fingerprint(const void *data, size_t len);
 unsigned int	 quarantine_count(struct quarantine *q, uint64_t now);
+int		 quarantine_empty(const struct quarantine *q);
 const struct quarantine_entry *quarantine_check(struct quarantine *q,
 		    struct fp_fingerprint fp, uint64_t now);
 int		 quarantine_crash(struct quarantine *q, struct fp_fingerprint fp,
@@ -507,7 +514,7 @@ const struct quarantine_entry *quarantine_entry(const struct quarantine *q,
 void		 metrics_observe(struct histogram *h, uint64_t us);
 uint64_t	 metrics_quantile_us(const struct histogram *h, double q);
 void		 metrics_task_ran(struct pool *pool, const struct task *task,
-		    const struct timeval *now);
+		    uint64_t now_us);
 long		 metrics_master_rss(void);
 void		 metrics_text(struct evbuffer *b);
 

@@ -54,15 +54,10 @@ metrics_quantile_us(const struct histogram *h, double q)
 
 /* A task that ran on a worker ended at now. */
 void
-metrics_task_ran(struct pool *pool, const struct task *task,
-    const struct timeval *now)
+metrics_task_ran(struct pool *pool, const struct task *task, uint64_t now_us)
 {
-	struct timeval	d;
-
-	evutil_timersub(now, &task->started_at, &d);
-	metrics_observe(&pool->duration, d.tv_sec * 1000000ULL + d.tv_usec);
-	evutil_timersub(&task->started_at, &task->queued_at, &d);
-	metrics_observe(&pool->wait, d.tv_sec * 1000000ULL + d.tv_usec);
+	metrics_observe(&pool->duration, now_us - task->started_us);
+	metrics_observe(&pool->wait, task->started_us - task->queued_us);
 }
 
 static void

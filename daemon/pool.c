@@ -125,11 +125,10 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	struct fp_fingerprint		 fp;
 	uint64_t			 now;
 
-	if (pool->quarantine == NULL ||
+	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine) ||
 	    quarantine_count(pool->quarantine, now = master_now_ms()) == 0)
 		return (0);
-	fp = quarantine_fingerprint(evbuffer_pullup(task->body, -1),
-	    evbuffer_get_length(task->body));
+	fp = quarantine_fingerprint(task->body, task->len);
 	if ((e = quarantine_check(pool->quarantine, fp, now)) == NULL)
 		return (0);
 	task_fail(task, FP_ERR_QUARANTINED, "this task crashed %u workers "
@@ -273,7 +272,7 @@ pool_submit(struct pool *pool, struct task *task)
 	}
 	if (pool_refuse_poison(pool, task))
 		return (-1);
-	evutil_gettimeofday(&task->queued_at, NULL);
+	task->queued_us = master_now_us();
 	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
 	return (0);

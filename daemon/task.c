@@ -3,6 +3,9 @@
  * exactly once (a RESULT or an ERROR), then freed.  Answering goes through
  * here so the pool's counters and the client's bookkeeping never disagree
  * with what was sent.
+ *
+ * Tasks are kept on a free list with their body buffers (up to
+ * TASK_KEEP_BODY), so a steady stream of tasks costs no malloc or free.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,28 +15,75 @@
 #include "forkpoold.h"
 #include "log.h"
 
+#define TASK_FREE_MAX	4096		/* tasks kept for reuse */
+#define TASK_KEEP_BODY	(64 * 1024)	/* a body kept with a free task */
+
+static struct task_list	free_tasks = TAILQ_HEAD_INITIALIZER(free_tasks);
+static unsigned int	nfree;
+
+/* A task for a SUBMIT whose body (len bytes) is taken from from. */
 struct task *
 task_new(struct client *client, struct pool *pool, uint64_t id,
-    uint16_t namelen)
+    uint16_t namelen, struct evbuffer *from, uint32_t len)
 {
 	struct task	*task;
+	uint8_t		*body = NULL;
+	uint32_t	 cap = 0;
 
-	task = xcalloc(1, sizeof(*task));
+	if ((task = TAILQ_FIRST(&free_tasks)) != NULL) {
+		TAILQ_REMOVE(&free_tasks, task, entry);
+		nfree--;
+		body = task->body;
+		cap = task->cap;
+		memset(task, 0, sizeof(*task));
+	} else
+		task = xcalloc(1, sizeof(*task));
+	if (cap < len || body == NULL) {
+		free(body);
+		cap = len > 0 ? len : 1;
+		body = xrealloc(NULL, cap, 1);
+	}
+	task->body = body;
+	task->cap = cap;
+	task->len = len;
+	evbuffer_remove(from, body, len);
 	task->client = client;
 	task->pool = pool;
 	task->id = id;
 	task->namelen = namelen;
 	task->state = TASK_QUEUED;
-	if ((task->body = evbuffer_new()) == NULL)
-		fatalx("evbuffer_new");
 	return (task);
 }
 
 void
 task_free(struct task *task)
 {
-	evbuffer_free(task->body);
-	free(task);
+	if (nfree >= TASK_FREE_MAX) {
+		free(task->body);
+		free(task);
+		return;
+	}
+	if (task->cap > TASK_KEEP_BODY) {
+		free(task->body);
+		task->body = NULL;
+		task->cap = 0;
+	}
+	TAILQ_INSERT_HEAD(&free_tasks, task, entry);
+	nfree++;
+}
+
+/* At exit: nothing kept. */
+void
+task_free_all(void)
+{
+	struct task	*task;
+
+	while ((task = TAILQ_FIRST(&free_tasks)) != NULL) {
+		TAILQ_REMOVE(&free_tasks, task, entry);
+		free(task->body);
+		free(task);
+	}
+	nfree = 0;
 }
 
 /* The task has its answer: the client forgets it and it is freed. */

@@ -147,6 +147,13 @@ elapsed_s(const struct timeval *since)
 	return (d.tv_sec + d.tv_usec / 1e6);
 }
 
+/* Seconds a task has run, by this turn's clock. */
+static double
+task_ran_s(const struct task *task)
+{
+	return ((master_now_us() - task->started_us) / 1e6);
+}
+
 /*
  * Fork a worker for pool from its current generation; NULL when that
  * failed (logged).
@@ -353,9 +360,9 @@ worker_output_close_cb(void *arg, int err)
 	w->out = NULL;
 }
 
-/* Start (or stop) the running task's clock; now is when it starts. */
+/* Start (or stop) the running task's clock: it starts now. */
 static void
-worker_arm(struct worker *w, const struct timeval *now)
+worker_arm(struct worker *w)
 {
 	uint64_t	ms = w->pool->conf->task_timeout_ms;
 	uint64_t	slow = w->pool->conf->slow_task_ms;
@@ -368,7 +375,7 @@ worker_arm(struct worker *w, const struct timeval *now)
 			w->state = WORKER_IDLE;
 		return;
 	}
-	task->started_at = *now;
+	task->started_us = master_now_us();
 	task->attempts++;
 	if (w->state == WORKER_IDLE)
 		w->state = WORKER_BUSY;
@@ -384,9 +391,8 @@ worker_send(struct worker *w, struct task *task)
 {
 	struct evbuffer	*out = conn_output(w->conn);
 	struct fp_hdr	 hdr;
-	struct timeval	 now;
 	uint8_t		 buf[FP_HDR_LEN];
-	size_t		 len = evbuffer_get_length(task->body);
+	size_t		 len = task->len;
 
 	task->seq = ++master->next_seq;
 	task->worker = w;
@@ -404,14 +410,12 @@ worker_send(struct worker *w, struct task *task)
 	 * bodies are cheaper to copy than to reference.
 	 */
 	if (len <= COPY_MAX)
-		evbuffer_add(out, evbuffer_pullup(task->body, -1), len);
+		evbuffer_add(out, task->body, len);
 	else
-		evbuffer_add_buffer_reference(out, task->body);
+		evbuffer_add_reference(out, task->body, len, NULL, NULL);
 	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
-	if (w->ninflight++ == 0) {
-		evutil_gettimeofday(&now, NULL);
-		worker_arm(w, &now);
-	}
+	if (w->ninflight++ == 0)
+		worker_arm(w);
 }
 
 /* Kill the worker's process group; the reap answers its task. */
@@ -501,16 +505,14 @@ worker_answer(struct worker *w, const struct fp_hdr *hdr,
     struct evbuffer *in)
 {
 	struct task	*task = TAILQ_FIRST(&w->inflight);
-	struct timeval	 now;
 	char		 text[512];
 	size_t		 n;
 
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	w->tasks++;
-	evutil_gettimeofday(&now, NULL);
-	metrics_task_ran(w->pool, task, &now);
-	worker_arm(w, &now);
+	metrics_task_ran(w->pool, task, master_now_us());
+	worker_arm(w);
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
 	if (hdr->type == FP_RESULT) {
@@ -679,8 +681,8 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
 		return;
 	log_warnx("pool %s: worker %ld: slow task: id %llu (%zu bytes of "
 	    "payload) has run %.3f s", w->pool->name, (long)w->pid,
-	    (unsigned long long)task->id, evbuffer_get_length(task->body) -
-	    task->namelen, elapsed_s(&task->started_at));
+	    (unsigned long long)task->id, (size_t)(task->len -
+	    task->namelen), task_ran_s(task));
 }
 
 /*
@@ -766,8 +768,7 @@ worker_task_crashed(struct worker *w, struct task *task, const char *why,
 	int			 poisoned = 0;
 
 	if (pc->quarantine_after > 0) {
-		fp = quarantine_fingerprint(evbuffer_pullup(task->body, -1),
-		    evbuffer_get_length(task->body));
+		fp = quarantine_fingerprint(task->body, task->len);
 		poisoned = quarantine_crash(pool->quarantine, fp,
 		    pc->quarantine_after, pc->quarantine_window_ms,
 		    master_now_ms());
@@ -807,7 +808,6 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 {
 	struct pool	*pool = w->pool;
 	struct task	*task;
-	struct timeval	 now;
 	char		 why[64];
 	double		 ran = 0;
 	int		 unexpected;
@@ -838,9 +838,8 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	}
 	pool_requeue(pool, &w->inflight);
 	if (task != NULL) {
-		ran = elapsed_s(&task->started_at);
-		evutil_gettimeofday(&now, NULL);
-		metrics_task_ran(pool, task, &now);
+		ran = task_ran_s(task);
+		metrics_task_ran(pool, task, master_now_us());
 		if (w->kill_code != 0)	/* it was killed */
 			task_fail(task, w->kill_code, "%s", w->kill_reason);
 		else
