@@ -35,6 +35,7 @@
 #define CHILD_CHANNEL_FD	3
 
 #define RLIMIT_UNSET	UINT64_MAX
+#define PREFETCH_AUTO	0	/* prefetch = auto: from the tasks' times */
 #define SANDBOX_NONE	0
 #define SANDBOX_SECCOMP	1
 #define MAX_ALLOW	64	/* users or groups in an allow list */
@@ -58,7 +59,7 @@ struct pool_config {
 	uint64_t	 task_timeout_ms;	/* 0: none */
 	uint64_t	 max_tasks;	/* 0: never */
 	uint64_t	 max_rss;	/* bytes; 0: never */
-	unsigned int	 prefetch;
+	unsigned int	 prefetch;	/* PREFETCH_AUTO, or a number */
 	unsigned int	 restart_burst;
 	uint64_t	 restart_window_ms;
 	unsigned int	 retries;
@@ -258,6 +259,8 @@ struct pool {
 	struct share_list shares;	/* every client's share of the pool */
 	unsigned int	 nqueued;
 	unsigned int	 nwaiting;	/* shares in the ring */
+	unsigned int	 auto_prefetch;	/* what prefetch = auto chose */
+	uint64_t	 task_avg;	/* moving average task time, us * 16 */
 	struct worker_list workers;
 	unsigned int	 nworkers;	/* processes that exist */
 	unsigned int	 nready;	/* have said PONG at least once */
@@ -450,6 +453,8 @@ struct share	*pool_share(struct pool *pool, struct client *c,
 void		 pool_share_free(struct share *share);
 int		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
+unsigned int	 pool_prefetch(const struct pool *pool);
+void		 pool_task_timed(struct pool *pool, uint64_t us);
 void		 pool_unqueue(struct task *task);
 void		 pool_requeue(struct pool *pool, struct task_list *tasks);
 void		 pool_requeue_task(struct pool *pool, struct task *task);

@@ -149,6 +149,13 @@ metrics_open_fds(void)
 }
 
 static void
+metrics_prefetch(struct evbuffer *b, const struct pool *p)
+{
+	evbuffer_add_printf(b, "forkpool_prefetch{pool=\"%s\"} %u\n",
+	    p->name, pool_prefetch(p));
+}
+
+static void
 metrics_queue(struct evbuffer *b, const struct pool *p)
 {
 	evbuffer_add_printf(b, "forkpool_queue_depth{pool=\"%s\"} %u\n",
@@ -214,6 +221,9 @@ metrics_pools(struct evbuffer *b)
 	    "Tasks answered, by outcome.", metrics_outcomes);
 	metrics_family(b, "forkpool_queue_depth", "gauge",
 	    "Tasks waiting in the pool's queue.", metrics_queue);
+	metrics_family(b, "forkpool_prefetch", "gauge",
+	    "Tasks handed to one worker at once (prefetch = auto: as chosen "
+	    "now).", metrics_prefetch);
 	metrics_family(b, "forkpool_workers", "gauge",
 	    "Worker processes, by state.", metrics_workers);
 	metrics_family(b, "forkpool_worker_restarts_total", "counter",

@@ -83,7 +83,7 @@ status_pool(const struct pool *pool)
 	    "cancelled", (json_int_t)pool->cancelled,
 	    "backoff", pool->backoff,
 	    "backoff_ms", (json_int_t)pool->backoff_ms,
-	    "prefetch", (json_int_t)pool->conf->prefetch);
+	    "prefetch", (json_int_t)pool_prefetch(pool));
 	if (obj == NULL || times == NULL)
 		fatalx("status: json_pack");
 	json_object_set_new(obj, "shutting_down",
@@ -92,6 +92,8 @@ status_pool(const struct pool *pool)
 	json_object_set_new(obj, "bytes_in", json_integer(pool->bytes_in));
 	json_object_set_new(obj, "bytes_out", json_integer(pool->bytes_out));
 	json_object_set_new(obj, "removed", json_boolean(pool->removed));
+	json_object_set_new(obj, "prefetch_auto",
+	    json_boolean(pool->conf->prefetch == PREFETCH_AUTO));
 	json_object_set_new(obj, "clients_queued",
 	    json_integer(pool->nwaiting));
 	json_object_set_new(obj, "unavailable",

@@ -512,6 +512,7 @@ worker_answer(struct worker *w, const struct fp_hdr *hdr,
 	w->ninflight--;
 	w->tasks++;
 	metrics_task_ran(w->pool, task, master_now_us());
+	pool_task_timed(w->pool, master_now_us() - task->started_us);
 	worker_arm(w);
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);

@@ -351,6 +351,58 @@ START_TEST(test_unavailable_after_start_timeout)
 }
 END_TEST
 
+/* Read n replies on fd; every one must be a RESULT. */
+static void
+recv_results(int fd, unsigned int n)
+{
+	struct fp_hdr	 hdr;
+	char		*body;
+	unsigned int	 i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(trecv(fd, &hdr, &body, WAIT_MS), 1);
+		ck_assert_msg(hdr.type == FP_RESULT, "reply %u: type 0x%x "
+		    "arg %u: %s", i, hdr.type, hdr.arg, body);
+		free(body);
+	}
+}
+
+START_TEST(test_prefetch_auto)
+{
+	/*
+	 * prefetch = auto is the default and follows the tasks' time: 32 or
+	 * more for echo after a stream of tiny tasks, 1 for 5 ms tasks (so
+	 * long tasks never queue behind one another in a worker); STATUS
+	 * shows the prefetch in force.
+	 */
+	struct fpd	*d;
+	json_t		*st, *p;
+	int		 fd;
+
+	d = fpd_start("[daemon]\nmax_inflight = 30000\n"
+	    "[pool:echo]\nhandler = echo\nworkers = 2\n"
+	    "queue_limit = 30000\n"
+	    "[pool:slow]\nmodule = @T/faulty.so\nworkers = 2\n");
+	fd = tconnect(d->sock);
+	send_many(fd, 1, 20000, "echo", "0123456789abcdef");
+	recv_results(fd, 20000);
+	send_many(fd, 1, 40, "slow", "sleep:5");
+	recv_results(fd, 40);
+	st = tstatus(d->sock);
+	p = tstatus_pool(st, "echo");
+	ck_assert(json_is_true(json_object_get(p, "prefetch_auto")));
+	ck_assert_int_ge(json_integer_value(json_object_get(p, "prefetch")),
+	    32);
+	p = tstatus_pool(st, "slow");
+	ck_assert(json_is_true(json_object_get(p, "prefetch_auto")));
+	ck_assert_int_eq(json_integer_value(json_object_get(p, "prefetch")),
+	    1);
+	json_decref(st);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
 Suite *
 share_suite(void)
 {
@@ -374,6 +426,11 @@ share_suite(void)
 	tcase_add_test(tc, test_added_pool_cannot_start);
 	tcase_add_test(tc, test_added_pool_rlimit_over_hard);
 	tcase_add_test(tc, test_unavailable_after_start_timeout);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prefetch");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_prefetch_auto);
 	suite_add_tcase(s, tc);
 	return (s);
 }
