@@ -7,15 +7,18 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "forkpool/client.h"
 #include "harness.h"
 #include "suites.h"
 
@@ -72,6 +75,25 @@ check_rolled_back(struct fpd *d, int fd)
 	ck_assert_msg(hdr.type == FP_RESULT, "echo: %s", body);
 	free(body);
 	(void)d;
+}
+
+/* A whole file, malloc'd and NUL-terminated. */
+static char *
+read_whole(const char *path)
+{
+	FILE	*f;
+	char	*buf;
+	long	 n;
+
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	ck_assert_ptr_nonnull(buf = malloc(n + 1));
+	ck_assert_int_eq(fread(buf, 1, n, f), n);
+	buf[n] = '\0';
+	fclose(f);
+	return (buf);
 }
 
 /* n SUBMITs of payload to pool with ids from first on, in one write. */
@@ -403,6 +425,134 @@ START_TEST(test_prefetch_auto)
 }
 END_TEST
 
+/* A pool of one worker whose queue (queue_limit 1) is full: fd holds it. */
+static int
+fill_queue(struct fpd *d)
+{
+	int	fd;
+
+	fd = tconnect(d->sock);
+	tsend_submit(fd, 1, "f", "sleep:400", 9);
+	twait_state(d->sock, "f", "busy", 1, WAIT_MS);
+	tsend_submit(fd, 2, "f", "sleep:1", 7);
+	twait_pool_int(d->sock, "f", "queued", 1, WAIT_MS);
+	return (fd);
+}
+
+START_TEST(test_lib_waits_through_overloaded)
+{
+	/*
+	 * libforkpool's fp_submit() treats OVERLOADED as "wait for room,
+	 * then submit again": against a full queue it returns the task's
+	 * RESULT, never OVERLOADED; with FP_OVERLOADED_RETURN the caller
+	 * sees OVERLOADED instead.
+	 */
+	struct fpd	 *d;
+	struct fp_client *c;
+	struct fp_reply	  r;
+	int		  fd;
+
+	d = fpd_start("[pool:f]\nmodule = @T/faulty.so\nworkers = 1\n"
+	    "prefetch = 1\nqueue_limit = 1\n");
+	ck_assert_ptr_nonnull(c = fp_connect(d->sock));
+	ck_assert_int_eq(fp_client_err(c), 0);
+
+	fd = fill_queue(d);
+	fp_client_set_overloaded(c, FP_OVERLOADED_RETURN);
+	ck_assert_int_eq(fp_submit(c, "f", "x", 1, &r), 0);
+	ck_assert_msg(r.type == FP_ERROR && r.arg == FP_ERR_OVERLOADED,
+	    "wanted OVERLOADED, got type 0x%x arg %u", r.type, r.arg);
+	fp_reply_free(&r);
+
+	fp_client_set_overloaded(c, FP_OVERLOADED_WAIT);
+	ck_assert_int_eq(fp_submit(c, "f", "waited", 6, &r), 0);
+	ck_assert_msg(r.type == FP_RESULT && r.arg == 0, "type 0x%x arg %u: "
+	    "%s", r.type, r.arg, r.data);
+	ck_assert_str_eq(r.data, "waited");
+	fp_reply_free(&r);
+	ck_assert_int_ge(tpool_int(d->sock, "f", "overloaded"), 2);
+	fp_close(c);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+/* Run `forkpool -s sock map POOL` on the file in; its pid. */
+static pid_t
+map_start(const char *sock, const char *in, const char *out,
+    const char *err)
+{
+	const char	*bin = getenv("FORKPOOL");
+	pid_t		 pid;
+	int		 fd;
+
+	if (bin == NULL || *bin == '\0')
+		bin = "build/forkpool";
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		if ((fd = open(in, O_RDONLY)) == -1 || dup2(fd, 0) == -1 ||
+		    (fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) ==
+		    -1 || dup2(fd, 1) == -1 || (fd = open(err, O_WRONLY |
+		    O_CREAT | O_TRUNC, 0600)) == -1 || dup2(fd, 2) == -1)
+			_exit(127);
+		execl(bin, bin, "-s", sock, "map", "echo", (char *)NULL);
+		_exit(127);
+	}
+	return (pid);
+}
+
+START_TEST(test_maps_share_a_small_queue)
+{
+	/*
+	 * No failed calls under load: two `forkpool map` runs of 20,000
+	 * tasks each (256 in flight each) on a pool with queue_limit = 64
+	 * both succeed: every output in order, no OVERLOADED reported, and
+	 * the pool ran exactly 40,000 tasks (none twice).
+	 */
+	struct fpd	*d;
+	char		 in[512], out[2][512], err[2][512], *text, *want;
+	pid_t		 pid[2];
+	FILE		*f;
+	size_t		 off = 0;
+	int		 i, status;
+
+	d = fpd_start("[pool:echo]\nhandler = echo\nworkers = 2\n"
+	    "queue_limit = 64\n");
+	snprintf(in, sizeof(in), "%s/in", d->dir);
+	ck_assert_ptr_nonnull(f = fopen(in, "w"));
+	want = malloc(20000 * 16);
+	ck_assert_ptr_nonnull(want);
+	for (i = 0; i < 20000; i++)
+		off += sprintf(want + off, "task %d\n", i);
+	ck_assert_uint_eq(fwrite(want, 1, off, f), off);
+	fclose(f);
+	for (i = 0; i < 2; i++) {
+		snprintf(out[i], sizeof(out[i]), "%s/out%d", d->dir, i);
+		snprintf(err[i], sizeof(err[i]), "%s/err%d", d->dir, i);
+		pid[i] = map_start(d->sock, in, out[i], err[i]);
+	}
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
+		text = read_whole(err[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "map %d: status 0x%x: %s", i, status, text);
+		ck_assert_msg(strstr(text, "OVERLOADED") == NULL,
+		    "map %d reported: %s", i, text);
+		free(text);
+		text = read_whole(out[i]);
+		ck_assert_msg(strcmp(text, want) == 0, "map %d: output differs",
+		    i);
+		free(text);
+	}
+	free(want);
+	ck_assert_int_eq(tpool_int(d->sock, "echo", "completed"), 40000);
+	fprintf(stderr, "share: two maps of 20,000 on queue_limit 64: %lld "
+	    "OVERLOADED answers, resubmitted\n",
+	    tpool_int(d->sock, "echo", "overloaded"));
+	fpd_stop_ok(d);
+}
+END_TEST
+
 Suite *
 share_suite(void)
 {
@@ -431,6 +581,12 @@ share_suite(void)
 	tc = tcase_create("prefetch");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_prefetch_auto);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("overloaded");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_lib_waits_through_overloaded);
+	tcase_add_test(tc, test_maps_share_a_small_queue);
 	suite_add_tcase(s, tc);
 	return (s);
 }
