@@ -372,24 +372,6 @@ master_cleanup(void)
 	event_base_free(master->base);
 }
 
-/*
- * The event base, with precise timers: libevent's default coarse clock may
- * run a 500 ms task_timeout out a few milliseconds early.
- */
-static struct event_base *
-master_base_new(void)
-{
-	struct event_config	*cfg;
-	struct event_base	*base;
-
-	if ((cfg = event_config_new()) == NULL ||
-	    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
-	    (base = event_base_new_with_config(cfg)) == NULL)
-		fatalx("event_base_new failed");
-	event_config_free(cfg);
-	return (base);
-}
-
 /* Load the pools, listen, start the workers, serve until stopped. */
 int
 master_run(struct config *conf, const char *socket_path)
@@ -409,7 +391,8 @@ master_run(struct config *conf, const char *socket_path)
 	TAILQ_INIT(&master->pools);
 	TAILQ_INIT(&master->draining);
 	evutil_gettimeofday(&master->started_at, NULL);
-	master->base = master_base_new();
+	if ((master->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
 
 	sdnotify_init();
 	/* The pools take their sections; conf keeps the daemon settings. */

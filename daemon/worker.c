@@ -646,6 +646,7 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 	struct worker	*w = arg;
 	struct task	*task = TAILQ_FIRST(&w->inflight);
 	double		 ms = (double)w->pool->conf->task_timeout_ms;
+	uint64_t	 elapsed;
 
 	(void)fd;
 	(void)events;
@@ -663,6 +664,16 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 	}
 	if (task == NULL)
 		return;
+	/*
+	 * libevent times with the coarse monotonic clock (precise timers
+	 * would cost a timerfd_settime per turn of the loop): it may fire
+	 * a few milliseconds early.  A task is never timed out before its
+	 * time by our own clock.
+	 */
+	if ((elapsed = master_now_us() - task->started_us) < ms * 1000) {
+		master_arm_ms(w->timer, (uint64_t)ms - elapsed / 1000 + 1);
+		return;
+	}
 	log_warnx("pool %s: worker %ld timed out after %.3f s; killed",
 	    w->pool->name, (long)w->pid, ms / 1000);
 	worker_kill(w, FP_ERR_TIMEOUT, "the task ran past task_timeout "
