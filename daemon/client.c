@@ -46,6 +46,8 @@ TAILQ_HEAD(client_list, client);
 
 /* Bodies up to this are copied, not moved (see client_move). */
 #define CLIENT_COPY_MAX	(64 * 1024)
+/* Up to this, a reply's body and its header go in one evbuffer_add. */
+#define SEND_JOIN_MAX	512
 
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static unsigned int	 nclients;
@@ -159,12 +161,12 @@ client_linger(struct client *c)
 	master_arm_ms(c->close_ev, LINGER_MS);
 }
 
+/* A reply's header, into buf. */
 static void
-client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+client_header(uint8_t *buf, uint8_t type, uint16_t arg, uint64_t id,
     size_t len)
 {
 	struct fp_hdr	hdr;
-	uint8_t		buf[FP_HDR_LEN];
 
 	hdr.len = len;
 	hdr.version = FP_PROTO_VERSION;
@@ -172,6 +174,15 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	hdr.arg = arg;
 	hdr.id = id;
 	fp_hdr_encode(buf, &hdr);
+}
+
+static void
+client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+    size_t len)
+{
+	uint8_t		buf[FP_HDR_LEN];
+
+	client_header(buf, type, arg, id, len);
 	evbuffer_add(conn_output(c->conn), buf, sizeof(buf));
 }
 
@@ -183,7 +194,7 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 static int
 client_over_limit(struct client *c, size_t adding)
 {
-	size_t	unsent = evbuffer_get_length(conn_output(c->conn));
+	size_t	unsent = conn_unsent(c->conn);
 
 	if (c->overflow)
 		return (1);
@@ -211,11 +222,18 @@ void
 client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     const void *data, size_t len)
 {
+	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
+
 	if (client_over_limit(c, FP_HDR_LEN + len))
 		return;
+	if (len <= SEND_JOIN_MAX) {
+		client_header(buf, type, arg, id, len);
+		memcpy(buf + FP_HDR_LEN, data, len);
+		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+		return;
+	}
 	client_put_header(c, type, arg, id, len);
-	if (len > 0)
-		evbuffer_add(conn_output(c->conn), data, len);
+	evbuffer_add(conn_output(c->conn), data, len);
 }
 
 /*
@@ -242,8 +260,17 @@ void
 client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     struct evbuffer *from, size_t len)
 {
+	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
+
 	if (client_over_limit(c, FP_HDR_LEN + len)) {
 		evbuffer_drain(from, len);
+		return;
+	}
+	/* A small reply goes out with its header in one add. */
+	if (len <= SEND_JOIN_MAX) {
+		client_header(buf, type, arg, id, len);
+		evbuffer_remove(from, buf + FP_HDR_LEN, len);
+		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
@@ -271,7 +298,7 @@ client_close_after_flush(struct client *c)
 	conn_pause_read(c->conn);
 	evtimer_del(c->partial_ev);
 	if (c->ninflight == 0 &&
-	    evbuffer_get_length(conn_output(c->conn)) == 0)
+	    conn_unsent(c->conn) == 0)
 		client_free(c);
 }
 
@@ -285,7 +312,7 @@ client_task_done(struct client *c, struct task *task)
 	c->ninflight--;
 	if (c->closing) {
 		if (c->ninflight == 0 &&
-		    evbuffer_get_length(conn_output(c->conn)) == 0)
+		    conn_unsent(c->conn) == 0)
 			client_free(c);
 		return;
 	}
@@ -465,7 +492,6 @@ client_read_frames(struct client *c)
 {
 	struct evbuffer	*in = conn_input(c->conn);
 	struct fp_hdr	 hdr;
-	uint8_t		 buf[FP_HDR_LEN];
 	uint32_t	 max_body;
 	size_t		 avail;
 	int		 rc, progress = 0;
@@ -480,8 +506,10 @@ client_read_frames(struct client *c)
 		}
 		if ((avail = evbuffer_get_length(in)) < FP_HDR_LEN)
 			break;
-		evbuffer_copyout(in, buf, FP_HDR_LEN);
-		if ((rc = fp_hdr_decode(buf, &hdr, max_body)) != 0) {
+		/* The header in place: a pullup of 16 bytes rarely moves any. */
+		rc = fp_hdr_decode(evbuffer_pullup(in, FP_HDR_LEN), &hdr,
+		    max_body);
+		if (rc != 0) {
 			if (rc == FP_ERR_PROTOCOL)
 				snprintf(text, sizeof(text), "protocol version "
 				    "%u is not supported; this daemon speaks "
@@ -593,7 +621,7 @@ client_free(struct client *c)
 	struct share	*share;
 
 	/* Give a big client's memory back to the system soon (master.c). */
-	if (evbuffer_get_length(conn_output(c->conn)) +
+	if (conn_unsent(c->conn) +
 	    evbuffer_get_length(conn_input(c->conn)) > TRIM_AFTER ||
 	    c->ninflight > 1000)
 		master->trim_wanted = 1;

@@ -398,6 +398,7 @@ struct conn	*conn_new(int fd, void (*read_cb)(void *),
 void		 conn_free(struct conn *c);
 struct evbuffer	*conn_input(struct conn *c);
 struct evbuffer	*conn_output(struct conn *c);
+size_t		 conn_unsent(const struct conn *c);
 int		 conn_fd(struct conn *c);
 void		 conn_pause_read(struct conn *c);
 void		 conn_resume_read(struct conn *c);

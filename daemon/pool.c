@@ -15,16 +15,20 @@
 #include "log.h"
 
 /*
- * prefetch = auto keeps about AUTO_QUEUE_US of work queued in each worker:
- * prefetch = clamp(round(AUTO_QUEUE_US / average task time), 1, AUTO_MAX).
- * Tuned with `make bench` (echo, 16 B, 4 connections x 256): a worker's
- * round trip through the master costs 10-20 us, so 150 us of queued work
- * hides it for tasks up to ~150 us (prefetch 64 for 1-2 us tasks reaches
- * the throughput of an explicit prefetch 16 and more), while tasks of 1 ms
- * or more get prefetch 1 and never wait behind one another in a worker.
- * More than 64 only grows the tasks a crash sends back to the queue.
+ * prefetch = auto keeps about 150 us of a task's own work queued in each
+ * worker: prefetch = clamp(round(AUTO_QUEUE_US / average task time), 1,
+ * AUTO_MAX).  The average is what the master sees, the time between a
+ * worker's answers, so it also holds the worker's read and write per task
+ * and its share of the CPU: `make bench` on 2 CPUs measured 4-8 us per
+ * echo task whose handler takes about 1 us (10 and more under ASan).
+ * Hence 300 us of measured time, about 150 us of handler time for tiny
+ * tasks: echo gets 40-64 and reaches the throughput of an explicit
+ * prefetch 16 and more, while tasks of 1 ms or more get prefetch 1 and
+ * never wait behind one another in a worker.  More than 64 only grows
+ * what a crash sends back to the queue and what a second client waits
+ * behind.
  */
-#define AUTO_QUEUE_US	150
+#define AUTO_QUEUE_US	300
 #define AUTO_MAX	64
 #define AUTO_WEIGHT	16	/* the moving average's 1/weight per task */
 /*

@@ -26,6 +26,8 @@
 
 /* Payloads up to this are copied to the worker; larger ones referenced. */
 #define COPY_MAX	4096
+/* Up to this, a payload and its header go in one evbuffer_add. */
+#define SEND_JOIN_MAX	512
 /* A program's output: lines longer are cut; more per second are dropped. */
 #define OUTPUT_LINE_MAX		1024
 #define OUTPUT_LINES_PER_S	100
@@ -360,7 +362,12 @@ worker_output_close_cb(void *arg, int err)
 	w->out = NULL;
 }
 
-/* Start (or stop) the running task's clock: it starts now. */
+/*
+ * Start the running task's clock: it starts now.  The timers are not
+ * moved per task (an event_add and event_del each, every task): one still
+ * pending fires at a deadline no later than this task's, and its callback
+ * re-arms it for what is left of the task then running.
+ */
 static void
 worker_arm(struct worker *w)
 {
@@ -368,9 +375,7 @@ worker_arm(struct worker *w)
 	uint64_t	slow = w->pool->conf->slow_task_ms;
 	struct task	*task;
 
-	evtimer_del(w->slow_timer);
 	if ((task = TAILQ_FIRST(&w->inflight)) == NULL) {
-		evtimer_del(w->timer);
 		if (w->state == WORKER_BUSY)
 			w->state = WORKER_IDLE;
 		return;
@@ -379,10 +384,29 @@ worker_arm(struct worker *w)
 	task->attempts++;
 	if (w->state == WORKER_IDLE)
 		w->state = WORKER_BUSY;
-	if (slow > 0)
+	if (slow > 0 && !evtimer_pending(w->slow_timer, NULL))
 		master_arm_ms(w->slow_timer, slow);
-	if (ms > 0)
+	if (ms > 0 && !evtimer_pending(w->timer, NULL))
 		master_arm_ms(w->timer, ms);
+}
+
+/*
+ * A timer of the running task fired: 1 when task has run limit_ms;
+ * otherwise it is armed again for the rest and 0.
+ */
+static int
+worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
+{
+	uint64_t	ran = master_now_us() - task->started_us;
+
+	/*
+	 * Also covers libevent's coarse clock, which may fire a few ms
+	 * early: a task is never timed out before its time by our clock.
+	 */
+	if (ran >= limit_ms * 1000)
+		return (1);
+	master_arm_ms(ev, limit_ms - ran / 1000 + 1);
+	return (0);
 }
 
 /* Hand a task to the worker: one SUBMIT frame on its channel. */
@@ -391,7 +415,7 @@ worker_send(struct worker *w, struct task *task)
 {
 	struct evbuffer	*out = conn_output(w->conn);
 	struct fp_hdr	 hdr;
-	uint8_t		 buf[FP_HDR_LEN];
+	uint8_t		 buf[FP_HDR_LEN + SEND_JOIN_MAX];
 	size_t		 len = task->len;
 
 	task->seq = ++master->next_seq;
@@ -403,16 +427,22 @@ worker_send(struct worker *w, struct task *task)
 	hdr.arg = task->namelen;
 	hdr.id = task->seq;
 	fp_hdr_encode(buf, &hdr);
-	evbuffer_add(out, buf, sizeof(buf));
 	/*
 	 * The task keeps its body until it is answered: a worker that dies
 	 * holding prefetched tasks gives them back to the queue.  Small
-	 * bodies are cheaper to copy than to reference.
+	 * bodies are cheaper to copy than to reference, and smaller ones
+	 * still go out with their header in one add.
 	 */
-	if (len <= COPY_MAX)
+	if (len <= SEND_JOIN_MAX) {
+		memcpy(buf + FP_HDR_LEN, task->body, len);
+		evbuffer_add(out, buf, FP_HDR_LEN + len);
+	} else if (len <= COPY_MAX) {
+		evbuffer_add(out, buf, FP_HDR_LEN);
 		evbuffer_add(out, task->body, len);
-	else
+	} else {
+		evbuffer_add(out, buf, FP_HDR_LEN);
 		evbuffer_add_reference(out, task->body, len, NULL, NULL);
+	}
 	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
 	if (w->ninflight++ == 0)
 		worker_arm(w);
@@ -568,14 +598,13 @@ worker_read_frames(struct worker *w)
 	struct evbuffer	*in;
 	struct fp_hdr	 hdr;
 	struct task	*task;
-	uint8_t		 buf[FP_HDR_LEN];
 	char		 what[96];
 	int		 rc;
 
 	in = conn_input(w->conn);
 	while (evbuffer_get_length(in) >= FP_HDR_LEN) {
-		evbuffer_copyout(in, buf, FP_HDR_LEN);
-		rc = fp_hdr_decode(buf, &hdr, w->max_payload);
+		rc = fp_hdr_decode(evbuffer_pullup(in, FP_HDR_LEN), &hdr,
+		    w->max_payload);
 		if (rc != 0) {
 			snprintf(what, sizeof(what), rc == FP_ERR_PROTOCOL ?
 			    "version %u" : "a frame of %u bytes", rc ==
@@ -646,7 +675,6 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 	struct worker	*w = arg;
 	struct task	*task = TAILQ_FIRST(&w->inflight);
 	double		 ms = (double)w->pool->conf->task_timeout_ms;
-	uint64_t	 elapsed;
 
 	(void)fd;
 	(void)events;
@@ -662,18 +690,9 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 		worker_kill(w, FP_ERR_INTERNAL, "the worker never started");
 		return;
 	}
-	if (task == NULL)
+	if (task == NULL || !worker_task_due(w->timer, task,
+	    w->pool->conf->task_timeout_ms))
 		return;
-	/*
-	 * libevent times with the coarse monotonic clock (precise timers
-	 * would cost a timerfd_settime per turn of the loop): it may fire
-	 * a few milliseconds early.  A task is never timed out before its
-	 * time by our own clock.
-	 */
-	if ((elapsed = master_now_us() - task->started_us) < ms * 1000) {
-		master_arm_ms(w->timer, (uint64_t)ms - elapsed / 1000 + 1);
-		return;
-	}
 	log_warnx("pool %s: worker %ld timed out after %.3f s; killed",
 	    w->pool->name, (long)w->pid, ms / 1000);
 	worker_kill(w, FP_ERR_TIMEOUT, "the task ran past task_timeout "
@@ -689,7 +708,8 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (task == NULL)
+	if (task == NULL || !worker_task_due(w->slow_timer, task,
+	    w->pool->conf->slow_task_ms))
 		return;
 	log_warnx("pool %s: worker %ld: slow task: id %llu (%zu bytes of "
 	    "payload) has run %.3f s", w->pool->name, (long)w->pid,
