@@ -277,6 +277,27 @@ client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	client_move(from, conn_output(c->conn), len);
 }
 
+/*
+ * Queue one reply made from a frame at the front of from (a worker's
+ * header, then len bytes): a small one is taken whole and goes out with
+ * its header rewritten in place, one copy and one add.
+ */
+void
+client_send_frame(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+    struct evbuffer *from, size_t len)
+{
+	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
+
+	if (len > SEND_JOIN_MAX || client_over_limit(c, FP_HDR_LEN + len)) {
+		evbuffer_drain(from, FP_HDR_LEN);
+		client_send_buffer(c, type, arg, id, from, len);
+		return;
+	}
+	evbuffer_remove(from, buf, FP_HDR_LEN + len);
+	client_header(buf, type, arg, id, len);
+	evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+}
+
 /* Its replies are over max_client_buffer: run none of its queued tasks. */
 int
 client_overflowed(const struct client *c)
@@ -332,46 +353,49 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	struct pool	*pool;
 	struct task	*task;
 	char		 name[FP_POOL_NAME_MAX + 1], text[160];
+	size_t		 whole = FP_HDR_LEN + hdr->len;
 
+	/* The frame's header is still at the front of in. */
 	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
 	    hdr->arg > hdr->len) {
-		evbuffer_drain(in, hdr->len);
+		evbuffer_drain(in, whole);
 		snprintf(text, sizeof(text), "the pool name length (arg) is %u; "
 		    "it must be 1 to %d and within the body of %u bytes",
 		    hdr->arg, FP_POOL_NAME_MAX, hdr->len);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
-	evbuffer_copyout(in, name, hdr->arg);
+	memcpy(name, evbuffer_pullup(in, FP_HDR_LEN + hdr->arg) + FP_HDR_LEN,
+	    hdr->arg);
 	name[hdr->arg] = '\0';
 	if (!fp_pool_name_valid(name, hdr->arg)) {
-		evbuffer_drain(in, hdr->len);
+		evbuffer_drain(in, whole);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, "the pool "
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
 	}
 	if (taskmap_find(c->tasks, hdr->id) != NULL) {
-		evbuffer_drain(in, hdr->len);
+		evbuffer_drain(in, whole);
 		snprintf(text, sizeof(text), "id %llu is already in flight on "
 		    "this connection", (unsigned long long)hdr->id);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
 	if ((pool = pool_find(name, hdr->arg)) == NULL) {
-		evbuffer_drain(in, hdr->len);
+		evbuffer_drain(in, whole);
 		snprintf(text, sizeof(text), "no pool is named \"%s\"", name);
 		client_send_error(c, FP_ERR_UNKNOWN_POOL, hdr->id, text);
 		return;
 	}
 	if (master->stopping) {
-		evbuffer_drain(in, hdr->len);
+		evbuffer_drain(in, whole);
 		pool->shutting_down++;
 		client_send_error(c, FP_ERR_SHUTTING_DOWN, hdr->id,
 		    "the daemon is stopping; the task was not run");
 		return;
 	}
 	if (pool->nqueued >= pool->conf->queue_limit) {
-		evbuffer_drain(in, hdr->len);
+		evbuffer_drain(in, whole);
 		pool->overloaded++;
 		snprintf(text, sizeof(text), "pool %s has %u tasks queued, its "
 		    "queue_limit; nothing was run", pool->name, pool->nqueued);
@@ -429,11 +453,12 @@ client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
 {
 	char	*json, text[96];
 
+	/* A SUBMIT is taken with its header (task_new); others after it. */
 	if (hdr->type == FP_SUBMIT) {
 		client_submit(c, hdr, in);
 		return;
 	}
-	evbuffer_drain(in, hdr->len);
+	evbuffer_drain(in, FP_HDR_LEN + hdr->len);
 	if (hdr->len != 0 && (hdr->type == FP_PING || hdr->type == FP_STATUS ||
 	    hdr->type == FP_METRICS || hdr->type == FP_CANCEL)) {
 		snprintf(text, sizeof(text), "a frame of type 0x%02x carries no "
@@ -528,7 +553,6 @@ client_read_frames(struct client *c)
 			return;
 		if (avail - FP_HDR_LEN < hdr.len)
 			break;
-		evbuffer_drain(in, FP_HDR_LEN);
 		client_frame(c, &hdr, in);
 		progress = 1;
 	}

@@ -123,9 +123,10 @@ struct task {
 	uint16_t	 namelen;	/* the pool name at the front of body */
 	unsigned int	 attempts;	/* times it started on a worker */
 	int		 cancelled;	/* answered; discard the output */
+	uint8_t		*frame;		/* room for a header, then body */
 	uint8_t		*body;		/* pool name then payload, as sent */
 	uint32_t	 len;		/* of body */
-	uint32_t	 cap;		/* body's size, kept for reuse */
+	uint32_t	 cap;		/* frame's size, kept for reuse */
 	uint64_t	 queued_us;	/* master_now_us() */
 	uint64_t	 started_us;
 };
@@ -410,6 +411,8 @@ void		 client_accept(int fd);
 void		 client_send(struct client *c, uint8_t type, uint16_t arg,
 		    uint64_t id, const void *data, size_t len);
 void		 client_send_buffer(struct client *c, uint8_t type,
+		    uint16_t arg, uint64_t id, struct evbuffer *from, size_t len);
+void		 client_send_frame(struct client *c, uint8_t type,
 		    uint16_t arg, uint64_t id, struct evbuffer *from, size_t len);
 void		 client_task_done(struct client *c, struct task *task);
 int		 client_overflowed(const struct client *c);

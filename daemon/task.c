@@ -21,32 +21,37 @@
 static struct task_list	free_tasks = TAILQ_HEAD_INITIALIZER(free_tasks);
 static unsigned int	nfree;
 
-/* A task for a SUBMIT whose body (len bytes) is taken from from. */
+/*
+ * A task for a SUBMIT frame at the front of from (its header, then len
+ * bytes of body), taken whole: the header's room is reused for the frame
+ * that hands the task to a worker.
+ */
 struct task *
 task_new(struct client *client, struct pool *pool, uint64_t id,
     uint16_t namelen, struct evbuffer *from, uint32_t len)
 {
 	struct task	*task;
-	uint8_t		*body = NULL;
+	uint8_t		*frame = NULL;
 	uint32_t	 cap = 0;
 
 	if ((task = TAILQ_FIRST(&free_tasks)) != NULL) {
 		TAILQ_REMOVE(&free_tasks, task, entry);
 		nfree--;
-		body = task->body;
+		frame = task->frame;
 		cap = task->cap;
 		memset(task, 0, sizeof(*task));
 	} else
 		task = xcalloc(1, sizeof(*task));
-	if (cap < len || body == NULL) {
-		free(body);
-		cap = len > 0 ? len : 1;
-		body = xrealloc(NULL, cap, 1);
+	if (frame == NULL || cap - FP_HDR_LEN < len) {
+		free(frame);
+		cap = FP_HDR_LEN + len;
+		frame = xrealloc(NULL, cap, 1);
 	}
-	task->body = body;
+	task->frame = frame;
+	task->body = frame + FP_HDR_LEN;
 	task->cap = cap;
 	task->len = len;
-	evbuffer_remove(from, body, len);
+	evbuffer_remove(from, frame, FP_HDR_LEN + len);
 	task->client = client;
 	task->pool = pool;
 	task->id = id;
@@ -59,13 +64,13 @@ void
 task_free(struct task *task)
 {
 	if (nfree >= TASK_FREE_MAX) {
-		free(task->body);
+		free(task->frame);
 		free(task);
 		return;
 	}
 	if (task->cap > TASK_KEEP_BODY) {
-		free(task->body);
-		task->body = NULL;
+		free(task->frame);
+		task->frame = task->body = NULL;
 		task->cap = 0;
 	}
 	TAILQ_INSERT_HEAD(&free_tasks, task, entry);
@@ -80,7 +85,7 @@ task_free_all(void)
 
 	while ((task = TAILQ_FIRST(&free_tasks)) != NULL) {
 		TAILQ_REMOVE(&free_tasks, task, entry);
-		free(task->body);
+		free(task->frame);
 		free(task);
 	}
 	nfree = 0;
@@ -96,7 +101,10 @@ task_done(struct task *task)
 	task_free(task);
 }
 
-/* Relay a worker's RESULT of len bytes, taken from the front of from. */
+/*
+ * Relay a worker's RESULT: its frame (header, then len bytes of output) is
+ * at the front of from.
+ */
 void
 task_result(struct task *task, uint16_t status, struct evbuffer *from,
     size_t len)
@@ -108,10 +116,10 @@ task_result(struct task *task, uint16_t status, struct evbuffer *from,
 	if (status != 0)
 		pool->failed++;
 	if (task->client != NULL)
-		client_send_buffer(task->client, FP_RESULT, status, task->id,
+		client_send_frame(task->client, FP_RESULT, status, task->id,
 		    from, len);
 	else
-		evbuffer_drain(from, len);
+		evbuffer_drain(from, FP_HDR_LEN + len);
 	task_done(task);
 }
 

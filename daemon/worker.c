@@ -26,8 +26,6 @@
 
 /* Payloads up to this are copied to the worker; larger ones referenced. */
 #define COPY_MAX	4096
-/* Up to this, a payload and its header go in one evbuffer_add. */
-#define SEND_JOIN_MAX	512
 /* A program's output: lines longer are cut; more per second are dropped. */
 #define OUTPUT_LINE_MAX		1024
 #define OUTPUT_LINES_PER_S	100
@@ -415,7 +413,6 @@ worker_send(struct worker *w, struct task *task)
 {
 	struct evbuffer	*out = conn_output(w->conn);
 	struct fp_hdr	 hdr;
-	uint8_t		 buf[FP_HDR_LEN + SEND_JOIN_MAX];
 	size_t		 len = task->len;
 
 	task->seq = ++master->next_seq;
@@ -426,21 +423,17 @@ worker_send(struct worker *w, struct task *task)
 	hdr.type = FP_SUBMIT;
 	hdr.arg = task->namelen;
 	hdr.id = task->seq;
-	fp_hdr_encode(buf, &hdr);
+	/* In the room the client's header left (task_new). */
+	fp_hdr_encode(task->frame, &hdr);
 	/*
 	 * The task keeps its body until it is answered: a worker that dies
 	 * holding prefetched tasks gives them back to the queue.  Small
-	 * bodies are cheaper to copy than to reference, and smaller ones
-	 * still go out with their header in one add.
+	 * bodies are cheaper to copy than to reference.
 	 */
-	if (len <= SEND_JOIN_MAX) {
-		memcpy(buf + FP_HDR_LEN, task->body, len);
-		evbuffer_add(out, buf, FP_HDR_LEN + len);
-	} else if (len <= COPY_MAX) {
-		evbuffer_add(out, buf, FP_HDR_LEN);
-		evbuffer_add(out, task->body, len);
-	} else {
-		evbuffer_add(out, buf, FP_HDR_LEN);
+	if (len <= COPY_MAX)
+		evbuffer_add(out, task->frame, FP_HDR_LEN + len);
+	else {
+		evbuffer_add(out, task->frame, FP_HDR_LEN);
 		evbuffer_add_reference(out, task->body, len, NULL, NULL);
 	}
 	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
@@ -547,9 +540,10 @@ worker_answer(struct worker *w, const struct fp_hdr *hdr,
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
 	if (hdr->type == FP_RESULT) {
-		task_result(task, hdr->arg, in, hdr->len);
+		task_result(task, hdr->arg, in, hdr->len);	/* the frame */
 		return;
 	}
+	evbuffer_drain(in, FP_HDR_LEN);
 	n = hdr->len < sizeof(text) - 1 ? hdr->len : sizeof(text) - 1;
 	evbuffer_remove(in, text, n);
 	evbuffer_drain(in, hdr->len - n);
@@ -614,8 +608,8 @@ worker_read_frames(struct worker *w)
 		}
 		if (evbuffer_get_length(in) - FP_HDR_LEN < hdr.len)
 			break;
-		evbuffer_drain(in, FP_HDR_LEN);
 		if (!worker_was_ready(w)) {
+			evbuffer_drain(in, FP_HDR_LEN);
 			if (worker_startup_frame(w, &hdr, in) == 0)
 				continue;
 			snprintf(what, sizeof(what), "frame type 0x%02x "
