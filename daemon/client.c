@@ -348,54 +348,44 @@ client_task_done(struct client *c, struct task *task)
 
 static void
 client_submit(struct client *c, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+    const uint8_t *frame)
 {
 	struct pool	*pool;
 	struct task	*task;
 	char		 name[FP_POOL_NAME_MAX + 1], text[160];
-	size_t		 whole = FP_HDR_LEN + hdr->len;
-
-	/* The frame's header is still at the front of in. */
 	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
 	    hdr->arg > hdr->len) {
-		evbuffer_drain(in, whole);
 		snprintf(text, sizeof(text), "the pool name length (arg) is %u; "
 		    "it must be 1 to %d and within the body of %u bytes",
 		    hdr->arg, FP_POOL_NAME_MAX, hdr->len);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
-	memcpy(name, evbuffer_pullup(in, FP_HDR_LEN + hdr->arg) + FP_HDR_LEN,
-	    hdr->arg);
+	memcpy(name, frame + FP_HDR_LEN, hdr->arg);
 	name[hdr->arg] = '\0';
 	if (!fp_pool_name_valid(name, hdr->arg)) {
-		evbuffer_drain(in, whole);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, "the pool "
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
 	}
 	if (taskmap_find(c->tasks, hdr->id) != NULL) {
-		evbuffer_drain(in, whole);
 		snprintf(text, sizeof(text), "id %llu is already in flight on "
 		    "this connection", (unsigned long long)hdr->id);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
 	if ((pool = pool_find(name, hdr->arg)) == NULL) {
-		evbuffer_drain(in, whole);
 		snprintf(text, sizeof(text), "no pool is named \"%s\"", name);
 		client_send_error(c, FP_ERR_UNKNOWN_POOL, hdr->id, text);
 		return;
 	}
 	if (master->stopping) {
-		evbuffer_drain(in, whole);
 		pool->shutting_down++;
 		client_send_error(c, FP_ERR_SHUTTING_DOWN, hdr->id,
 		    "the daemon is stopping; the task was not run");
 		return;
 	}
 	if (pool->nqueued >= pool->conf->queue_limit) {
-		evbuffer_drain(in, whole);
 		pool->overloaded++;
 		snprintf(text, sizeof(text), "pool %s has %u tasks queued, its "
 		    "queue_limit; nothing was run", pool->name, pool->nqueued);
@@ -404,7 +394,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	}
 
 	pool->bytes_in += hdr->len - hdr->arg;
-	task = task_new(c, pool, hdr->id, hdr->arg, in, hdr->len);
+	task = task_new(c, pool, hdr->id, hdr->arg, frame, hdr->len);
 	task->share = pool_share(pool, c, &c->shares);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
@@ -447,18 +437,17 @@ client_metrics(struct client *c, uint64_t id)
 	evbuffer_free(text);
 }
 
-/* One whole frame whose header has been taken off in. */
+/* One whole frame, in place: its header, then hdr->len bytes. */
 static void
-client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
+client_frame(struct client *c, const struct fp_hdr *hdr,
+    const uint8_t *frame)
 {
 	char	*json, text[96];
 
-	/* A SUBMIT is taken with its header (task_new); others after it. */
 	if (hdr->type == FP_SUBMIT) {
-		client_submit(c, hdr, in);
+		client_submit(c, hdr, frame);
 		return;
 	}
-	evbuffer_drain(in, FP_HDR_LEN + hdr->len);
 	if (hdr->len != 0 && (hdr->type == FP_PING || hdr->type == FP_STATUS ||
 	    hdr->type == FP_METRICS || hdr->type == FP_CANCEL)) {
 		snprintf(text, sizeof(text), "a frame of type 0x%02x carries no "
@@ -515,13 +504,20 @@ client_too_large(struct client *c, const struct fp_hdr *hdr)
 static void
 client_read_frames(struct client *c)
 {
-	struct evbuffer	*in = conn_input(c->conn);
-	struct fp_hdr	 hdr;
-	uint32_t	 max_body;
-	size_t		 avail;
-	int		 rc, progress = 0;
-	char		 text[128];
+	struct evbuffer		*in = conn_input(c->conn);
+	struct evbuffer_iovec	 v;
+	struct fp_hdr		 hdr;
+	const uint8_t		*base = NULL;
+	uint32_t		 max_body;
+	size_t			 off = 0, have = 0, need;
+	int			 rc, progress = 0;
+	char			 text[128];
 
+	/*
+	 * Frames are read in place from the input's first chain and drained
+	 * together (a drain per frame cost more than the rest of reading
+	 * it); a frame that spans two chains is pulled up first.
+	 */
 	max_body = master->conf->max_payload + FP_POOL_NAME_MAX;
 	while (!c->closing) {
 		if (c->ninflight >= master->conf->max_inflight) {
@@ -529,11 +525,20 @@ client_read_frames(struct client *c)
 			conn_pause_read(c->conn);
 			break;
 		}
-		if ((avail = evbuffer_get_length(in)) < FP_HDR_LEN)
-			break;
-		/* The header in place: a pullup of 16 bytes rarely moves any. */
-		rc = fp_hdr_decode(evbuffer_pullup(in, FP_HDR_LEN), &hdr,
-		    max_body);
+		if (off + FP_HDR_LEN > have) {
+			evbuffer_drain(in, off);
+			off = 0;
+			if ((have = evbuffer_get_length(in)) < FP_HDR_LEN)
+				break;
+			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+				break;
+			base = v.iov_base;
+			if ((have = v.iov_len) < FP_HDR_LEN) {
+				base = evbuffer_pullup(in, FP_HDR_LEN);
+				have = FP_HDR_LEN;
+			}
+		}
+		rc = fp_hdr_decode(base + off, &hdr, max_body);
 		if (rc != 0) {
 			if (rc == FP_ERR_PROTOCOL)
 				snprintf(text, sizeof(text), "protocol version "
@@ -545,17 +550,29 @@ client_read_frames(struct client *c)
 				    "plus the pool name)", hdr.len, max_body -
 				    FP_POOL_NAME_MAX);
 			log_debug("client %d: %s", c->fd, text);
+			evbuffer_drain(in, off);
 			client_send_error(c, rc, hdr.id, text);
 			client_close_after_flush(c);
 			return;
 		}
-		if (client_too_large(c, &hdr))
+		if (client_too_large(c, &hdr)) {
+			evbuffer_drain(in, off);
 			return;
-		if (avail - FP_HDR_LEN < hdr.len)
-			break;
-		client_frame(c, &hdr, in);
+		}
+		need = FP_HDR_LEN + (size_t)hdr.len;
+		if (off + need > have) {
+			evbuffer_drain(in, off);
+			off = 0;
+			if ((have = evbuffer_get_length(in)) < need)
+				break;		/* the rest has not come yet */
+			base = evbuffer_pullup(in, need);
+			have = need;
+		}
+		client_frame(c, &hdr, base + off);
+		off += need;
 		progress = 1;
 	}
+	evbuffer_drain(in, off);
 	if (c->closing)
 		return;
 	/* client_timeout runs while a frame is half-sent and nothing moves. */

@@ -423,7 +423,7 @@ unsigned int	 client_count(void);
 
 /* task.c */
 struct task	*task_new(struct client *client, struct pool *pool,
-		    uint64_t id, uint16_t namelen, struct evbuffer *from,
+		    uint64_t id, uint16_t namelen, const uint8_t *frame,
 		    uint32_t len);
 void		 task_free(struct task *task);
 void		 task_free_all(void);

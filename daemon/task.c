@@ -22,13 +22,13 @@ static struct task_list	free_tasks = TAILQ_HEAD_INITIALIZER(free_tasks);
 static unsigned int	nfree;
 
 /*
- * A task for a SUBMIT frame at the front of from (its header, then len
- * bytes of body), taken whole: the header's room is reused for the frame
- * that hands the task to a worker.
+ * A task for a SUBMIT frame (its header, then len bytes of body), copied
+ * whole: the header's room is reused for the frame that hands the task to
+ * a worker.
  */
 struct task *
 task_new(struct client *client, struct pool *pool, uint64_t id,
-    uint16_t namelen, struct evbuffer *from, uint32_t len)
+    uint16_t namelen, const uint8_t *frame_in, uint32_t len)
 {
 	struct task	*task;
 	uint8_t		*frame = NULL;
@@ -51,7 +51,7 @@ task_new(struct client *client, struct pool *pool, uint64_t id,
 	task->body = frame + FP_HDR_LEN;
 	task->cap = cap;
 	task->len = len;
-	evbuffer_remove(from, frame, FP_HDR_LEN + len);
+	memcpy(frame, frame_in, FP_HDR_LEN + len);
 	task->client = client;
 	task->pool = pool;
 	task->id = id;
