@@ -18,17 +18,17 @@
  * prefetch = auto keeps about 150 us of a task's own work queued in each
  * worker: prefetch = clamp(round(AUTO_QUEUE_US / average task time), 1,
  * AUTO_MAX).  The average is what the master sees, the time between a
- * worker's answers, so it also holds the worker's read and write per task
- * and its share of the CPU: `make bench` on 2 CPUs measured 4-8 us per
- * echo task whose handler takes about 1 us (10 and more under ASan).
- * Hence 300 us of measured time, about 150 us of handler time for tiny
- * tasks: echo gets 40-64 and reaches the throughput of an explicit
- * prefetch 16 and more, while tasks of 1 ms or more get prefetch 1 and
- * never wait behind one another in a worker.  More than 64 only grows
- * what a crash sends back to the queue and what a second client waits
- * behind.
+ * worker's answers, so for tiny tasks it is mostly the protocol's own
+ * cost (the worker's read and write per task, its share of the CPU):
+ * `make bench` on 2 CPUs measured 4-8 us per echo task whose handler
+ * takes about 1 us, and the sanitizer build 11-25 us.  Hence 500 us of
+ * measured time: echo gets 64 (40 and more under ASan) and reaches the
+ * throughput of an explicit prefetch 16 and more; tasks of 1 ms or more
+ * still get prefetch 1 (500 / 1000 rounds to 1) and never wait behind one
+ * another in a worker; 200 us tasks get 3.  More than 64 only grows what
+ * a crash sends back to the queue and what a second client waits behind.
  */
-#define AUTO_QUEUE_US	300
+#define AUTO_QUEUE_US	500
 #define AUTO_MAX	64
 #define AUTO_WEIGHT	16	/* the moving average's 1/weight per task */
 /*
