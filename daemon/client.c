@@ -277,27 +277,6 @@ client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	client_move(from, conn_output(c->conn), len);
 }
 
-/*
- * Queue one reply made from a frame at the front of from (a worker's
- * header, then len bytes): a small one is taken whole and goes out with
- * its header rewritten in place, one copy and one add.
- */
-void
-client_send_frame(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
-    struct evbuffer *from, size_t len)
-{
-	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
-
-	if (len > SEND_JOIN_MAX || client_over_limit(c, FP_HDR_LEN + len)) {
-		evbuffer_drain(from, FP_HDR_LEN);
-		client_send_buffer(c, type, arg, id, from, len);
-		return;
-	}
-	evbuffer_remove(from, buf, FP_HDR_LEN + len);
-	client_header(buf, type, arg, id, len);
-	evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
-}
-
 /* Its replies are over max_client_buffer: run none of its queued tasks. */
 int
 client_overflowed(const struct client *c)
@@ -351,8 +330,10 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
     const uint8_t *frame)
 {
 	struct pool	*pool;
+	struct share	*last = TAILQ_FIRST(&c->shares);
 	struct task	*task;
 	char		 name[FP_POOL_NAME_MAX + 1], text[160];
+
 	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
 	    hdr->arg > hdr->len) {
 		snprintf(text, sizeof(text), "the pool name length (arg) is %u; "
@@ -363,7 +344,11 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	}
 	memcpy(name, frame + FP_HDR_LEN, hdr->arg);
 	name[hdr->arg] = '\0';
-	if (!fp_pool_name_valid(name, hdr->arg)) {
+	/* The pool of its last task again (the usual case): known valid. */
+	pool = last != NULL && !last->pool->removed &&
+	    last->pool->name[hdr->arg] == '\0' &&
+	    memcmp(last->pool->name, name, hdr->arg) == 0 ? last->pool : NULL;
+	if (pool == NULL && !fp_pool_name_valid(name, hdr->arg)) {
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, "the pool "
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
@@ -374,7 +359,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
-	if ((pool = pool_find(name, hdr->arg)) == NULL) {
+	if (pool == NULL && (pool = pool_find(name, hdr->arg)) == NULL) {
 		snprintf(text, sizeof(text), "no pool is named \"%s\"", name);
 		client_send_error(c, FP_ERR_UNKNOWN_POOL, hdr->id, text);
 		return;

@@ -412,8 +412,6 @@ void		 client_send(struct client *c, uint8_t type, uint16_t arg,
 		    uint64_t id, const void *data, size_t len);
 void		 client_send_buffer(struct client *c, uint8_t type,
 		    uint16_t arg, uint64_t id, struct evbuffer *from, size_t len);
-void		 client_send_frame(struct client *c, uint8_t type,
-		    uint16_t arg, uint64_t id, struct evbuffer *from, size_t len);
 void		 client_task_done(struct client *c, struct task *task);
 int		 client_overflowed(const struct client *c);
 void		 client_stop_all(void);
@@ -428,6 +426,8 @@ struct task	*task_new(struct client *client, struct pool *pool,
 void		 task_free(struct task *task);
 void		 task_free_all(void);
 void		 task_result(struct task *task, uint16_t status,
+		    const uint8_t *data, size_t len);
+void		 task_result_buffer(struct task *task, uint16_t status,
 		    struct evbuffer *from, size_t len);
 void		 task_fail(struct task *task, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));

@@ -202,8 +202,14 @@ pool_share(struct pool *pool, struct client *c, struct share_list *list)
 	struct share	*share;
 
 	TAILQ_FOREACH(share, list, centry)
-		if (share->pool == pool)
+		if (share->pool == pool) {
+			/* First in list: client_submit looks there first. */
+			if (share != TAILQ_FIRST(list)) {
+				TAILQ_REMOVE(list, share, centry);
+				TAILQ_INSERT_HEAD(list, share, centry);
+			}
 			return (share);
+		}
 	share = xcalloc(1, sizeof(*share));
 	share->pool = pool;
 	share->client = c;
@@ -277,8 +283,10 @@ pool_next_task(struct pool *pool)
 
 	for (n = pool->nwaiting; n > 0; n--) {
 		share = TAILQ_FIRST(&pool->ring);
-		TAILQ_REMOVE(&pool->ring, share, ring);
-		TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		if (n > 1) {		/* the turn passes to the next share */
+			TAILQ_REMOVE(&pool->ring, share, ring);
+			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		}
 		if (client_overflowed(share->client))
 			continue;
 		task = TAILQ_FIRST(&share->queue);

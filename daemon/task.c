@@ -101,13 +101,9 @@ task_done(struct task *task)
 	task_free(task);
 }
 
-/*
- * Relay a worker's RESULT: its frame (header, then len bytes of output) is
- * at the front of from.
- */
-void
-task_result(struct task *task, uint16_t status, struct evbuffer *from,
-    size_t len)
+/* A worker's RESULT came: count it. */
+static void
+task_count_result(struct task *task, uint16_t status, size_t len)
 {
 	struct pool	*pool = task->pool;
 
@@ -115,11 +111,31 @@ task_result(struct task *task, uint16_t status, struct evbuffer *from,
 	pool->bytes_out += len;
 	if (status != 0)
 		pool->failed++;
+}
+
+/* Relay a worker's RESULT: len bytes of output at data. */
+void
+task_result(struct task *task, uint16_t status, const uint8_t *data,
+    size_t len)
+{
+	task_count_result(task, status, len);
 	if (task->client != NULL)
-		client_send_frame(task->client, FP_RESULT, status, task->id,
+		client_send(task->client, FP_RESULT, status, task->id, data,
+		    len);
+	task_done(task);
+}
+
+/* The same, the output taken from the front of from. */
+void
+task_result_buffer(struct task *task, uint16_t status, struct evbuffer *from,
+    size_t len)
+{
+	task_count_result(task, status, len);
+	if (task->client != NULL)
+		client_send_buffer(task->client, FP_RESULT, status, task->id,
 		    from, len);
 	else
-		evbuffer_drain(from, FP_HDR_LEN + len);
+		evbuffer_drain(from, len);
 	task_done(task);
 }
 

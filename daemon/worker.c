@@ -26,6 +26,8 @@
 
 /* Payloads up to this are copied to the worker; larger ones referenced. */
 #define COPY_MAX	4096
+/* Results up to this are read in place; larger ones moved as chains. */
+#define INPLACE_MAX	(64 * 1024)
 /* A program's output: lines longer are cut; more per second are dropped. */
 #define OUTPUT_LINE_MAX		1024
 #define OUTPUT_LINES_PER_S	100
@@ -522,14 +524,11 @@ worker_recycle(struct worker *w)
 		w->state = WORKER_RETIRING;
 }
 
-/* A RESULT or ERROR for the running task. */
-static void
-worker_answer(struct worker *w, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+/* The running task has been answered: the worker's side of it. */
+static struct task *
+worker_answered(struct worker *w)
 {
 	struct task	*task = TAILQ_FIRST(&w->inflight);
-	char		 text[512];
-	size_t		 n;
 
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
@@ -539,22 +538,29 @@ worker_answer(struct worker *w, const struct fp_hdr *hdr,
 	worker_arm(w);
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
+	return (task);
+}
+
+/* A RESULT or ERROR for the running task, its body in place. */
+static void
+worker_answer(struct worker *w, const struct fp_hdr *hdr,
+    const uint8_t *body)
+{
+	struct task	*task = worker_answered(w);
+	int		 n;
+
 	if (hdr->type == FP_RESULT) {
-		task_result(task, hdr->arg, in, hdr->len);	/* the frame */
+		task_result(task, hdr->arg, body, hdr->len);
 		return;
 	}
-	evbuffer_drain(in, FP_HDR_LEN);
-	n = hdr->len < sizeof(text) - 1 ? hdr->len : sizeof(text) - 1;
-	evbuffer_remove(in, text, n);
-	evbuffer_drain(in, hdr->len - n);
-	text[n] = '\0';
-	task_fail(task, hdr->arg, "%s", text);
+	n = hdr->len < 511 ? (int)hdr->len : 511;
+	task_fail(task, hdr->arg, "%.*s", n, (const char *)body);
 }
 
 /* A frame from a worker that is starting up: PONG, or why it failed. */
 static int
 worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+    const uint8_t *body)
 {
 	size_t	n;
 
@@ -572,8 +578,7 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 	    w->gen->conf->command == NULL) {
 		n = hdr->len < sizeof(w->start_error) - 1 ? hdr->len :
 		    sizeof(w->start_error) - 1;
-		evbuffer_remove(in, w->start_error, n);
-		evbuffer_drain(in, hdr->len - n);
+		memcpy(w->start_error, body, n);
 		w->start_error[n] = '\0';
 		log_warnx("pool %s: worker %ld could not start: %s",
 		    w->pool->name, (long)w->pid, w->start_error);
@@ -583,22 +588,97 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 }
 
 /*
- * Take every whole frame the channel holds.  Returns -1 once the worker
- * has been found breaking the protocol (its channel is then closed).
+ * Whether a frame may come now: 0, or -1 once the worker has been found
+ * breaking the protocol (killed, its channel closed).
+ */
+static int
+worker_frame_ok(struct worker *w, const struct fp_hdr *hdr)
+{
+	struct task	*task = TAILQ_FIRST(&w->inflight);
+	char		 what[96];
+
+	/* Only our own module workers may answer ERROR. */
+	if ((hdr->type != FP_RESULT && (hdr->type != FP_ERROR ||
+	    w->gen->conf->command != NULL)) ||
+	    task == NULL || hdr->id != task->seq ||
+	    (hdr->type == FP_ERROR && (hdr->arg == 0 ||
+	    hdr->arg > FP_ERR_MAX))) {
+		snprintf(what, sizeof(what), "unexpected frame type 0x%02x id "
+		    "%llu", hdr->type, (unsigned long long)hdr->id);
+		worker_violation(w, what);
+		return (-1);
+	}
+	return (0);
+}
+
+/* One whole frame, in place: its header, then hdr->len bytes. */
+static int
+worker_frame(struct worker *w, const struct fp_hdr *hdr,
+    const uint8_t *frame)
+{
+	char	what[96];
+
+	if (!worker_was_ready(w)) {
+		if (worker_startup_frame(w, hdr, frame + FP_HDR_LEN) == 0)
+			return (0);
+		snprintf(what, sizeof(what), "frame type 0x%02x before PONG",
+		    hdr->type);
+		worker_violation(w, what);
+		return (-1);
+	}
+	if (worker_frame_ok(w, hdr) == -1)
+		return (-1);
+	worker_answer(w, hdr, frame + FP_HDR_LEN);
+	return (0);
+}
+
+/*
+ * A RESULT too large to read in place: its output's chains move to the
+ * client (task_result_buffer), not copied.
+ */
+static int
+worker_large_result(struct worker *w, const struct fp_hdr *hdr,
+    struct evbuffer *in)
+{
+	if (worker_frame_ok(w, hdr) == -1)
+		return (-1);
+	evbuffer_drain(in, FP_HDR_LEN);
+	task_result_buffer(worker_answered(w), hdr->arg, in, hdr->len);
+	return (0);
+}
+
+/*
+ * Take every whole frame the channel holds.  Frames are read in place
+ * from the input's first chain and drained together; one that spans two
+ * chains is pulled up, and a large RESULT is handed on as chains.
+ * Returns -1 once the worker has been found breaking the protocol (its
+ * channel is then closed and its input gone).
  */
 static int
 worker_read_frames(struct worker *w)
 {
-	struct evbuffer	*in;
-	struct fp_hdr	 hdr;
-	struct task	*task;
-	char		 what[96];
-	int		 rc;
+	struct evbuffer		*in = conn_input(w->conn);
+	struct evbuffer_iovec	 v;
+	struct fp_hdr		 hdr;
+	const uint8_t		*base = NULL;
+	size_t			 off = 0, have = 0, need;
+	char			 what[96];
+	int			 rc;
 
-	in = conn_input(w->conn);
-	while (evbuffer_get_length(in) >= FP_HDR_LEN) {
-		rc = fp_hdr_decode(evbuffer_pullup(in, FP_HDR_LEN), &hdr,
-		    w->max_payload);
+	for (;;) {
+		if (off + FP_HDR_LEN > have) {
+			evbuffer_drain(in, off);
+			off = 0;
+			if ((have = evbuffer_get_length(in)) < FP_HDR_LEN ||
+			    evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+				break;
+			base = v.iov_base;
+			if ((have = v.iov_len) < FP_HDR_LEN) {
+				base = evbuffer_pullup(in, FP_HDR_LEN);
+				have = FP_HDR_LEN;
+			}
+		}
+		rc = fp_hdr_decode(base + off, &hdr, w->max_payload);
 		if (rc != 0) {
 			snprintf(what, sizeof(what), rc == FP_ERR_PROTOCOL ?
 			    "version %u" : "a frame of %u bytes", rc ==
@@ -606,31 +686,23 @@ worker_read_frames(struct worker *w)
 			worker_violation(w, what);
 			return (-1);
 		}
-		if (evbuffer_get_length(in) - FP_HDR_LEN < hdr.len)
-			break;
-		if (!worker_was_ready(w)) {
-			evbuffer_drain(in, FP_HDR_LEN);
-			if (worker_startup_frame(w, &hdr, in) == 0)
+		need = FP_HDR_LEN + (size_t)hdr.len;
+		if (off + need > have || hdr.len > INPLACE_MAX) {
+			evbuffer_drain(in, off);
+			off = have = 0;
+			if (evbuffer_get_length(in) < need)
+				break;		/* the rest has not come yet */
+			if (hdr.len > INPLACE_MAX && worker_was_ready(w)) {
+				if (worker_large_result(w, &hdr, in) == -1)
+					return (-1);
 				continue;
-			snprintf(what, sizeof(what), "frame type 0x%02x "
-			    "before PONG", hdr.type);
-			worker_violation(w, what);
-			return (-1);
+			}
+			base = evbuffer_pullup(in, need);
+			have = need;
 		}
-		task = TAILQ_FIRST(&w->inflight);
-		/* Only our own module workers may answer ERROR. */
-		if ((hdr.type != FP_RESULT && (hdr.type != FP_ERROR ||
-		    w->gen->conf->command != NULL)) ||
-		    task == NULL || hdr.id != task->seq ||
-		    (hdr.type == FP_ERROR && (hdr.arg == 0 ||
-		    hdr.arg > FP_ERR_MAX))) {
-			snprintf(what, sizeof(what), "unexpected frame type "
-			    "0x%02x id %llu", hdr.type,
-			    (unsigned long long)hdr.id);
-			worker_violation(w, what);
+		if (worker_frame(w, &hdr, base + off) == -1)
 			return (-1);
-		}
-		worker_answer(w, &hdr, in);
+		off += need;
 	}
 	return (0);
 }
