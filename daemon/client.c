@@ -489,20 +489,13 @@ client_too_large(struct client *c, const struct fp_hdr *hdr)
 static void
 client_read_frames(struct client *c)
 {
-	struct evbuffer		*in = conn_input(c->conn);
-	struct evbuffer_iovec	 v;
+	struct conn_cursor	 cur = { NULL, 0, 0 };
 	struct fp_hdr		 hdr;
-	const uint8_t		*base = NULL;
 	uint32_t		 max_body;
-	size_t			 off = 0, have = 0, need;
 	int			 rc, progress = 0;
 	char			 text[128];
 
-	/*
-	 * Frames are read in place from the input's first chain and drained
-	 * together (a drain per frame cost more than the rest of reading
-	 * it); a frame that spans two chains is pulled up first.
-	 */
+	/* Frames are read in place and drained together (conn_take). */
 	max_body = master->conf->max_payload + FP_POOL_NAME_MAX;
 	while (!c->closing) {
 		if (c->ninflight >= master->conf->max_inflight) {
@@ -510,20 +503,9 @@ client_read_frames(struct client *c)
 			conn_pause_read(c->conn);
 			break;
 		}
-		if (off + FP_HDR_LEN > have) {
-			evbuffer_drain(in, off);
-			off = 0;
-			if ((have = evbuffer_get_length(in)) < FP_HDR_LEN)
-				break;
-			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-				break;
-			base = v.iov_base;
-			if ((have = v.iov_len) < FP_HDR_LEN) {
-				base = evbuffer_pullup(in, FP_HDR_LEN);
-				have = FP_HDR_LEN;
-			}
-		}
-		rc = fp_hdr_decode(base + off, &hdr, max_body);
+		if (!conn_take(c->conn, &cur, FP_HDR_LEN))
+			break;
+		rc = fp_hdr_decode(cur.base + cur.off, &hdr, max_body);
 		if (rc != 0) {
 			if (rc == FP_ERR_PROTOCOL)
 				snprintf(text, sizeof(text), "protocol version "
@@ -535,33 +517,27 @@ client_read_frames(struct client *c)
 				    "plus the pool name)", hdr.len, max_body -
 				    FP_POOL_NAME_MAX);
 			log_debug("client %d: %s", c->fd, text);
-			evbuffer_drain(in, off);
+			conn_taken(c->conn, &cur);
 			client_send_error(c, rc, hdr.id, text);
 			client_close_after_flush(c);
 			return;
 		}
 		if (client_too_large(c, &hdr)) {
-			evbuffer_drain(in, off);
+			conn_taken(c->conn, &cur);
 			return;
 		}
-		need = FP_HDR_LEN + (size_t)hdr.len;
-		if (off + need > have) {
-			evbuffer_drain(in, off);
-			off = 0;
-			if ((have = evbuffer_get_length(in)) < need)
-				break;		/* the rest has not come yet */
-			base = evbuffer_pullup(in, need);
-			have = need;
-		}
-		client_frame(c, &hdr, base + off);
-		off += need;
+		/* Not all of it yet: wait for the rest. */
+		if (!conn_take(c->conn, &cur, FP_HDR_LEN + (size_t)hdr.len))
+			break;
+		client_frame(c, &hdr, cur.base + cur.off);
+		cur.off += FP_HDR_LEN + (size_t)hdr.len;
 		progress = 1;
 	}
-	evbuffer_drain(in, off);
+	conn_taken(c->conn, &cur);
 	if (c->closing)
 		return;
 	/* client_timeout runs while a frame is half-sent and nothing moves. */
-	if (evbuffer_get_length(in) == 0 || c->paused)
+	if (evbuffer_get_length(conn_input(c->conn)) == 0 || c->paused)
 		evtimer_del(c->partial_ev);
 	else if ((progress || !evtimer_pending(c->partial_ev, NULL)) &&
 	    master->conf->client_timeout_ms > 0)

@@ -405,6 +405,15 @@ void		 conn_pause_read(struct conn *c);
 void		 conn_resume_read(struct conn *c);
 void		 conn_read_now(struct conn *c);
 void		 conn_flush_all(void);
+/* Frames read in place from a conn's input (conn_take, conn_taken). */
+struct conn_cursor {
+	const uint8_t	*base;		/* contiguous input */
+	size_t		 off;		/* taken so far, drained at conn_taken */
+	size_t		 have;		/* bytes at base */
+};
+int		 conn_take(struct conn *c, struct conn_cursor *cur,
+		    size_t need);
+void		 conn_taken(struct conn *c, struct conn_cursor *cur);
 
 /* client.c */
 void		 client_accept(int fd);

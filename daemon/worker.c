@@ -657,28 +657,14 @@ worker_large_result(struct worker *w, const struct fp_hdr *hdr,
 static int
 worker_read_frames(struct worker *w)
 {
-	struct evbuffer		*in = conn_input(w->conn);
-	struct evbuffer_iovec	 v;
+	struct conn_cursor	 cur = { NULL, 0, 0 };
 	struct fp_hdr		 hdr;
-	const uint8_t		*base = NULL;
-	size_t			 off = 0, have = 0, need;
+	size_t			 need;
 	char			 what[96];
 	int			 rc;
 
-	for (;;) {
-		if (off + FP_HDR_LEN > have) {
-			evbuffer_drain(in, off);
-			off = 0;
-			if ((have = evbuffer_get_length(in)) < FP_HDR_LEN ||
-			    evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-				break;
-			base = v.iov_base;
-			if ((have = v.iov_len) < FP_HDR_LEN) {
-				base = evbuffer_pullup(in, FP_HDR_LEN);
-				have = FP_HDR_LEN;
-			}
-		}
-		rc = fp_hdr_decode(base + off, &hdr, w->max_payload);
+	while (conn_take(w->conn, &cur, FP_HDR_LEN)) {
+		rc = fp_hdr_decode(cur.base + cur.off, &hdr, w->max_payload);
 		if (rc != 0) {
 			snprintf(what, sizeof(what), rc == FP_ERR_PROTOCOL ?
 			    "version %u" : "a frame of %u bytes", rc ==
@@ -687,23 +673,22 @@ worker_read_frames(struct worker *w)
 			return (-1);
 		}
 		need = FP_HDR_LEN + (size_t)hdr.len;
-		if (off + need > have || hdr.len > INPLACE_MAX) {
-			evbuffer_drain(in, off);
-			off = have = 0;
-			if (evbuffer_get_length(in) < need)
+		if (hdr.len > INPLACE_MAX && worker_was_ready(w)) {
+			conn_taken(w->conn, &cur);
+			if (evbuffer_get_length(conn_input(w->conn)) < need)
 				break;		/* the rest has not come yet */
-			if (hdr.len > INPLACE_MAX && worker_was_ready(w)) {
-				if (worker_large_result(w, &hdr, in) == -1)
-					return (-1);
-				continue;
-			}
-			base = evbuffer_pullup(in, need);
-			have = need;
+			if (worker_large_result(w, &hdr,
+			    conn_input(w->conn)) == -1)
+				return (-1);
+			continue;
 		}
-		if (worker_frame(w, &hdr, base + off) == -1)
+		if (!conn_take(w->conn, &cur, need))
+			break;			/* the rest has not come yet */
+		if (worker_frame(w, &hdr, cur.base + cur.off) == -1)
 			return (-1);
-		off += need;
+		cur.off += need;
 	}
+	conn_taken(w->conn, &cur);
 	return (0);
 }
 
