@@ -165,6 +165,7 @@ TEST_SRCS	:= \
 	tests/check_hardening.c \
 	tests/check_program.c \
 	tests/check_worker_lib.c \
+	tests/check_share.c \
 	tests/harness.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))

@@ -25,10 +25,12 @@ struct client {
 	struct conn	*conn;
 	struct taskmap	*tasks;		/* in flight, by the client's id */
 	struct task_list tlist;		/* the same tasks, to walk at close */
+	struct share_list shares;	/* its queue in each pool it used */
 	unsigned int	 ninflight;
 	int		 closing;	/* read nothing more; flush, then close */
 	int		 paused;	/* reading stopped for max_inflight */
 	int		 overflow;	/* over max_client_buffer: being closed */
+	int		 lingering;	/* refused: discard its input, then close */
 	struct event	*close_ev;	/* closes it from the loop */
 	struct event	*resume_ev;	/* go on reading what is buffered */
 	struct event	*partial_ev;	/* client_timeout on a half frame */
@@ -36,11 +38,16 @@ struct client {
 };
 TAILQ_HEAD(client_list, client);
 
+/* How long a refused client may still write before it is closed. */
+#define LINGER_MS	1000
+
 /* A client leaving with more than this buffered asks for malloc_trim. */
 #define TRIM_AFTER	(1024 * 1024)
 
 /* Bodies up to this are copied, not moved (see client_move). */
 #define CLIENT_COPY_MAX	(64 * 1024)
+/* Up to this, a reply's body and its header go in one evbuffer_add. */
+#define SEND_JOIN_MAX	512
 
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static unsigned int	 nclients;
@@ -53,6 +60,7 @@ static void	client_partial_cb(evutil_socket_t, short, void *);
 static void	client_free(struct client *);
 static void	client_close_cb(evutil_socket_t, short, void *);
 static void	client_close_after_flush(struct client *);
+static void	client_linger(struct client *);
 
 unsigned int
 client_count(void)
@@ -123,6 +131,7 @@ client_accept(int fd)
 	c->fd = fd;
 	c->tasks = taskmap_new();
 	TAILQ_INIT(&c->tlist);
+	TAILQ_INIT(&c->shares);
 	c->conn = conn_new(fd, client_read_cb, client_drained_cb,
 	    client_close_conn_cb, c);
 	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
@@ -135,15 +144,29 @@ client_accept(int fd)
 	nclients++;
 	log_debug("client %d: connected", fd);
 	if (!client_allowed(c))
-		client_close_after_flush(c);
+		client_linger(c);
 }
 
+/*
+ * A refused client: FORBIDDEN goes out, then what it sends is read and
+ * dropped for up to LINGER_MS.  Closing at once with its bytes unread
+ * would reset the connection, and a client that writes first would fail
+ * on a broken pipe without ever reading why.
+ */
 static void
-client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+client_linger(struct client *c)
+{
+	c->closing = 1;
+	c->lingering = 1;
+	master_arm_ms(c->close_ev, LINGER_MS);
+}
+
+/* A reply's header, into buf. */
+static void
+client_header(uint8_t *buf, uint8_t type, uint16_t arg, uint64_t id,
     size_t len)
 {
 	struct fp_hdr	hdr;
-	uint8_t		buf[FP_HDR_LEN];
 
 	hdr.len = len;
 	hdr.version = FP_PROTO_VERSION;
@@ -151,6 +174,15 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	hdr.arg = arg;
 	hdr.id = id;
 	fp_hdr_encode(buf, &hdr);
+}
+
+static void
+client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+    size_t len)
+{
+	uint8_t		buf[FP_HDR_LEN];
+
+	client_header(buf, type, arg, id, len);
 	evbuffer_add(conn_output(c->conn), buf, sizeof(buf));
 }
 
@@ -162,7 +194,7 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 static int
 client_over_limit(struct client *c, size_t adding)
 {
-	size_t	unsent = evbuffer_get_length(conn_output(c->conn));
+	size_t	unsent = conn_unsent(c->conn);
 
 	if (c->overflow)
 		return (1);
@@ -190,11 +222,19 @@ void
 client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     const void *data, size_t len)
 {
+	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
+
 	if (client_over_limit(c, FP_HDR_LEN + len))
 		return;
+	if (len <= SEND_JOIN_MAX) {
+		client_header(buf, type, arg, id, len);
+		if (len > 0)		/* data is NULL for an empty body */
+			memcpy(buf + FP_HDR_LEN, data, len);
+		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+		return;
+	}
 	client_put_header(c, type, arg, id, len);
-	if (len > 0)
-		evbuffer_add(conn_output(c->conn), data, len);
+	evbuffer_add(conn_output(c->conn), data, len);
 }
 
 /*
@@ -221,8 +261,17 @@ void
 client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     struct evbuffer *from, size_t len)
 {
+	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
+
 	if (client_over_limit(c, FP_HDR_LEN + len)) {
 		evbuffer_drain(from, len);
+		return;
+	}
+	/* A small reply goes out with its header in one add. */
+	if (len <= SEND_JOIN_MAX) {
+		client_header(buf, type, arg, id, len);
+		evbuffer_remove(from, buf + FP_HDR_LEN, len);
+		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
@@ -250,7 +299,7 @@ client_close_after_flush(struct client *c)
 	conn_pause_read(c->conn);
 	evtimer_del(c->partial_ev);
 	if (c->ninflight == 0 &&
-	    evbuffer_get_length(conn_output(c->conn)) == 0)
+	    conn_unsent(c->conn) == 0)
 		client_free(c);
 }
 
@@ -264,7 +313,7 @@ client_task_done(struct client *c, struct task *task)
 	c->ninflight--;
 	if (c->closing) {
 		if (c->ninflight == 0 &&
-		    evbuffer_get_length(conn_output(c->conn)) == 0)
+		    conn_unsent(c->conn) == 0)
 			client_free(c);
 		return;
 	}
@@ -279,59 +328,50 @@ client_task_done(struct client *c, struct task *task)
 
 static void
 client_submit(struct client *c, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+    const uint8_t *frame)
 {
 	struct pool	*pool;
+	struct share	*last = TAILQ_FIRST(&c->shares);
 	struct task	*task;
 	char		 name[FP_POOL_NAME_MAX + 1], text[160];
 
 	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
 	    hdr->arg > hdr->len) {
-		evbuffer_drain(in, hdr->len);
 		snprintf(text, sizeof(text), "the pool name length (arg) is %u; "
 		    "it must be 1 to %d and within the body of %u bytes",
 		    hdr->arg, FP_POOL_NAME_MAX, hdr->len);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
-	evbuffer_copyout(in, name, hdr->arg);
+	memcpy(name, frame + FP_HDR_LEN, hdr->arg);
 	name[hdr->arg] = '\0';
-	if (!fp_pool_name_valid(name, hdr->arg)) {
-		evbuffer_drain(in, hdr->len);
+	/* The pool of its last task again (the usual case): known valid. */
+	pool = last != NULL && !last->pool->removed &&
+	    last->pool->name[hdr->arg] == '\0' &&
+	    memcmp(last->pool->name, name, hdr->arg) == 0 ? last->pool : NULL;
+	if (pool == NULL && !fp_pool_name_valid(name, hdr->arg)) {
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, "the pool "
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
 	}
-	if (hdr->len - hdr->arg > master->conf->max_payload) {
-		snprintf(text, sizeof(text), "the payload of %u bytes is over "
-		    "max_payload (%u bytes)", hdr->len - hdr->arg,
-		    master->conf->max_payload);
-		client_send_error(c, FP_ERR_TOO_LARGE, hdr->id, text);
-		client_close_after_flush(c);
-		return;
-	}
 	if (taskmap_find(c->tasks, hdr->id) != NULL) {
-		evbuffer_drain(in, hdr->len);
 		snprintf(text, sizeof(text), "id %llu is already in flight on "
 		    "this connection", (unsigned long long)hdr->id);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
-	if ((pool = pool_find(name, hdr->arg)) == NULL) {
-		evbuffer_drain(in, hdr->len);
+	if (pool == NULL && (pool = pool_find(name, hdr->arg)) == NULL) {
 		snprintf(text, sizeof(text), "no pool is named \"%s\"", name);
 		client_send_error(c, FP_ERR_UNKNOWN_POOL, hdr->id, text);
 		return;
 	}
 	if (master->stopping) {
-		evbuffer_drain(in, hdr->len);
 		pool->shutting_down++;
 		client_send_error(c, FP_ERR_SHUTTING_DOWN, hdr->id,
 		    "the daemon is stopping; the task was not run");
 		return;
 	}
 	if (pool->nqueued >= pool->conf->queue_limit) {
-		evbuffer_drain(in, hdr->len);
 		pool->overloaded++;
 		snprintf(text, sizeof(text), "pool %s has %u tasks queued, its "
 		    "queue_limit; nothing was run", pool->name, pool->nqueued);
@@ -340,8 +380,8 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	}
 
 	pool->bytes_in += hdr->len - hdr->arg;
-	task = task_new(c, pool, hdr->id, hdr->arg);
-	client_move(in, task->body, hdr->len);
+	task = task_new(c, pool, hdr->id, hdr->arg, frame, hdr->len);
+	task->share = pool_share(pool, c, &c->shares);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
 	c->ninflight++;
@@ -383,17 +423,17 @@ client_metrics(struct client *c, uint64_t id)
 	evbuffer_free(text);
 }
 
-/* One whole frame whose header has been taken off in. */
+/* One whole frame, in place: its header, then hdr->len bytes. */
 static void
-client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
+client_frame(struct client *c, const struct fp_hdr *hdr,
+    const uint8_t *frame)
 {
 	char	*json, text[96];
 
 	if (hdr->type == FP_SUBMIT) {
-		client_submit(c, hdr, in);
+		client_submit(c, hdr, frame);
 		return;
 	}
-	evbuffer_drain(in, hdr->len);
 	if (hdr->len != 0 && (hdr->type == FP_PING || hdr->type == FP_STATUS ||
 	    hdr->type == FP_METRICS || hdr->type == FP_CANCEL)) {
 		snprintf(text, sizeof(text), "a frame of type 0x%02x carries no "
@@ -424,18 +464,39 @@ client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
 	}
 }
 
+/*
+ * A SUBMIT whose header already says its payload is over max_payload is
+ * answered TOO_LARGE at once, before a byte of its body is kept (a client
+ * that stops sending would otherwise wait for ever), and the connection
+ * closes.
+ */
+static int
+client_too_large(struct client *c, const struct fp_hdr *hdr)
+{
+	char	text[128];
+
+	if (hdr->type != FP_SUBMIT || hdr->arg > hdr->len ||
+	    hdr->len - hdr->arg <= master->conf->max_payload)
+		return (0);
+	snprintf(text, sizeof(text), "the payload of %u bytes is over "
+	    "max_payload (%u bytes)", hdr->len - hdr->arg,
+	    master->conf->max_payload);
+	client_send_error(c, FP_ERR_TOO_LARGE, hdr->id, text);
+	client_close_after_flush(c);
+	return (1);
+}
+
 /* Take every whole frame the input holds, as far as backpressure allows. */
 static void
 client_read_frames(struct client *c)
 {
-	struct evbuffer	*in = conn_input(c->conn);
-	struct fp_hdr	 hdr;
-	uint8_t		 buf[FP_HDR_LEN];
-	uint32_t	 max_body;
-	size_t		 avail;
-	int		 rc, progress = 0;
-	char		 text[128];
+	struct conn_cursor	 cur = { NULL, 0, 0 };
+	struct fp_hdr		 hdr;
+	uint32_t		 max_body;
+	int			 rc, progress = 0;
+	char			 text[128];
 
+	/* Frames are read in place and drained together (conn_take). */
 	max_body = master->conf->max_payload + FP_POOL_NAME_MAX;
 	while (!c->closing) {
 		if (c->ninflight >= master->conf->max_inflight) {
@@ -443,10 +504,10 @@ client_read_frames(struct client *c)
 			conn_pause_read(c->conn);
 			break;
 		}
-		if ((avail = evbuffer_get_length(in)) < FP_HDR_LEN)
+		if (!conn_take(c->conn, &cur, FP_HDR_LEN))
 			break;
-		evbuffer_copyout(in, buf, FP_HDR_LEN);
-		if ((rc = fp_hdr_decode(buf, &hdr, max_body)) != 0) {
+		rc = fp_hdr_decode(cur.base + cur.off, &hdr, max_body);
+		if (rc != 0) {
 			if (rc == FP_ERR_PROTOCOL)
 				snprintf(text, sizeof(text), "protocol version "
 				    "%u is not supported; this daemon speaks "
@@ -457,20 +518,27 @@ client_read_frames(struct client *c)
 				    "plus the pool name)", hdr.len, max_body -
 				    FP_POOL_NAME_MAX);
 			log_debug("client %d: %s", c->fd, text);
+			conn_taken(c->conn, &cur);
 			client_send_error(c, rc, hdr.id, text);
 			client_close_after_flush(c);
 			return;
 		}
-		if (avail - FP_HDR_LEN < hdr.len)
+		if (client_too_large(c, &hdr)) {
+			conn_taken(c->conn, &cur);
+			return;
+		}
+		/* Not all of it yet: wait for the rest. */
+		if (!conn_take(c->conn, &cur, FP_HDR_LEN + (size_t)hdr.len))
 			break;
-		evbuffer_drain(in, FP_HDR_LEN);
-		client_frame(c, &hdr, in);
+		client_frame(c, &hdr, cur.base + cur.off);
+		cur.off += FP_HDR_LEN + (size_t)hdr.len;
 		progress = 1;
 	}
+	conn_taken(c->conn, &cur);
 	if (c->closing)
 		return;
 	/* client_timeout runs while a frame is half-sent and nothing moves. */
-	if (evbuffer_get_length(in) == 0 || c->paused)
+	if (evbuffer_get_length(conn_input(c->conn)) == 0 || c->paused)
 		evtimer_del(c->partial_ev);
 	else if ((progress || !evtimer_pending(c->partial_ev, NULL)) &&
 	    master->conf->client_timeout_ms > 0)
@@ -480,7 +548,14 @@ client_read_frames(struct client *c)
 static void
 client_read_cb(void *arg)
 {
-	client_read_frames(arg);
+	struct client	*c = arg;
+	struct evbuffer	*in = conn_input(c->conn);
+
+	if (c->lingering) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	client_read_frames(c);
 }
 
 static void
@@ -516,6 +591,11 @@ client_drained_cb(void *arg)
 {
 	struct client	*c = arg;
 
+	/* Refused: the reason is out; EOF tells it there is no more. */
+	if (c->lingering) {
+		shutdown(c->fd, SHUT_WR);
+		return;
+	}
 	if (c->closing && c->ninflight == 0)
 		client_free(c);
 }
@@ -541,9 +621,10 @@ static void
 client_free(struct client *c)
 {
 	struct task	*task;
+	struct share	*share;
 
 	/* Give a big client's memory back to the system soon (master.c). */
-	if (evbuffer_get_length(conn_output(c->conn)) +
+	if (conn_unsent(c->conn) +
 	    evbuffer_get_length(conn_input(c->conn)) > TRIM_AFTER ||
 	    c->ninflight > 1000)
 		master->trim_wanted = 1;
@@ -553,8 +634,11 @@ client_free(struct client *c)
 		if (task->state == TASK_QUEUED) {
 			pool_unqueue(task);
 			task_free(task);
-		}
+		} else
+			task->share = NULL;
 	}
+	while ((share = TAILQ_FIRST(&c->shares)) != NULL)
+		pool_share_free(share);
 	TAILQ_REMOVE(&clients, c, entry);
 	nclients--;
 	taskmap_free(c->tasks);

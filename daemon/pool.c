@@ -1,17 +1,43 @@
 /*
- * Pools: a FIFO queue of tasks and the workers that serve it.  Dispatch
- * hands each task to the least loaded worker that has room (up to
+ * Pools: the queued tasks and the workers that serve them.  Each client has
+ * its own queue in the pool (a share); dispatch takes the first task of the
+ * share whose turn it is (round robin between shares, first in first out
+ * within one) and hands it to the least loaded worker that has room (up to
  * prefetch tasks each).  Replacements after an unexpected exit are decided
  * here, throttled by restart intensity so a pool whose workers keep dying
  * backs off instead of fork-looping.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "forkpoold.h"
 #include "log.h"
+
+/*
+ * prefetch = auto keeps about 150 us of a task's own work queued in each
+ * worker: prefetch = clamp(round(AUTO_QUEUE_US / average task time), 1,
+ * AUTO_MAX).  The average is what the master sees, the time between a
+ * worker's answers, so for tiny tasks it is mostly the protocol's own
+ * cost (the worker's read and write per task, its share of the CPU):
+ * `make bench` on 2 CPUs measured 4-8 us per echo task whose handler
+ * takes about 1 us, and the sanitizer build 11-25 us.  Hence 500 us of
+ * measured time: echo gets 64 (40 and more under ASan) and reaches the
+ * throughput of an explicit prefetch 16 and more; tasks of 1 ms or more
+ * still get prefetch 1 (500 / 1000 rounds to 1) and never wait behind one
+ * another in a worker; 200 us tasks get 3.  More than 64 only grows what
+ * a crash sends back to the queue and what a second client waits behind.
+ */
+#define AUTO_QUEUE_US	500
+#define AUTO_MAX	64
+#define AUTO_WEIGHT	16	/* the moving average's 1/weight per task */
+/*
+ * Until tasks have been timed.  Not 1: at prefetch 1 every time includes
+ * the worker's round trip through the master, which on a busy machine
+ * alone can pass 150 us and would pin tiny tasks at 1; with 2, the second
+ * of a worker's tasks is timed from the end of the first, so its own time.
+ */
+#define AUTO_START	2
 
 /* At most this many spawn/exit lines per pool per window, then a summary. */
 #define LOG_BURST	20
@@ -22,6 +48,8 @@ static void	pool_backoff(struct pool *, unsigned int);
 static void	pool_quiet_cb(evutil_socket_t, short, void *);
 
 static void	pool_free_cb(evutil_socket_t, short, void *);
+static void	pool_unavail_cb(evutil_socket_t, short, void *);
+static void	pool_watch(struct pool *);
 
 /* A pool serving gen (whose reference it takes); not started yet. */
 struct pool *
@@ -34,7 +62,9 @@ pool_create(struct gen *gen)
 	snprintf(pool->name, sizeof(pool->name), "%s", pc->name);
 	pool->gen = gen;
 	pool->conf = pc;
-	TAILQ_INIT(&pool->queue);
+	pool->auto_prefetch = AUTO_START;
+	TAILQ_INIT(&pool->ring);
+	TAILQ_INIT(&pool->shares);
 	TAILQ_INIT(&pool->workers);
 	pool->intensity = intensity_new(pc->restart_burst,
 	    pc->restart_window_ms);
@@ -42,9 +72,12 @@ pool_create(struct gen *gen)
 	pool->spawn_timer = evtimer_new(master->base, pool_spawn_cb, pool);
 	pool->quiet_timer = evtimer_new(master->base, pool_quiet_cb, pool);
 	pool->free_ev = event_new(master->base, -1, 0, pool_free_cb, pool);
+	pool->unavail_timer = evtimer_new(master->base, pool_unavail_cb, pool);
 	if (pool->spawn_timer == NULL || pool->quiet_timer == NULL ||
-	    pool->free_ev == NULL)
+	    pool->free_ev == NULL || pool->unavail_timer == NULL)
 		fatalx("pool: event_new");
+	/* It has start_timeout to bring up a first worker. */
+	master_arm_ms(pool->unavail_timer, pc->start_timeout_ms);
 	TAILQ_INSERT_TAIL(&master->pools, pool, entry);
 	master->npools++;
 	return (pool);
@@ -95,11 +128,7 @@ pool_pick_worker(struct pool *pool)
 	struct worker	*w, *best = NULL;
 
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		/* Not ready, retiring, or dead with its exit not yet reaped. */
-		if ((w->state != WORKER_IDLE && w->state != WORKER_BUSY) ||
-		    w->conn == NULL || w->exited || w->recycle)
-			continue;
-		if (w->ninflight >= pool->conf->prefetch)
+		if (!worker_can_take(w, pool_prefetch(pool)))
 			continue;
 		if (best == NULL || w->ninflight < best->ninflight) {
 			best = w;
@@ -108,6 +137,36 @@ pool_pick_worker(struct pool *pool)
 		}
 	}
 	return (best);
+}
+
+/* The prefetch in force: the configured number, or what auto chose. */
+unsigned int
+pool_prefetch(const struct pool *pool)
+{
+	if (pool->conf->prefetch != PREFETCH_AUTO)
+		return (pool->conf->prefetch);
+	return (pool->auto_prefetch);
+}
+
+/*
+ * A task ran us microseconds (by the loop's clock, so tasks answered in
+ * one read share the time of that read between them): fold it into the
+ * average and choose prefetch = auto again.
+ */
+void
+pool_task_timed(struct pool *pool, uint64_t us)
+{
+	uint64_t	avg, p;
+
+	/* An exponential moving average, in sixteenths of a microsecond. */
+	if (pool->task_avg == 0)
+		pool->task_avg = us * 16;	/* the first time seeds it */
+	else
+		pool->task_avg = pool->task_avg - pool->task_avg /
+		    AUTO_WEIGHT + us * 16 / AUTO_WEIGHT;
+	avg = pool->task_avg;
+	p = avg == 0 ? AUTO_MAX : (AUTO_QUEUE_US * 16 + avg / 2) / avg;
+	pool->auto_prefetch = p < 1 ? 1 : p > AUTO_MAX ? AUTO_MAX : p;
 }
 
 /*
@@ -122,11 +181,10 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	struct fp_fingerprint		 fp;
 	uint64_t			 now;
 
-	if (pool->quarantine == NULL ||
+	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine) ||
 	    quarantine_count(pool->quarantine, now = master_now_ms()) == 0)
 		return (0);
-	fp = quarantine_fingerprint(evbuffer_pullup(task->body, -1),
-	    evbuffer_get_length(task->body));
+	fp = quarantine_fingerprint(task->body, task->len);
 	if ((e = quarantine_check(pool->quarantine, fp, now)) == NULL)
 		return (0);
 	task_fail(task, FP_ERR_QUARANTINED, "this task crashed %u workers "
@@ -137,19 +195,104 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	return (1);
 }
 
+/* Client c's share of pool, made at its first task; list holds c's. */
+struct share *
+pool_share(struct pool *pool, struct client *c, struct share_list *list)
+{
+	struct share	*share;
+
+	TAILQ_FOREACH(share, list, centry)
+		if (share->pool == pool) {
+			/* First in list: client_submit looks there first. */
+			if (share != TAILQ_FIRST(list)) {
+				TAILQ_REMOVE(list, share, centry);
+				TAILQ_INSERT_HEAD(list, share, centry);
+			}
+			return (share);
+		}
+	share = xcalloc(1, sizeof(*share));
+	share->pool = pool;
+	share->client = c;
+	share->clist = list;
+	TAILQ_INIT(&share->queue);
+	TAILQ_INSERT_TAIL(&pool->shares, share, pentry);
+	TAILQ_INSERT_HEAD(list, share, centry);
+	return (share);
+}
+
+/* A share whose client or pool goes; nothing of it may be queued. */
+void
+pool_share_free(struct share *share)
+{
+	if (share->nqueued > 0)
+		fatalx("pool %s: share freed with %u tasks queued",
+		    share->pool->name, share->nqueued);
+	TAILQ_REMOVE(&share->pool->shares, share, pentry);
+	TAILQ_REMOVE(share->clist, share, centry);
+	free(share);
+}
+
+/* Queue task last in its share, or first when at_head (it ran before). */
+static void
+pool_enqueue(struct pool *pool, struct task *task, int at_head)
+{
+	struct share	*share = task->share;
+
+	task->worker = NULL;
+	task->state = TASK_QUEUED;
+	if (share->nqueued++ == 0) {
+		if (at_head)
+			TAILQ_INSERT_HEAD(&pool->ring, share, ring);
+		else
+			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		pool->nwaiting++;
+	}
+	if (at_head)
+		TAILQ_INSERT_HEAD(&share->queue, task, entry);
+	else
+		TAILQ_INSERT_TAIL(&share->queue, task, entry);
+	pool->nqueued++;
+}
+
+void
+pool_unqueue(struct task *task)
+{
+	struct share	*share = task->share;
+	struct pool	*pool = task->pool;
+
+	TAILQ_REMOVE(&share->queue, task, entry);
+	pool->nqueued--;
+	if (--share->nqueued == 0) {
+		TAILQ_REMOVE(&pool->ring, share, ring);
+		pool->nwaiting--;
+	}
+}
+
 /*
- * The first queued task that may run: a client over max_client_buffer is
- * closed on the next turn of the loop, and none of its tasks may start
- * meanwhile (client_free drops them).
+ * The next task to start, taken off its share, whose turn then passes to
+ * the next share.  A client over max_client_buffer is closed on the next
+ * turn of the loop and none of its tasks may start meanwhile (client_free
+ * drops them): its share waits at the back.
  */
 static struct task *
 pool_next_task(struct pool *pool)
 {
+	struct share	*share;
 	struct task	*task;
+	unsigned int	 n;
 
-	TAILQ_FOREACH(task, &pool->queue, entry)
-		if (task->client == NULL || !client_overflowed(task->client))
-			return (task);
+	for (n = pool->nwaiting; n > 0; n--) {
+		share = TAILQ_FIRST(&pool->ring);
+		if (n > 1) {		/* the turn passes to the next share */
+			TAILQ_REMOVE(&pool->ring, share, ring);
+			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		}
+		if (client_overflowed(share->client))
+			continue;
+		task = TAILQ_FIRST(&share->queue);
+		pool_unqueue(task);
+		return (task);
+	}
 	return (NULL);
 }
 
@@ -160,25 +303,41 @@ pool_dispatch(struct pool *pool)
 	struct task	*task;
 	struct worker	*w;
 
-	while ((task = pool_next_task(pool)) != NULL) {
+	while (pool->nqueued > 0) {
 		if ((w = pool_pick_worker(pool)) == NULL)
 			return;
-		pool_unqueue(task);
+		if ((task = pool_next_task(pool)) == NULL)
+			return;
 		if (pool_refuse_poison(pool, task))
 			continue;
 		worker_send(w, task);
 	}
 }
 
+/* The text of an UNAVAILABLE answer: for how long, and why. */
+static void
+pool_unavail_text(struct pool *pool, char *buf, size_t len)
+{
+	snprintf(buf, len, "pool %s has had no worker able to run tasks for "
+	    "%.3f s (start_timeout); nothing was run; last start failure: %s",
+	    pool->name, pool->conf->start_timeout_ms / 1000.0,
+	    pool->last_error[0] != '\0' ? pool->last_error : "none yet");
+}
+
 int
 pool_submit(struct pool *pool, struct task *task)
 {
+	char	text[512];
+
+	if (pool->unavailable) {
+		pool_unavail_text(pool, text, sizeof(text));
+		task_fail(task, FP_ERR_UNAVAILABLE, "%s", text);
+		return (-1);
+	}
 	if (pool_refuse_poison(pool, task))
 		return (-1);
-	task->state = TASK_QUEUED;
-	evutil_gettimeofday(&task->queued_at, NULL);
-	TAILQ_INSERT_TAIL(&pool->queue, task, entry);
-	pool->nqueued++;
+	task->queued_us = master_now_us();
+	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
 	return (0);
 }
@@ -187,23 +346,13 @@ pool_submit(struct pool *pool, struct task *task)
 void
 pool_requeue_task(struct pool *pool, struct task *task)
 {
-	task->worker = NULL;
-	task->state = TASK_QUEUED;
-	TAILQ_INSERT_HEAD(&pool->queue, task, entry);
-	pool->nqueued++;
-}
-
-void
-pool_unqueue(struct task *task)
-{
-	TAILQ_REMOVE(&task->pool->queue, task, entry);
-	task->pool->nqueued--;
+	pool_enqueue(pool, task, 1);
 }
 
 /*
  * A dead worker's prefetched tasks, which never started, go back to the
- * front of the queue in their order.  Those nobody waits for any more (the
- * client left, or cancelled them) are dropped instead.
+ * front of their queues in their order.  Those nobody waits for any more
+ * (the client left, or cancelled them) are dropped instead.
  */
 void
 pool_requeue(struct pool *pool, struct task_list *tasks)
@@ -212,14 +361,11 @@ pool_requeue(struct pool *pool, struct task_list *tasks)
 
 	while ((task = TAILQ_LAST(tasks, task_list)) != NULL) {
 		TAILQ_REMOVE(tasks, task, entry);
-		task->worker = NULL;
 		if (task->client == NULL) {
 			task_free(task);
 			continue;
 		}
-		task->state = TASK_QUEUED;
-		TAILQ_INSERT_HEAD(&pool->queue, task, entry);
-		pool->nqueued++;
+		pool_enqueue(pool, task, 1);
 	}
 }
 
@@ -229,18 +375,11 @@ pool_fail_queue(struct pool *pool, int code, const char *text)
 {
 	struct task	*task;
 
-	while ((task = TAILQ_FIRST(&pool->queue)) != NULL) {
+	while (pool->nqueued > 0) {
+		task = TAILQ_FIRST(&TAILQ_FIRST(&pool->ring)->queue);
 		pool_unqueue(task);
 		task_fail(task, code, "%s", text);
 	}
-}
-
-/* A worker that can take tasks now and holds none. */
-static int
-pool_worker_idle(const struct worker *w)
-{
-	return (w->ready && w->ninflight == 0 && w->conn != NULL &&
-	    !w->retiring && !w->exited && w->kill_code == 0);
 }
 
 /*
@@ -256,16 +395,15 @@ pool_shed(struct pool *pool, int n, int stale)
 
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL && n > 0; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->retiring || w->exited || w->kill_code != 0 ||
-		    (w->gen != pool->gen || w->recycle) != stale)
+		if (!worker_is_live(w) || worker_is_stale(w) != stale)
 			continue;
 		n--;
-		if (pool_worker_idle(w)) {
+		if (worker_is_idle(w)) {
 			log_debug("pool %s: retiring worker %ld", pool->name,
 			    (long)w->pid);
 			worker_retire(w);
-		} else if (w->ready)
-			w->recycle = 1;
+		} else if (worker_was_ready(w))
+			worker_recycle(w);
 		else
 			n++;		/* still starting: not counted as ready */
 	}
@@ -292,13 +430,13 @@ pool_reconcile(struct pool *pool)
 	if (pool->removed && pool->nqueued == 0)
 		target = 0;
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		if (w->retiring || w->exited || w->kill_code != 0)
+		if (!worker_is_live(w))
 			continue;
-		if (w->gen != pool->gen || w->recycle)
+		if (worker_is_stale(w))
 			stale++;
 		else {
 			live++;
-			ready += w->ready;
+			ready += worker_was_ready(w);
 		}
 	}
 	if (!evtimer_pending(pool->spawn_timer, NULL)) {
@@ -329,12 +467,59 @@ pool_reconcile(struct pool *pool)
 		event_active(pool->free_ev, 0, 0);
 }
 
+/*
+ * No endless wait: while no worker of the pool can take tasks, a timer of
+ * start_timeout runs; when it fires the queue is answered UNAVAILABLE, and
+ * new tasks too until a worker is ready again.  Looked at whenever a
+ * worker becomes ready or goes.
+ */
+static void
+pool_watch(struct pool *pool)
+{
+	struct worker	*w;
+
+	TAILQ_FOREACH(w, &pool->workers, entry)
+		if (worker_is_serving(w))
+			break;
+	if (w != NULL) {
+		evtimer_del(pool->unavail_timer);
+		if (pool->unavailable)
+			log_info("pool %s: worker %ld is ready; taking tasks "
+			    "again", pool->name, (long)w->pid);
+		pool->unavailable = 0;
+		return;
+	}
+	if (!pool->unavailable && !master->stopping &&
+	    !evtimer_pending(pool->unavail_timer, NULL))
+		master_arm_ms(pool->unavail_timer, pool->conf->start_timeout_ms);
+}
+
+static void
+pool_unavail_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool = arg;
+	char		 text[512];
+
+	(void)fd;
+	(void)events;
+	pool_unavail_text(pool, text, sizeof(text));
+	log_warnx("pool %s: no worker able to run tasks for %.3f s; "
+	    "answering its %u queued and new tasks UNAVAILABLE (last start "
+	    "failure: %s)", pool->name, pool->conf->start_timeout_ms / 1000.0,
+	    pool->nqueued, pool->last_error[0] != '\0' ? pool->last_error :
+	    "none yet");
+	pool->unavailable = 1;
+	pool_fail_queue(pool, FP_ERR_UNAVAILABLE, text);
+}
+
 /* A worker said PONG: it can take tasks. */
 void
 pool_worker_ready(struct pool *pool, struct worker *w)
 {
 	(void)w;
 	pool->nready++;
+	pool->fresh = 0;
+	pool_watch(pool);
 	if (master->starting && pool->nready == pool->conf->workers)
 		master_pool_ready(pool);
 	pool_dispatch(pool);
@@ -364,15 +549,39 @@ pool_set_gen(struct pool *pool, struct gen *gen)
 static void
 pool_rollback(struct pool *pool)
 {
-	log_warnx("reload failed: pool %s: workers of the new configuration "
-	    "cannot start (%s); keeping the old configuration", pool->name,
+	reload_failed(": pool %s: workers of the new configuration cannot "
+	    "start (%s); keeping the old configuration", pool->name,
 	    pool->last_error);
-	sdnotify_status("reload failed; see the log");
 	gen_unref(pool->gen);
 	pool->gen = pool->prev_gen;
 	pool->conf = pool->gen->conf;
 	pool->prev_gen = NULL;
 	pool->reshaping = 1;
+}
+
+/*
+ * A pool the reload added whose first worker could not start: the reload
+ * is undone for it.  Its queue is answered UNAVAILABLE at once (waiting
+ * for start_timeout would only delay the same answer), and it goes.
+ */
+static void
+pool_rollback_added(struct pool *pool)
+{
+	struct worker	*w, *next;
+	char		 text[512];
+
+	reload_failed(": pool %s: its workers cannot start (%s); the pool is "
+	    "removed again", pool->name, pool->last_error);
+	snprintf(text, sizeof(text), "pool %s: its workers cannot start, so "
+	    "the reload that added it was undone; nothing was run; last start "
+	    "failure: %s", pool->name, pool->last_error);
+	pool_fail_queue(pool, FP_ERR_UNAVAILABLE, text);
+	pool->fresh = 0;
+	pool_remove(pool);
+	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		worker_retire(w);
+	}
 }
 
 /*
@@ -417,12 +626,12 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	unsigned int	delay;
 
 	pool->nworkers--;
-	if (w->ready)
+	if (worker_was_ready(w))
 		pool->nready--;
 	if (w->start_error[0] != '\0')
 		snprintf(pool->last_error, sizeof(pool->last_error), "%s",
 		    w->start_error);
-	if (master->starting && !master->stopping && !w->ready &&
+	if (master->starting && !master->stopping && !worker_was_ready(w) &&
 	    pool->nready == 0)
 		master_fatal("pool %s: no worker could start: %s", pool->name,
 		    pool->last_error);
@@ -433,8 +642,13 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 		master_check_stopped();
 		return;
 	}
-	if (!w->ready && w->gen == pool->gen && pool->prev_gen != NULL)
+	if (!worker_was_ready(w) && w->gen == pool->gen &&
+	    pool->prev_gen != NULL)
 		pool_rollback(pool);
+	if (!worker_was_ready(w) && pool->fresh) {
+		pool_rollback_added(pool);
+		return;
+	}
 	if (unexpected) {
 		pool->restarts++;
 		delay = intensity_exit(pool->intensity, master_now_ms());
@@ -442,6 +656,7 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 			pool_backoff(pool, delay);
 	}
 	pool_reconcile(pool);
+	pool_watch(pool);
 	pool_dispatch(pool);
 }
 
@@ -497,25 +712,27 @@ pool_stop(struct pool *pool)
 
 	evtimer_del(pool->spawn_timer);
 	evtimer_del(pool->quiet_timer);
+	evtimer_del(pool->unavail_timer);
 	pool_fail_queue(pool, FP_ERR_SHUTTING_DOWN,
 	    "the daemon is stopping; the task was not run");
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->ninflight > 0)
-			continue;
-		/* One still starting may not read its channel yet. */
-		if (!w->ready && w->pid != -1 && !w->exited)
-			kill(-w->pid, SIGTERM);
-		worker_retire(w);
+		if (w->ninflight == 0)
+			worker_retire(w);
 	}
 }
 
 void
 pool_free(struct pool *pool)
 {
+	struct share	*share;
+
+	while ((share = TAILQ_FIRST(&pool->shares)) != NULL)
+		pool_share_free(share);
 	event_free(pool->spawn_timer);
 	event_free(pool->quiet_timer);
 	event_free(pool->free_ev);
+	event_free(pool->unavail_timer);
 	intensity_free(pool->intensity);
 	quarantine_free(pool->quarantine);
 	gen_unref(pool->prev_gen);

@@ -26,6 +26,8 @@
 
 /* Payloads up to this are copied to the worker; larger ones referenced. */
 #define COPY_MAX	4096
+/* Results up to this are read in place; larger ones moved as chains. */
+#define INPLACE_MAX	(64 * 1024)
 /* A program's output: lines longer are cut; more per second are dropped. */
 #define OUTPUT_LINE_MAX		1024
 #define OUTPUT_LINES_PER_S	100
@@ -40,20 +42,80 @@ static void	worker_output_close_cb(void *, int);
 static void	worker_output_timer_cb(evutil_socket_t, short, void *);
 static void	worker_output_dropped(struct worker *);
 
-const char *
-worker_state_name(enum worker_state state)
+/* Ready, and room for one more task of its pool's prefetch. */
+int
+worker_can_take(const struct worker *w, unsigned int prefetch)
 {
-	switch (state) {
+	return ((w->state == WORKER_IDLE || w->state == WORKER_BUSY) &&
+	    w->ninflight < prefetch);
+}
+
+/* Ready, holding no task, and not killed or leaving on its own. */
+int
+worker_is_idle(const struct worker *w)
+{
+	return ((w->state == WORKER_IDLE || w->state == WORKER_RETIRING) &&
+	    w->ninflight == 0);
+}
+
+/* Ready and taking tasks (when it has room). */
+int
+worker_is_serving(const struct worker *w)
+{
+	return (w->state == WORKER_IDLE || w->state == WORKER_BUSY);
+}
+
+/* Counts toward its pool's size: not on its way out. */
+int
+worker_is_live(const struct worker *w)
+{
+	return (w->state == WORKER_STARTING || w->state == WORKER_IDLE ||
+	    w->state == WORKER_BUSY || w->state == WORKER_RETIRING);
+}
+
+/* Live, but to be replaced: an old generation, or due for recycling. */
+int
+worker_is_stale(const struct worker *w)
+{
+	return (w->gen != w->pool->gen || w->state == WORKER_RETIRING);
+}
+
+/* It said PONG once, whatever it has become since. */
+int
+worker_was_ready(const struct worker *w)
+{
+	return (w->ready_ms != 0);
+}
+
+enum worker_shown
+worker_shown(const struct worker *w)
+{
+	switch (w->state) {
 	case WORKER_STARTING:
-		return ("starting");
+		return (SHOWN_STARTING);
 	case WORKER_IDLE:
-		return ("idle");
+		return (SHOWN_IDLE);
 	case WORKER_BUSY:
-		return ("busy");
+		return (SHOWN_BUSY);
+	case WORKER_RETIRING:
+		/* Still serving what it holds. */
+		return (w->ninflight > 0 ? SHOWN_BUSY : SHOWN_STOPPING);
 	case WORKER_STOPPING:
-		return ("stopping");
+	case WORKER_LOST:
+	case WORKER_KILLED:
+	case WORKER_EXITED:
+		break;
 	}
-	return ("unknown");
+	return (SHOWN_STOPPING);
+}
+
+const char *
+worker_shown_name(enum worker_shown shown)
+{
+	static const char	*names[SHOWN_MAX] = { "starting", "idle",
+				    "busy", "stopping" };
+
+	return (names[shown]);
 }
 
 /* "killed by SIGSEGV (core dumped)" or "exited with status 3". */
@@ -85,6 +147,13 @@ elapsed_s(const struct timeval *since)
 	evutil_gettimeofday(&now, NULL);
 	evutil_timersub(&now, since, &d);
 	return (d.tv_sec + d.tv_usec / 1e6);
+}
+
+/* Seconds a task has run, by this turn's clock. */
+static double
+task_ran_s(const struct task *task)
+{
+	return ((master_now_us() - task->started_us) / 1e6);
 }
 
 /*
@@ -293,29 +362,51 @@ worker_output_close_cb(void *arg, int err)
 	w->out = NULL;
 }
 
-/* Start (or stop) the running task's clock; now is when it starts. */
+/*
+ * Start the running task's clock: it starts now.  The timers are not
+ * moved per task (an event_add and event_del each, every task): one still
+ * pending fires at a deadline no later than this task's, and its callback
+ * re-arms it for what is left of the task then running.
+ */
 static void
-worker_arm(struct worker *w, const struct timeval *now)
+worker_arm(struct worker *w)
 {
 	uint64_t	ms = w->pool->conf->task_timeout_ms;
 	uint64_t	slow = w->pool->conf->slow_task_ms;
 	struct task	*task;
 
-	evtimer_del(w->slow_timer);
 	if ((task = TAILQ_FIRST(&w->inflight)) == NULL) {
-		evtimer_del(w->timer);
-		w->state = w->state == WORKER_STOPPING ? WORKER_STOPPING :
-		    WORKER_IDLE;
+		if (w->state == WORKER_BUSY)
+			w->state = WORKER_IDLE;
 		return;
 	}
-	task->started_at = *now;
+	task->started_us = master_now_us();
 	task->attempts++;
-	if (w->state != WORKER_STOPPING)
+	if (w->state == WORKER_IDLE)
 		w->state = WORKER_BUSY;
-	if (slow > 0)
+	if (slow > 0 && !evtimer_pending(w->slow_timer, NULL))
 		master_arm_ms(w->slow_timer, slow);
-	if (ms > 0)
+	if (ms > 0 && !evtimer_pending(w->timer, NULL))
 		master_arm_ms(w->timer, ms);
+}
+
+/*
+ * A timer of the running task fired: 1 when task has run limit_ms;
+ * otherwise it is armed again for the rest and 0.
+ */
+static int
+worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
+{
+	uint64_t	ran = master_now_us() - task->started_us;
+
+	/*
+	 * Also covers libevent's coarse clock, which may fire a few ms
+	 * early: a task is never timed out before its time by our clock.
+	 */
+	if (ran >= limit_ms * 1000)
+		return (1);
+	master_arm_ms(ev, limit_ms - ran / 1000 + 1);
+	return (0);
 }
 
 /* Hand a task to the worker: one SUBMIT frame on its channel. */
@@ -324,9 +415,7 @@ worker_send(struct worker *w, struct task *task)
 {
 	struct evbuffer	*out = conn_output(w->conn);
 	struct fp_hdr	 hdr;
-	struct timeval	 now;
-	uint8_t		 buf[FP_HDR_LEN];
-	size_t		 len = evbuffer_get_length(task->body);
+	size_t		 len = task->len;
 
 	task->seq = ++master->next_seq;
 	task->worker = w;
@@ -336,22 +425,22 @@ worker_send(struct worker *w, struct task *task)
 	hdr.type = FP_SUBMIT;
 	hdr.arg = task->namelen;
 	hdr.id = task->seq;
-	fp_hdr_encode(buf, &hdr);
-	evbuffer_add(out, buf, sizeof(buf));
+	/* In the room the client's header left (task_new). */
+	fp_hdr_encode(task->frame, &hdr);
 	/*
 	 * The task keeps its body until it is answered: a worker that dies
 	 * holding prefetched tasks gives them back to the queue.  Small
 	 * bodies are cheaper to copy than to reference.
 	 */
 	if (len <= COPY_MAX)
-		evbuffer_add(out, evbuffer_pullup(task->body, -1), len);
-	else
-		evbuffer_add_buffer_reference(out, task->body);
-	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
-	if (w->ninflight++ == 0) {
-		evutil_gettimeofday(&now, NULL);
-		worker_arm(w, &now);
+		evbuffer_add(out, task->frame, FP_HDR_LEN + len);
+	else {
+		evbuffer_add(out, task->frame, FP_HDR_LEN);
+		evbuffer_add_reference(out, task->body, len, NULL, NULL);
 	}
+	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
+	if (w->ninflight++ == 0)
+		worker_arm(w);
 }
 
 /* Kill the worker's process group; the reap answers its task. */
@@ -360,17 +449,16 @@ worker_kill(struct worker *w, int code, const char *fmt, ...)
 {
 	va_list	ap;
 
-	if (w->pid == -1)
+	/* Once reaped, its pid may already belong to someone else. */
+	if (w->pid == -1 || w->state == WORKER_EXITED)
 		return;
-	if (w->kill_code == 0) {
+	if (w->state != WORKER_KILLED) {
+		w->state = WORKER_KILLED;
 		w->kill_code = code;
 		va_start(ap, fmt);
 		vsnprintf(w->kill_reason, sizeof(w->kill_reason), fmt, ap);
 		va_end(ap);
 	}
-	/* Once reaped, its pid may already belong to someone else. */
-	if (w->exited)
-		return;
 	kill(-w->pid, SIGKILL);
 	kill(w->pid, SIGKILL);
 }
@@ -423,51 +511,66 @@ worker_check_quota(struct worker *w)
 		    "replacing it", pool->name, (long)w->pid, rss / 1024);
 	else
 		return;
-	w->recycle = 1;
+	worker_recycle(w);
 	pool->recycled++;
 	pool->reshaping = 1;
 }
 
-/* A RESULT or ERROR for the running task. */
-static void
-worker_answer(struct worker *w, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+/* Due for replacement: it ends the tasks it holds and takes no more. */
+void
+worker_recycle(struct worker *w)
+{
+	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
+		w->state = WORKER_RETIRING;
+}
+
+/* The running task has been answered: the worker's side of it. */
+static struct task *
+worker_answered(struct worker *w)
 {
 	struct task	*task = TAILQ_FIRST(&w->inflight);
-	struct timeval	 now;
-	char		 text[512];
-	size_t		 n;
 
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	w->tasks++;
-	evutil_gettimeofday(&now, NULL);
-	metrics_task_ran(w->pool, task, &now);
-	worker_arm(w, &now);
-	if (!w->recycle)
+	metrics_task_ran(w->pool, task, master_now_us());
+	pool_task_timed(w->pool, master_now_us() - task->started_us);
+	worker_arm(w);
+	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
+	return (task);
+}
+
+/* A RESULT or ERROR for the running task, its body in place. */
+static void
+worker_answer(struct worker *w, const struct fp_hdr *hdr,
+    const uint8_t *body)
+{
+	struct task	*task = worker_answered(w);
+	int		 n;
+
 	if (hdr->type == FP_RESULT) {
-		task_result(task, hdr->arg, in, hdr->len);
+		task_result(task, hdr->arg, body, hdr->len);
 		return;
 	}
-	n = hdr->len < sizeof(text) - 1 ? hdr->len : sizeof(text) - 1;
-	evbuffer_remove(in, text, n);
-	evbuffer_drain(in, hdr->len - n);
-	text[n] = '\0';
-	task_fail(task, hdr->arg, "%s", text);
+	n = hdr->len < 511 ? (int)hdr->len : 511;
+	task_fail(task, hdr->arg, "%.*s", n, (const char *)body);
 }
 
 /* A frame from a worker that is starting up: PONG, or why it failed. */
 static int
 worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+    const uint8_t *body)
 {
 	size_t	n;
 
 	if (hdr->type == FP_PONG && hdr->id == 0 && hdr->len == 0) {
+		/* Too late: killed at start_timeout, or already gone. */
+		if (w->state != WORKER_STARTING)
+			return (0);
 		evtimer_del(w->timer);
-		w->state = w->ninflight > 0 ? WORKER_BUSY : WORKER_IDLE;
-		w->ready = 1;
+		w->state = WORKER_IDLE;
+		w->ready_ms = master_now_ms();
 		pool_worker_ready(w->pool, w);
 		return (0);
 	}
@@ -475,8 +578,7 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 	    w->gen->conf->command == NULL) {
 		n = hdr->len < sizeof(w->start_error) - 1 ? hdr->len :
 		    sizeof(w->start_error) - 1;
-		evbuffer_remove(in, w->start_error, n);
-		evbuffer_drain(in, hdr->len - n);
+		memcpy(w->start_error, body, n);
 		w->start_error[n] = '\0';
 		log_warnx("pool %s: worker %ld could not start: %s",
 		    w->pool->name, (long)w->pid, w->start_error);
@@ -486,23 +588,83 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 }
 
 /*
- * Take every whole frame the channel holds.  Returns -1 once the worker
- * has been found breaking the protocol (its channel is then closed).
+ * Whether a frame may come now: 0, or -1 once the worker has been found
+ * breaking the protocol (killed, its channel closed).
+ */
+static int
+worker_frame_ok(struct worker *w, const struct fp_hdr *hdr)
+{
+	struct task	*task = TAILQ_FIRST(&w->inflight);
+	char		 what[96];
+
+	/* Only our own module workers may answer ERROR. */
+	if ((hdr->type != FP_RESULT && (hdr->type != FP_ERROR ||
+	    w->gen->conf->command != NULL)) ||
+	    task == NULL || hdr->id != task->seq ||
+	    (hdr->type == FP_ERROR && (hdr->arg == 0 ||
+	    hdr->arg > FP_ERR_MAX))) {
+		snprintf(what, sizeof(what), "unexpected frame type 0x%02x id "
+		    "%llu", hdr->type, (unsigned long long)hdr->id);
+		worker_violation(w, what);
+		return (-1);
+	}
+	return (0);
+}
+
+/* One whole frame, in place: its header, then hdr->len bytes. */
+static int
+worker_frame(struct worker *w, const struct fp_hdr *hdr,
+    const uint8_t *frame)
+{
+	char	what[96];
+
+	if (!worker_was_ready(w)) {
+		if (worker_startup_frame(w, hdr, frame + FP_HDR_LEN) == 0)
+			return (0);
+		snprintf(what, sizeof(what), "frame type 0x%02x before PONG",
+		    hdr->type);
+		worker_violation(w, what);
+		return (-1);
+	}
+	if (worker_frame_ok(w, hdr) == -1)
+		return (-1);
+	worker_answer(w, hdr, frame + FP_HDR_LEN);
+	return (0);
+}
+
+/*
+ * A RESULT too large to read in place: its output's chains move to the
+ * client (task_result_buffer), not copied.
+ */
+static int
+worker_large_result(struct worker *w, const struct fp_hdr *hdr,
+    struct evbuffer *in)
+{
+	if (worker_frame_ok(w, hdr) == -1)
+		return (-1);
+	evbuffer_drain(in, FP_HDR_LEN);
+	task_result_buffer(worker_answered(w), hdr->arg, in, hdr->len);
+	return (0);
+}
+
+/*
+ * Take every whole frame the channel holds.  Frames are read in place
+ * from the input's first chain and drained together; one that spans two
+ * chains is pulled up, and a large RESULT is handed on as chains.
+ * Returns -1 once the worker has been found breaking the protocol (its
+ * channel is then closed and its input gone).
  */
 static int
 worker_read_frames(struct worker *w)
 {
-	struct evbuffer	*in;
-	struct fp_hdr	 hdr;
-	struct task	*task;
-	uint8_t		 buf[FP_HDR_LEN];
-	char		 what[96];
-	int		 rc;
+	struct conn_cursor	 cur = { NULL, 0, 0 };
+	struct fp_hdr		 hdr;
+	size_t			 need;
+	char			 what[96];
+	int			 rc;
 
-	in = conn_input(w->conn);
-	while (evbuffer_get_length(in) >= FP_HDR_LEN) {
-		evbuffer_copyout(in, buf, FP_HDR_LEN);
-		rc = fp_hdr_decode(buf, &hdr, w->max_payload);
+	while (conn_take(w->conn, &cur, FP_HDR_LEN)) {
+		rc = fp_hdr_decode(cur.base + cur.off, &hdr, w->max_payload);
 		if (rc != 0) {
 			snprintf(what, sizeof(what), rc == FP_ERR_PROTOCOL ?
 			    "version %u" : "a frame of %u bytes", rc ==
@@ -510,32 +672,23 @@ worker_read_frames(struct worker *w)
 			worker_violation(w, what);
 			return (-1);
 		}
-		if (evbuffer_get_length(in) - FP_HDR_LEN < hdr.len)
-			break;
-		evbuffer_drain(in, FP_HDR_LEN);
-		if (!w->ready) {
-			if (worker_startup_frame(w, &hdr, in) == 0)
-				continue;
-			snprintf(what, sizeof(what), "frame type 0x%02x "
-			    "before PONG", hdr.type);
-			worker_violation(w, what);
-			return (-1);
+		need = FP_HDR_LEN + (size_t)hdr.len;
+		if (hdr.len > INPLACE_MAX && worker_was_ready(w)) {
+			conn_taken(w->conn, &cur);
+			if (evbuffer_get_length(conn_input(w->conn)) < need)
+				break;		/* the rest has not come yet */
+			if (worker_large_result(w, &hdr,
+			    conn_input(w->conn)) == -1)
+				return (-1);
+			continue;
 		}
-		task = TAILQ_FIRST(&w->inflight);
-		/* Only our own module workers may answer ERROR. */
-		if ((hdr.type != FP_RESULT && (hdr.type != FP_ERROR ||
-		    w->gen->conf->command != NULL)) ||
-		    task == NULL || hdr.id != task->seq ||
-		    (hdr.type == FP_ERROR && (hdr.arg == 0 ||
-		    hdr.arg > FP_ERR_MAX))) {
-			snprintf(what, sizeof(what), "unexpected frame type "
-			    "0x%02x id %llu", hdr.type,
-			    (unsigned long long)hdr.id);
-			worker_violation(w, what);
+		if (!conn_take(w->conn, &cur, need))
+			break;			/* the rest has not come yet */
+		if (worker_frame(w, &hdr, cur.base + cur.off) == -1)
 			return (-1);
-		}
-		worker_answer(w, &hdr, in);
+		cur.off += need;
 	}
+	conn_taken(w->conn, &cur);
 	return (0);
 }
 
@@ -576,7 +729,9 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (!w->ready) {
+	if (w->state == WORKER_KILLED || w->state == WORKER_EXITED)
+		return;
+	if (!worker_was_ready(w)) {
 		log_warnx("pool %s: worker %ld did not say it was ready within "
 		    "start_timeout (%.3f s); killed", w->pool->name,
 		    (long)w->pid, w->gen->conf->start_timeout_ms / 1000.0);
@@ -586,7 +741,8 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 		worker_kill(w, FP_ERR_INTERNAL, "the worker never started");
 		return;
 	}
-	if (task == NULL)
+	if (task == NULL || !worker_task_due(w->timer, task,
+	    w->pool->conf->task_timeout_ms))
 		return;
 	log_warnx("pool %s: worker %ld timed out after %.3f s; killed",
 	    w->pool->name, (long)w->pid, ms / 1000);
@@ -603,15 +759,19 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (task == NULL)
+	if (task == NULL || !worker_task_due(w->slow_timer, task,
+	    w->pool->conf->slow_task_ms))
 		return;
 	log_warnx("pool %s: worker %ld: slow task: id %llu (%zu bytes of "
 	    "payload) has run %.3f s", w->pool->name, (long)w->pid,
-	    (unsigned long long)task->id, evbuffer_get_length(task->body) -
-	    task->namelen, elapsed_s(&task->started_at));
+	    (unsigned long long)task->id, (size_t)(task->len -
+	    task->namelen), task_ran_s(task));
 }
 
-/* Close the channel; a worker reading it then sees EOF and exits. */
+/*
+ * Close the channel; a worker reading it then sees EOF and exits.  A worker
+ * still serving whose channel closes takes no task any more.
+ */
 void
 worker_close(struct worker *w)
 {
@@ -619,14 +779,22 @@ worker_close(struct worker *w)
 		return;
 	conn_free(w->conn);
 	w->conn = NULL;
+	if (worker_is_live(w))
+		w->state = WORKER_LOST;
 }
 
-/* Ask an idle worker to finish: it exits on the channel's EOF. */
+/*
+ * Ask an idle worker to finish: it exits on the channel's EOF.  One still
+ * starting may not read its channel yet, so it is sent SIGTERM as well.
+ */
 void
 worker_retire(struct worker *w)
 {
+	if (!worker_is_live(w))
+		return;
+	if (w->state == WORKER_STARTING)
+		kill(-w->pid, SIGTERM);
 	w->state = WORKER_STOPPING;
-	w->retiring = 1;
 	worker_close(w);
 }
 
@@ -683,8 +851,7 @@ worker_task_crashed(struct worker *w, struct task *task, const char *why,
 	int			 poisoned = 0;
 
 	if (pc->quarantine_after > 0) {
-		fp = quarantine_fingerprint(evbuffer_pullup(task->body, -1),
-		    evbuffer_get_length(task->body));
+		fp = quarantine_fingerprint(task->body, task->len);
 		poisoned = quarantine_crash(pool->quarantine, fp,
 		    pc->quarantine_after, pc->quarantine_window_ms,
 		    master_now_ms());
@@ -724,12 +891,13 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 {
 	struct pool	*pool = w->pool;
 	struct task	*task;
-	struct timeval	 now;
 	char		 why[64];
 	double		 ran = 0;
 	int		 unexpected;
 
-	w->exited = 1;		/* no dispatch to it while it is drained */
+	unexpected = w->state != WORKER_STOPPING || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0;
+	w->state = WORKER_EXITED;	/* no dispatch to it while drained */
 	worker_drain(w);
 	evtimer_del(w->timer);
 	evtimer_del(w->slow_timer);
@@ -740,10 +908,8 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 		evtimer_del(w->out_timer);
 		worker_output_dropped(w);	/* while its pid is known */
 	}
-	if (!w->ready && w->start_error[0] == '\0')
+	if (!worker_was_ready(w) && w->start_error[0] == '\0')
 		worker_start_error(w, why);
-	unexpected = !w->retiring || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0;
 	if (pool_log_allowed(pool))
 		logit(unexpected ? LOG_WARNING : LOG_INFO,
 		    "pool %s: worker %ld %s after %.3f s", pool->name,
@@ -755,10 +921,9 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	}
 	pool_requeue(pool, &w->inflight);
 	if (task != NULL) {
-		ran = elapsed_s(&task->started_at);
-		evutil_gettimeofday(&now, NULL);
-		metrics_task_ran(pool, task, &now);
-		if (w->kill_code != 0)
+		ran = task_ran_s(task);
+		metrics_task_ran(pool, task, master_now_us());
+		if (w->kill_code != 0)	/* it was killed */
 			task_fail(task, w->kill_code, "%s", w->kill_reason);
 		else
 			worker_task_crashed(w, task, why, ran, ru);
