@@ -147,6 +147,7 @@ TEST_SRCS	:= \
 	tests/check_hardening.c \
 	tests/check_program.c \
 	tests/check_worker_lib.c \
+	tests/check_trust.c \
 	tests/harness.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))

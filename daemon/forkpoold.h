@@ -335,6 +335,8 @@ void		 master_fatal(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
 
 /* listen.c */
+char		*listen_default_path(char *buf, size_t len, char *err,
+		    size_t errlen);
 int		 listen_open(const char *path, mode_t mode, char *err,
 		    size_t errlen);
 int		 listen_adopt(int fd, char *err, size_t errlen);

@@ -36,10 +36,14 @@ main_config(const char *path, char *err, size_t errlen)
 	return (config_default(err, errlen));
 }
 
-/* -s, then FORKPOOL_SOCKET, then the configuration, then the default. */
+/*
+ * -s, then FORKPOOL_SOCKET, then the configuration, then the default
+ * (listen_default_path, which prepares its directory).  NULL and err when
+ * the default cannot be used.
+ */
 static const char *
 main_socket(const char *opt, const struct config *conf, char *buf,
-    size_t len)
+    size_t len, char *err, size_t errlen)
 {
 	const char	*env = getenv("FORKPOOL_SOCKET");
 
@@ -49,7 +53,7 @@ main_socket(const char *opt, const struct config *conf, char *buf,
 		return (env);
 	if (conf->socket != NULL)
 		return (conf->socket);
-	return (fp_socket_path(NULL, buf, len));
+	return (listen_default_path(buf, len, err, errlen));
 }
 
 /*
@@ -118,9 +122,9 @@ main(int argc, char *argv[])
 	}
 	if (test_only)
 		return (main_test(conf));
-	if ((sock = main_socket(sock_opt, conf, buf, sizeof(buf))) == NULL) {
-		fprintf(stderr, "forkpoold: the default socket path does not "
-		    "fit; use -s\n");
+	if ((sock = main_socket(sock_opt, conf, buf, sizeof(buf), err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "forkpoold: %s\n", err);
 		return (1);
 	}
 	log_set_level(conf->log_level);
