@@ -75,6 +75,7 @@ $(B)/.settings: FORCE
 LIB_SRCS	:= \
 	lib/client.c \
 	lib/proto.c \
+	lib/wchan.c \
 	lib/worker.c
 
 # forkpoold

@@ -120,6 +120,8 @@ static const struct key pool_keys[] = {
 	    "the program's working directory" },
 	{ "command_env", KEY_STRING, POOL(command_env), 1, 0,
 	    "NAME=value pairs, split like command" },
+	{ "env", KEY_STRING, POOL(env), 1, 0,
+	    "NAME=value pairs, split like command" },
 	{ "start_timeout", KEY_DURATION, POOL(start_timeout_ms), 1,
 	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
 	{ "workers", KEY_WORKERS, POOL(workers), 1, MAX_WORKERS,
@@ -490,13 +492,35 @@ config_pool_key_line(struct parse *p, const char *name)
 	return (0);
 }
 
+/* Split a NAME=value list (command_env, env) into words. */
+static int
+config_env_words(struct parse *p, const char *key, const char *value,
+    char ***words)
+{
+	char	why[128], *eq;
+	size_t	i;
+
+	if (value == NULL)
+		return (0);
+	if (config_split_words(value, words, why, sizeof(why)) == -1)
+		return (config_error(p, config_pool_key_line(p, key),
+		    "%s: %s", key, why));
+	for (i = 0; (*words)[i] != NULL; i++) {
+		eq = strchr((*words)[i], '=');
+		if (eq == NULL || eq == (*words)[i])
+			return (config_error(p, config_pool_key_line(p, key),
+			    "%s: \"%s\" is not NAME=value", key,
+			    (*words)[i]));
+	}
+	return (0);
+}
+
 /* The open section is over: check what can only be checked whole. */
 static int
 config_end_section(struct parse *p)
 {
 	struct pool_config	*pc = p->pool;
-	char			 why[128], *eq;
-	size_t			 i;
+	char			 why[128];
 	int			 line;
 
 	if (p->section != SECTION_POOL)
@@ -509,17 +533,10 @@ config_end_section(struct parse *p)
 	    &pc->argv, why, sizeof(why)) == -1)
 		return (config_error(p, config_pool_key_line(p, "command"),
 		    "command: %s", why));
-	if (pc->command_env != NULL && config_split_words(pc->command_env,
-	    &pc->envv, why, sizeof(why)) == -1)
-		return (config_error(p, config_pool_key_line(p,
-		    "command_env"), "command_env: %s", why));
-	for (i = 0; pc->envv != NULL && pc->envv[i] != NULL; i++) {
-		eq = strchr(pc->envv[i], '=');
-		if (eq == NULL || eq == pc->envv[i])
-			return (config_error(p, config_pool_key_line(p,
-			    "command_env"), "command_env: \"%s\" is not "
-			    "NAME=value", pc->envv[i]));
-	}
+	if (config_env_words(p, "command_env", pc->command_env,
+	    &pc->envv) == -1 ||
+	    config_env_words(p, "env", pc->env, &pc->env_words) == -1)
+		return (-1);
 	if (pc->gid == -1 && pc->uid != -1)
 		pc->gid = pc->user_gid;
 	if (pc->rlimit_cpu_ms != RLIMIT_UNSET && pc->rlimit_cpu_ms % 1000 != 0)

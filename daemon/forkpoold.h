@@ -52,6 +52,8 @@ struct pool_config {
 	char		*command_env;
 	char		**argv;		/* command split into words */
 	char		**envv;		/* command_env split into words */
+	char		*env;		/* env = NAME=value ..., any worker */
+	char		**env_words;	/* env split into words */
 	uint64_t	 start_timeout_ms;	/* until the worker's PONG */
 	unsigned int	 workers;	/* "auto" resolved at parse time */
 	unsigned int	 queue_limit;
@@ -429,7 +431,8 @@ long		 worker_rss(pid_t pid);
 
 /* child.c: runs only in a forked worker. */
 __attribute__((noreturn))
-void		 child_main(struct worker *w, int fd, pid_t master_pid);
+void		 child_main(struct worker *w, int fd, pid_t master_pid,
+		    int out_fd);
 __attribute__((noreturn))
 void		 child_exec(struct worker *w, int fd, pid_t master_pid,
 		    int out_fd);

@@ -136,7 +136,7 @@ worker_spawn(struct pool *pool)
 		close(sv[0]);
 		if (program)
 			child_exec(w, sv[1], master_pid, out[1]);
-		child_main(w, sv[1], master_pid);
+		child_main(w, sv[1], master_pid, -1);
 		/* NOTREACHED */
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
