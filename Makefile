@@ -148,6 +148,7 @@ TEST_SRCS	:= \
 	tests/check_hardening.c \
 	tests/check_program.c \
 	tests/check_worker_lib.c \
+	tests/check_share.c \
 	tests/check_trust.c \
 	tests/harness.c
 

@@ -25,16 +25,21 @@ struct client {
 	struct conn	*conn;
 	struct taskmap	*tasks;		/* in flight, by the client's id */
 	struct task_list tlist;		/* the same tasks, to walk at close */
+	struct share_list shares;	/* its queue in each pool it used */
 	unsigned int	 ninflight;
 	int		 closing;	/* read nothing more; flush, then close */
 	int		 paused;	/* reading stopped for max_inflight */
 	int		 overflow;	/* over max_client_buffer: being closed */
+	int		 lingering;	/* refused: discard its input, then close */
 	struct event	*close_ev;	/* closes it from the loop */
 	struct event	*resume_ev;	/* go on reading what is buffered */
 	struct event	*partial_ev;	/* client_timeout on a half frame */
 	int		 fd;
 };
 TAILQ_HEAD(client_list, client);
+
+/* How long a refused client may still write before it is closed. */
+#define LINGER_MS	1000
 
 /* A client leaving with more than this buffered asks for malloc_trim. */
 #define TRIM_AFTER	(1024 * 1024)
@@ -53,6 +58,7 @@ static void	client_partial_cb(evutil_socket_t, short, void *);
 static void	client_free(struct client *);
 static void	client_close_cb(evutil_socket_t, short, void *);
 static void	client_close_after_flush(struct client *);
+static void	client_linger(struct client *);
 
 unsigned int
 client_count(void)
@@ -123,6 +129,7 @@ client_accept(int fd)
 	c->fd = fd;
 	c->tasks = taskmap_new();
 	TAILQ_INIT(&c->tlist);
+	TAILQ_INIT(&c->shares);
 	c->conn = conn_new(fd, client_read_cb, client_drained_cb,
 	    client_close_conn_cb, c);
 	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
@@ -135,7 +142,21 @@ client_accept(int fd)
 	nclients++;
 	log_debug("client %d: connected", fd);
 	if (!client_allowed(c))
-		client_close_after_flush(c);
+		client_linger(c);
+}
+
+/*
+ * A refused client: FORBIDDEN goes out, then what it sends is read and
+ * dropped for up to LINGER_MS.  Closing at once with its bytes unread
+ * would reset the connection, and a client that writes first would fail
+ * on a broken pipe without ever reading why.
+ */
+static void
+client_linger(struct client *c)
+{
+	c->closing = 1;
+	c->lingering = 1;
+	master_arm_ms(c->close_ev, LINGER_MS);
 }
 
 static void
@@ -302,14 +323,6 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
 	}
-	if (hdr->len - hdr->arg > master->conf->max_payload) {
-		snprintf(text, sizeof(text), "the payload of %u bytes is over "
-		    "max_payload (%u bytes)", hdr->len - hdr->arg,
-		    master->conf->max_payload);
-		client_send_error(c, FP_ERR_TOO_LARGE, hdr->id, text);
-		client_close_after_flush(c);
-		return;
-	}
 	if (taskmap_find(c->tasks, hdr->id) != NULL) {
 		evbuffer_drain(in, hdr->len);
 		snprintf(text, sizeof(text), "id %llu is already in flight on "
@@ -341,6 +354,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 
 	pool->bytes_in += hdr->len - hdr->arg;
 	task = task_new(c, pool, hdr->id, hdr->arg);
+	task->share = pool_share(pool, c, &c->shares);
 	client_move(in, task->body, hdr->len);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
@@ -424,6 +438,28 @@ client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
 	}
 }
 
+/*
+ * A SUBMIT whose header already says its payload is over max_payload is
+ * answered TOO_LARGE at once, before a byte of its body is kept (a client
+ * that stops sending would otherwise wait for ever), and the connection
+ * closes.
+ */
+static int
+client_too_large(struct client *c, const struct fp_hdr *hdr)
+{
+	char	text[128];
+
+	if (hdr->type != FP_SUBMIT || hdr->arg > hdr->len ||
+	    hdr->len - hdr->arg <= master->conf->max_payload)
+		return (0);
+	snprintf(text, sizeof(text), "the payload of %u bytes is over "
+	    "max_payload (%u bytes)", hdr->len - hdr->arg,
+	    master->conf->max_payload);
+	client_send_error(c, FP_ERR_TOO_LARGE, hdr->id, text);
+	client_close_after_flush(c);
+	return (1);
+}
+
 /* Take every whole frame the input holds, as far as backpressure allows. */
 static void
 client_read_frames(struct client *c)
@@ -461,6 +497,8 @@ client_read_frames(struct client *c)
 			client_close_after_flush(c);
 			return;
 		}
+		if (client_too_large(c, &hdr))
+			return;
 		if (avail - FP_HDR_LEN < hdr.len)
 			break;
 		evbuffer_drain(in, FP_HDR_LEN);
@@ -480,7 +518,14 @@ client_read_frames(struct client *c)
 static void
 client_read_cb(void *arg)
 {
-	client_read_frames(arg);
+	struct client	*c = arg;
+	struct evbuffer	*in = conn_input(c->conn);
+
+	if (c->lingering) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	client_read_frames(c);
 }
 
 static void
@@ -516,6 +561,11 @@ client_drained_cb(void *arg)
 {
 	struct client	*c = arg;
 
+	/* Refused: the reason is out; EOF tells it there is no more. */
+	if (c->lingering) {
+		shutdown(c->fd, SHUT_WR);
+		return;
+	}
 	if (c->closing && c->ninflight == 0)
 		client_free(c);
 }
@@ -541,6 +591,7 @@ static void
 client_free(struct client *c)
 {
 	struct task	*task;
+	struct share	*share;
 
 	/* Give a big client's memory back to the system soon (master.c). */
 	if (evbuffer_get_length(conn_output(c->conn)) +
@@ -553,8 +604,11 @@ client_free(struct client *c)
 		if (task->state == TASK_QUEUED) {
 			pool_unqueue(task);
 			task_free(task);
-		}
+		} else
+			task->share = NULL;
 	}
+	while ((share = TAILQ_FIRST(&c->shares)) != NULL)
+		pool_share_free(share);
 	TAILQ_REMOVE(&clients, c, entry);
 	nclients--;
 	taskmap_free(c->tasks);

@@ -101,6 +101,7 @@ struct config {
 
 struct client;
 struct pool;
+struct share;
 struct worker;
 
 enum task_state {
@@ -115,6 +116,7 @@ struct task {
 	TAILQ_ENTRY(task) centry;	/* its client's tasks */
 	struct client	*client;	/* NULL once the client has gone */
 	struct pool	*pool;
+	struct share	*share;		/* its client's queue in pool */
 	struct worker	*worker;	/* while TASK_SENT */
 	enum task_state	 state;
 	uint64_t	 id;		/* the client's id */
@@ -128,12 +130,48 @@ struct task {
 };
 TAILQ_HEAD(task_list, task);
 
-enum worker_state {
-	WORKER_STARTING,
-	WORKER_IDLE,
-	WORKER_BUSY,
-	WORKER_STOPPING
+/*
+ * One client's queue in one pool (fair share): the pool starts the first
+ * task of each share in turn, so a client with thousands queued does not
+ * put another's next task behind them.  Made at a client's first task for
+ * the pool; freed when the client or the pool goes, never per task.
+ */
+struct share {
+	TAILQ_ENTRY(share) ring;	/* the pool's turn order, while queued */
+	TAILQ_ENTRY(share) pentry;	/* every share of the pool */
+	TAILQ_ENTRY(share) centry;	/* every share of the client */
+	struct share_list *clist;	/* the client's list, to leave it */
+	struct pool	*pool;
+	struct client	*client;
+	struct task_list queue;		/* first in, first out */
+	unsigned int	 nqueued;
 };
+TAILQ_HEAD(share_list, share);
+
+/*
+ * A worker's life, owned by worker.c: other files ask its predicates
+ * (worker_can_take() and the rest) rather than read the state, so one
+ * reader cannot forget one case (a killed worker once got tasks that way).
+ */
+enum worker_state {
+	WORKER_STARTING,	/* forked; has not said PONG */
+	WORKER_IDLE,		/* ready, no task */
+	WORKER_BUSY,		/* ready, running tasks */
+	WORKER_RETIRING,	/* due for replacement: ends its tasks, no more */
+	WORKER_STOPPING,	/* we closed its channel: it exits on the EOF */
+	WORKER_LOST,		/* its channel closed on its side: it is dying */
+	WORKER_KILLED,		/* sent SIGKILL: its task gets kill_code */
+	WORKER_EXITED		/* reaped; being buried */
+};
+
+/* The four states STATUS and METRICS name (PROTOCOL.md). */
+enum worker_shown {
+	SHOWN_STARTING,
+	SHOWN_IDLE,
+	SHOWN_BUSY,
+	SHOWN_STOPPING
+};
+#define SHOWN_MAX	(SHOWN_STOPPING + 1)
 
 /* The master's handle on one worker process. */
 struct worker {
@@ -147,12 +185,9 @@ struct worker {
 	struct task_list inflight;	/* first one is running */
 	unsigned int	 ninflight;
 	uint64_t	 tasks;		/* served */
-	int		 ready;		/* has said PONG */
-	int		 exited;	/* reaped; being buried */
-	int		 recycle;	/* served its quota: replace it */
+	uint64_t	 ready_ms;	/* when it said PONG; 0: never */
 	uint64_t	 task_limit;	/* max_tasks plus jitter; 0: none */
-	int		 retiring;	/* we closed its channel on purpose */
-	int		 kill_code;	/* we killed it: its task's error code */
+	int		 kill_code;	/* WORKER_KILLED: its task's error code */
 	char		 kill_reason[192];	/* ... and the error's text */
 	struct event	*timer;		/* task_timeout, or start_timeout */
 	struct event	*slow_timer;	/* slow_task */
@@ -216,8 +251,10 @@ struct pool {
 	int		 reshaping;	/* workers to replace, add or retire */
 	int		 removed;	/* dropped by a reload: drain, then free */
 	struct event	*free_ev;	/* frees a drained pool from the loop */
-	struct task_list queue;
+	struct share_list ring;		/* shares with tasks queued, in turn */
+	struct share_list shares;	/* every client's share of the pool */
 	unsigned int	 nqueued;
+	unsigned int	 nwaiting;	/* shares in the ring */
 	struct worker_list workers;
 	unsigned int	 nworkers;	/* processes that exist */
 	unsigned int	 nready;	/* have said PONG at least once */
@@ -399,6 +436,9 @@ void		 reload_run(void);
 struct pool	*pool_create(struct gen *gen);
 struct pool	*pool_find(const char *name, size_t len);
 int		 pool_log_allowed(struct pool *pool);
+struct share	*pool_share(struct pool *pool, struct client *c,
+		    struct share_list *list);
+void		 pool_share_free(struct share *share);
 int		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
 void		 pool_unqueue(struct task *task);
@@ -425,8 +465,15 @@ void		 worker_kill(struct worker *w, int code, const char *fmt, ...)
 void		 worker_close(struct worker *w);
 void		 worker_retire(struct worker *w);
 void		 worker_free(struct worker *w);
+void		 worker_recycle(struct worker *w);
 void		 worker_status_str(int status, char *buf, size_t len);
-const char	*worker_state_name(enum worker_state state);
+int		 worker_can_take(const struct worker *w, unsigned int prefetch);
+int		 worker_is_idle(const struct worker *w);
+int		 worker_is_live(const struct worker *w);
+int		 worker_is_stale(const struct worker *w);
+int		 worker_was_ready(const struct worker *w);
+enum worker_shown worker_shown(const struct worker *w);
+const char	*worker_shown_name(enum worker_shown shown);
 long		 worker_rss(pid_t pid);
 
 /* child.c: runs only in a forked worker. */

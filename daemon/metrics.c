@@ -120,15 +120,15 @@ metrics_outcomes(struct evbuffer *b, const struct pool *p)
 static void
 metrics_workers(struct evbuffer *b, const struct pool *p)
 {
-	unsigned int		 n[WORKER_STOPPING + 1] = { 0 };
+	unsigned int		 n[SHOWN_MAX] = { 0 };
 	const struct worker	*w;
 	int			 s;
 
 	TAILQ_FOREACH(w, &p->workers, entry)
-		n[w->state]++;
-	for (s = WORKER_STARTING; s <= WORKER_STOPPING; s++)
+		n[worker_shown(w)]++;
+	for (s = SHOWN_STARTING; s < SHOWN_MAX; s++)
 		evbuffer_add_printf(b, "forkpool_workers{pool=\"%s\","
-		    "state=\"%s\"} %u\n", p->name, worker_state_name(s), n[s]);
+		    "state=\"%s\"} %u\n", p->name, worker_shown_name(s), n[s]);
 }
 
 long

@@ -1,11 +1,12 @@
 /*
- * Pools: a FIFO queue of tasks and the workers that serve it.  Dispatch
- * hands each task to the least loaded worker that has room (up to
+ * Pools: the queued tasks and the workers that serve them.  Each client has
+ * its own queue in the pool (a share); dispatch takes the first task of the
+ * share whose turn it is (round robin between shares, first in first out
+ * within one) and hands it to the least loaded worker that has room (up to
  * prefetch tasks each).  Replacements after an unexpected exit are decided
  * here, throttled by restart intensity so a pool whose workers keep dying
  * backs off instead of fork-looping.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,8 @@ pool_create(struct gen *gen)
 	snprintf(pool->name, sizeof(pool->name), "%s", pc->name);
 	pool->gen = gen;
 	pool->conf = pc;
-	TAILQ_INIT(&pool->queue);
+	TAILQ_INIT(&pool->ring);
+	TAILQ_INIT(&pool->shares);
 	TAILQ_INIT(&pool->workers);
 	pool->intensity = intensity_new(pc->restart_burst,
 	    pc->restart_window_ms);
@@ -95,11 +97,7 @@ pool_pick_worker(struct pool *pool)
 	struct worker	*w, *best = NULL;
 
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		/* Not ready, retiring, or dead with its exit not yet reaped. */
-		if ((w->state != WORKER_IDLE && w->state != WORKER_BUSY) ||
-		    w->conn == NULL || w->exited || w->recycle)
-			continue;
-		if (w->ninflight >= pool->conf->prefetch)
+		if (!worker_can_take(w, pool->conf->prefetch))
 			continue;
 		if (best == NULL || w->ninflight < best->ninflight) {
 			best = w;
@@ -137,19 +135,96 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	return (1);
 }
 
+/* Client c's share of pool, made at its first task; list holds c's. */
+struct share *
+pool_share(struct pool *pool, struct client *c, struct share_list *list)
+{
+	struct share	*share;
+
+	TAILQ_FOREACH(share, list, centry)
+		if (share->pool == pool)
+			return (share);
+	share = xcalloc(1, sizeof(*share));
+	share->pool = pool;
+	share->client = c;
+	share->clist = list;
+	TAILQ_INIT(&share->queue);
+	TAILQ_INSERT_TAIL(&pool->shares, share, pentry);
+	TAILQ_INSERT_HEAD(list, share, centry);
+	return (share);
+}
+
+/* A share whose client or pool goes; nothing of it may be queued. */
+void
+pool_share_free(struct share *share)
+{
+	if (share->nqueued > 0)
+		fatalx("pool %s: share freed with %u tasks queued",
+		    share->pool->name, share->nqueued);
+	TAILQ_REMOVE(&share->pool->shares, share, pentry);
+	TAILQ_REMOVE(share->clist, share, centry);
+	free(share);
+}
+
+/* Queue task last in its share, or first when at_head (it ran before). */
+static void
+pool_enqueue(struct pool *pool, struct task *task, int at_head)
+{
+	struct share	*share = task->share;
+
+	task->worker = NULL;
+	task->state = TASK_QUEUED;
+	if (share->nqueued++ == 0) {
+		if (at_head)
+			TAILQ_INSERT_HEAD(&pool->ring, share, ring);
+		else
+			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		pool->nwaiting++;
+	}
+	if (at_head)
+		TAILQ_INSERT_HEAD(&share->queue, task, entry);
+	else
+		TAILQ_INSERT_TAIL(&share->queue, task, entry);
+	pool->nqueued++;
+}
+
+void
+pool_unqueue(struct task *task)
+{
+	struct share	*share = task->share;
+	struct pool	*pool = task->pool;
+
+	TAILQ_REMOVE(&share->queue, task, entry);
+	pool->nqueued--;
+	if (--share->nqueued == 0) {
+		TAILQ_REMOVE(&pool->ring, share, ring);
+		pool->nwaiting--;
+	}
+}
+
 /*
- * The first queued task that may run: a client over max_client_buffer is
- * closed on the next turn of the loop, and none of its tasks may start
- * meanwhile (client_free drops them).
+ * The next task to start, taken off its share, whose turn then passes to
+ * the next share.  A client over max_client_buffer is closed on the next
+ * turn of the loop and none of its tasks may start meanwhile (client_free
+ * drops them): its share waits at the back.
  */
 static struct task *
 pool_next_task(struct pool *pool)
 {
+	struct share	*share;
 	struct task	*task;
+	unsigned int	 n;
 
-	TAILQ_FOREACH(task, &pool->queue, entry)
-		if (task->client == NULL || !client_overflowed(task->client))
-			return (task);
+	for (n = pool->nwaiting; n > 0; n--) {
+		share = TAILQ_FIRST(&pool->ring);
+		TAILQ_REMOVE(&pool->ring, share, ring);
+		TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		if (client_overflowed(share->client))
+			continue;
+		task = TAILQ_FIRST(&share->queue);
+		pool_unqueue(task);
+		return (task);
+	}
 	return (NULL);
 }
 
@@ -160,10 +235,11 @@ pool_dispatch(struct pool *pool)
 	struct task	*task;
 	struct worker	*w;
 
-	while ((task = pool_next_task(pool)) != NULL) {
+	while (pool->nqueued > 0) {
 		if ((w = pool_pick_worker(pool)) == NULL)
 			return;
-		pool_unqueue(task);
+		if ((task = pool_next_task(pool)) == NULL)
+			return;
 		if (pool_refuse_poison(pool, task))
 			continue;
 		worker_send(w, task);
@@ -175,10 +251,8 @@ pool_submit(struct pool *pool, struct task *task)
 {
 	if (pool_refuse_poison(pool, task))
 		return (-1);
-	task->state = TASK_QUEUED;
 	evutil_gettimeofday(&task->queued_at, NULL);
-	TAILQ_INSERT_TAIL(&pool->queue, task, entry);
-	pool->nqueued++;
+	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
 	return (0);
 }
@@ -187,23 +261,13 @@ pool_submit(struct pool *pool, struct task *task)
 void
 pool_requeue_task(struct pool *pool, struct task *task)
 {
-	task->worker = NULL;
-	task->state = TASK_QUEUED;
-	TAILQ_INSERT_HEAD(&pool->queue, task, entry);
-	pool->nqueued++;
-}
-
-void
-pool_unqueue(struct task *task)
-{
-	TAILQ_REMOVE(&task->pool->queue, task, entry);
-	task->pool->nqueued--;
+	pool_enqueue(pool, task, 1);
 }
 
 /*
  * A dead worker's prefetched tasks, which never started, go back to the
- * front of the queue in their order.  Those nobody waits for any more (the
- * client left, or cancelled them) are dropped instead.
+ * front of their queues in their order.  Those nobody waits for any more
+ * (the client left, or cancelled them) are dropped instead.
  */
 void
 pool_requeue(struct pool *pool, struct task_list *tasks)
@@ -212,14 +276,11 @@ pool_requeue(struct pool *pool, struct task_list *tasks)
 
 	while ((task = TAILQ_LAST(tasks, task_list)) != NULL) {
 		TAILQ_REMOVE(tasks, task, entry);
-		task->worker = NULL;
 		if (task->client == NULL) {
 			task_free(task);
 			continue;
 		}
-		task->state = TASK_QUEUED;
-		TAILQ_INSERT_HEAD(&pool->queue, task, entry);
-		pool->nqueued++;
+		pool_enqueue(pool, task, 1);
 	}
 }
 
@@ -229,18 +290,11 @@ pool_fail_queue(struct pool *pool, int code, const char *text)
 {
 	struct task	*task;
 
-	while ((task = TAILQ_FIRST(&pool->queue)) != NULL) {
+	while (pool->nqueued > 0) {
+		task = TAILQ_FIRST(&TAILQ_FIRST(&pool->ring)->queue);
 		pool_unqueue(task);
 		task_fail(task, code, "%s", text);
 	}
-}
-
-/* A worker that can take tasks now and holds none. */
-static int
-pool_worker_idle(const struct worker *w)
-{
-	return (w->ready && w->ninflight == 0 && w->conn != NULL &&
-	    !w->retiring && !w->exited && w->kill_code == 0);
 }
 
 /*
@@ -256,16 +310,15 @@ pool_shed(struct pool *pool, int n, int stale)
 
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL && n > 0; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->retiring || w->exited || w->kill_code != 0 ||
-		    (w->gen != pool->gen || w->recycle) != stale)
+		if (!worker_is_live(w) || worker_is_stale(w) != stale)
 			continue;
 		n--;
-		if (pool_worker_idle(w)) {
+		if (worker_is_idle(w)) {
 			log_debug("pool %s: retiring worker %ld", pool->name,
 			    (long)w->pid);
 			worker_retire(w);
-		} else if (w->ready)
-			w->recycle = 1;
+		} else if (worker_was_ready(w))
+			worker_recycle(w);
 		else
 			n++;		/* still starting: not counted as ready */
 	}
@@ -292,13 +345,13 @@ pool_reconcile(struct pool *pool)
 	if (pool->removed && pool->nqueued == 0)
 		target = 0;
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		if (w->retiring || w->exited || w->kill_code != 0)
+		if (!worker_is_live(w))
 			continue;
-		if (w->gen != pool->gen || w->recycle)
+		if (worker_is_stale(w))
 			stale++;
 		else {
 			live++;
-			ready += w->ready;
+			ready += worker_was_ready(w);
 		}
 	}
 	if (!evtimer_pending(pool->spawn_timer, NULL)) {
@@ -417,12 +470,12 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	unsigned int	delay;
 
 	pool->nworkers--;
-	if (w->ready)
+	if (worker_was_ready(w))
 		pool->nready--;
 	if (w->start_error[0] != '\0')
 		snprintf(pool->last_error, sizeof(pool->last_error), "%s",
 		    w->start_error);
-	if (master->starting && !master->stopping && !w->ready &&
+	if (master->starting && !master->stopping && !worker_was_ready(w) &&
 	    pool->nready == 0)
 		master_fatal("pool %s: no worker could start: %s", pool->name,
 		    pool->last_error);
@@ -433,7 +486,8 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 		master_check_stopped();
 		return;
 	}
-	if (!w->ready && w->gen == pool->gen && pool->prev_gen != NULL)
+	if (!worker_was_ready(w) && w->gen == pool->gen &&
+	    pool->prev_gen != NULL)
 		pool_rollback(pool);
 	if (unexpected) {
 		pool->restarts++;
@@ -501,18 +555,18 @@ pool_stop(struct pool *pool)
 	    "the daemon is stopping; the task was not run");
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->ninflight > 0)
-			continue;
-		/* One still starting may not read its channel yet. */
-		if (!w->ready && w->pid != -1 && !w->exited)
-			kill(-w->pid, SIGTERM);
-		worker_retire(w);
+		if (w->ninflight == 0)
+			worker_retire(w);
 	}
 }
 
 void
 pool_free(struct pool *pool)
 {
+	struct share	*share;
+
+	while ((share = TAILQ_FIRST(&pool->shares)) != NULL)
+		pool_share_free(share);
 	event_free(pool->spawn_timer);
 	event_free(pool->quiet_timer);
 	event_free(pool->free_ev);

@@ -19,7 +19,7 @@ status_worker(const struct worker *w, const struct timeval *now)
 
 	obj = json_pack("{s:I, s:s, s:I, s:I, s:I, s:b}",
 	    "pid", (json_int_t)w->pid,
-	    "state", worker_state_name(w->state),
+	    "state", worker_shown_name(worker_shown(w)),
 	    "tasks", (json_int_t)w->tasks,
 	    "rss_bytes", (json_int_t)worker_rss(w->pid),
 	    "inflight", (json_int_t)w->ninflight,
@@ -95,6 +95,8 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	json_object_set_new(obj, "bytes_in", json_integer(pool->bytes_in));
 	json_object_set_new(obj, "bytes_out", json_integer(pool->bytes_out));
 	json_object_set_new(obj, "removed", json_boolean(pool->removed));
+	json_object_set_new(obj, "clients_queued",
+	    json_integer(pool->nwaiting));
 	json_object_set_new(obj, "recycled", json_integer(pool->recycled));
 	json_object_set_new(obj, "retried", json_integer(pool->retried));
 	json_object_set_new(obj, "quarantined", json_integer(pool->quarantined));

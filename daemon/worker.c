@@ -40,20 +40,73 @@ static void	worker_output_close_cb(void *, int);
 static void	worker_output_timer_cb(evutil_socket_t, short, void *);
 static void	worker_output_dropped(struct worker *);
 
-const char *
-worker_state_name(enum worker_state state)
+/* Ready, and room for one more task of its pool's prefetch. */
+int
+worker_can_take(const struct worker *w, unsigned int prefetch)
 {
-	switch (state) {
+	return ((w->state == WORKER_IDLE || w->state == WORKER_BUSY) &&
+	    w->ninflight < prefetch);
+}
+
+/* Ready, holding no task, and not killed or leaving on its own. */
+int
+worker_is_idle(const struct worker *w)
+{
+	return ((w->state == WORKER_IDLE || w->state == WORKER_RETIRING) &&
+	    w->ninflight == 0);
+}
+
+/* Counts toward its pool's size: not on its way out. */
+int
+worker_is_live(const struct worker *w)
+{
+	return (w->state == WORKER_STARTING || w->state == WORKER_IDLE ||
+	    w->state == WORKER_BUSY || w->state == WORKER_RETIRING);
+}
+
+/* Live, but to be replaced: an old generation, or due for recycling. */
+int
+worker_is_stale(const struct worker *w)
+{
+	return (w->gen != w->pool->gen || w->state == WORKER_RETIRING);
+}
+
+/* It said PONG once, whatever it has become since. */
+int
+worker_was_ready(const struct worker *w)
+{
+	return (w->ready_ms != 0);
+}
+
+enum worker_shown
+worker_shown(const struct worker *w)
+{
+	switch (w->state) {
 	case WORKER_STARTING:
-		return ("starting");
+		return (SHOWN_STARTING);
 	case WORKER_IDLE:
-		return ("idle");
+		return (SHOWN_IDLE);
 	case WORKER_BUSY:
-		return ("busy");
+		return (SHOWN_BUSY);
+	case WORKER_RETIRING:
+		/* Still serving what it holds. */
+		return (w->ninflight > 0 ? SHOWN_BUSY : SHOWN_STOPPING);
 	case WORKER_STOPPING:
-		return ("stopping");
+	case WORKER_LOST:
+	case WORKER_KILLED:
+	case WORKER_EXITED:
+		break;
 	}
-	return ("unknown");
+	return (SHOWN_STOPPING);
+}
+
+const char *
+worker_shown_name(enum worker_shown shown)
+{
+	static const char	*names[SHOWN_MAX] = { "starting", "idle",
+				    "busy", "stopping" };
+
+	return (names[shown]);
 }
 
 /* "killed by SIGSEGV (core dumped)" or "exited with status 3". */
@@ -304,13 +357,13 @@ worker_arm(struct worker *w, const struct timeval *now)
 	evtimer_del(w->slow_timer);
 	if ((task = TAILQ_FIRST(&w->inflight)) == NULL) {
 		evtimer_del(w->timer);
-		w->state = w->state == WORKER_STOPPING ? WORKER_STOPPING :
-		    WORKER_IDLE;
+		if (w->state == WORKER_BUSY)
+			w->state = WORKER_IDLE;
 		return;
 	}
 	task->started_at = *now;
 	task->attempts++;
-	if (w->state != WORKER_STOPPING)
+	if (w->state == WORKER_IDLE)
 		w->state = WORKER_BUSY;
 	if (slow > 0)
 		master_arm_ms(w->slow_timer, slow);
@@ -360,17 +413,16 @@ worker_kill(struct worker *w, int code, const char *fmt, ...)
 {
 	va_list	ap;
 
-	if (w->pid == -1)
+	/* Once reaped, its pid may already belong to someone else. */
+	if (w->pid == -1 || w->state == WORKER_EXITED)
 		return;
-	if (w->kill_code == 0) {
+	if (w->state != WORKER_KILLED) {
+		w->state = WORKER_KILLED;
 		w->kill_code = code;
 		va_start(ap, fmt);
 		vsnprintf(w->kill_reason, sizeof(w->kill_reason), fmt, ap);
 		va_end(ap);
 	}
-	/* Once reaped, its pid may already belong to someone else. */
-	if (w->exited)
-		return;
 	kill(-w->pid, SIGKILL);
 	kill(w->pid, SIGKILL);
 }
@@ -423,9 +475,17 @@ worker_check_quota(struct worker *w)
 		    "replacing it", pool->name, (long)w->pid, rss / 1024);
 	else
 		return;
-	w->recycle = 1;
+	worker_recycle(w);
 	pool->recycled++;
 	pool->reshaping = 1;
+}
+
+/* Due for replacement: it ends the tasks it holds and takes no more. */
+void
+worker_recycle(struct worker *w)
+{
+	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
+		w->state = WORKER_RETIRING;
 }
 
 /* A RESULT or ERROR for the running task. */
@@ -444,7 +504,7 @@ worker_answer(struct worker *w, const struct fp_hdr *hdr,
 	evutil_gettimeofday(&now, NULL);
 	metrics_task_ran(w->pool, task, &now);
 	worker_arm(w, &now);
-	if (!w->recycle)
+	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
 	if (hdr->type == FP_RESULT) {
 		task_result(task, hdr->arg, in, hdr->len);
@@ -465,9 +525,12 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 	size_t	n;
 
 	if (hdr->type == FP_PONG && hdr->id == 0 && hdr->len == 0) {
+		/* Too late: killed at start_timeout, or already gone. */
+		if (w->state != WORKER_STARTING)
+			return (0);
 		evtimer_del(w->timer);
-		w->state = w->ninflight > 0 ? WORKER_BUSY : WORKER_IDLE;
-		w->ready = 1;
+		w->state = WORKER_IDLE;
+		w->ready_ms = master_now_ms();
 		pool_worker_ready(w->pool, w);
 		return (0);
 	}
@@ -513,7 +576,7 @@ worker_read_frames(struct worker *w)
 		if (evbuffer_get_length(in) - FP_HDR_LEN < hdr.len)
 			break;
 		evbuffer_drain(in, FP_HDR_LEN);
-		if (!w->ready) {
+		if (!worker_was_ready(w)) {
 			if (worker_startup_frame(w, &hdr, in) == 0)
 				continue;
 			snprintf(what, sizeof(what), "frame type 0x%02x "
@@ -576,7 +639,9 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (!w->ready) {
+	if (w->state == WORKER_KILLED || w->state == WORKER_EXITED)
+		return;
+	if (!worker_was_ready(w)) {
 		log_warnx("pool %s: worker %ld did not say it was ready within "
 		    "start_timeout (%.3f s); killed", w->pool->name,
 		    (long)w->pid, w->gen->conf->start_timeout_ms / 1000.0);
@@ -611,7 +676,10 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
 	    task->namelen, elapsed_s(&task->started_at));
 }
 
-/* Close the channel; a worker reading it then sees EOF and exits. */
+/*
+ * Close the channel; a worker reading it then sees EOF and exits.  A worker
+ * still serving whose channel closes takes no task any more.
+ */
 void
 worker_close(struct worker *w)
 {
@@ -619,14 +687,22 @@ worker_close(struct worker *w)
 		return;
 	conn_free(w->conn);
 	w->conn = NULL;
+	if (worker_is_live(w))
+		w->state = WORKER_LOST;
 }
 
-/* Ask an idle worker to finish: it exits on the channel's EOF. */
+/*
+ * Ask an idle worker to finish: it exits on the channel's EOF.  One still
+ * starting may not read its channel yet, so it is sent SIGTERM as well.
+ */
 void
 worker_retire(struct worker *w)
 {
+	if (!worker_is_live(w))
+		return;
+	if (w->state == WORKER_STARTING)
+		kill(-w->pid, SIGTERM);
 	w->state = WORKER_STOPPING;
-	w->retiring = 1;
 	worker_close(w);
 }
 
@@ -729,7 +805,9 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	double		 ran = 0;
 	int		 unexpected;
 
-	w->exited = 1;		/* no dispatch to it while it is drained */
+	unexpected = w->state != WORKER_STOPPING || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0;
+	w->state = WORKER_EXITED;	/* no dispatch to it while drained */
 	worker_drain(w);
 	evtimer_del(w->timer);
 	evtimer_del(w->slow_timer);
@@ -740,10 +818,8 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 		evtimer_del(w->out_timer);
 		worker_output_dropped(w);	/* while its pid is known */
 	}
-	if (!w->ready && w->start_error[0] == '\0')
+	if (!worker_was_ready(w) && w->start_error[0] == '\0')
 		worker_start_error(w, why);
-	unexpected = !w->retiring || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0;
 	if (pool_log_allowed(pool))
 		logit(unexpected ? LOG_WARNING : LOG_INFO,
 		    "pool %s: worker %ld %s after %.3f s", pool->name,
@@ -758,7 +834,7 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 		ran = elapsed_s(&task->started_at);
 		evutil_gettimeofday(&now, NULL);
 		metrics_task_ran(pool, task, &now);
-		if (w->kill_code != 0)
+		if (w->kill_code != 0)	/* it was killed */
 			task_fail(task, w->kill_code, "%s", w->kill_reason);
 		else
 			worker_task_crashed(w, task, why, ran, ru);

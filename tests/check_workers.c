@@ -572,6 +572,63 @@ START_TEST(test_prefetch_timeout_start)
 }
 END_TEST
 
+START_TEST(test_killed_takes_nothing)
+{
+	/*
+	 * A worker sent SIGKILL (here at task_timeout, with prefetch 8 and
+	 * room left) is never handed another task: the hanging task is
+	 * answered TIMEOUT, and every task submitted before and around the
+	 * kill is answered RESULT exactly once by another worker.
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	uint8_t		 buf[512];
+	size_t		 off = 0;
+	char		*body, *end;
+	pid_t		 hung;
+	uint64_t	 id, next = 10;
+	int		 a, b, got[64] = { 0 }, done = 0, i;
+
+	d = fpd_start("[pool:faulty]\n"
+	    "module = @T/faulty.so\n"
+	    "workers = 1\n"
+	    "prefetch = 8\n"
+	    "task_timeout = 300ms\n");
+	a = tconnect(d->sock);
+	b = tconnect(d->sock);
+	hung = run_pid_task(a, 1, "faulty");
+	tsend_submit(a, 2, "faulty", "hang", 4);
+	/* Three prefetched behind the hanging task: five slots stay free. */
+	for (id = next; id < next + 3; id++)
+		frame_submit(buf, sizeof(buf), &off, id, "faulty", "pid");
+	tsend_raw(b, buf, off);
+	next += 3;
+	recv_reply(a, &hdr, &body);
+	check_error(&hdr, body, 2, FP_ERR_TIMEOUT);
+	free(body);
+	/* Right after the kill, more tasks; none may reach the dead worker. */
+	for (i = 0; i < 3; i++)
+		tsend_submit(b, next++, "faulty", "pid", 3);
+	while (done < (int)(next - 10)) {
+		recv_reply(b, &hdr, &body);
+		ck_assert_msg(hdr.id >= 10 && hdr.id < next,
+		    "reply for unknown id %llu", (unsigned long long)hdr.id);
+		ck_assert_msg(got[hdr.id] == 0, "id %llu answered twice",
+		    (unsigned long long)hdr.id);
+		got[hdr.id] = 1;
+		check_result(&hdr, body, hdr.id);
+		ck_assert_int_ne(strtol(body, &end, 10), hung);
+		free(body);
+		done++;
+	}
+	ck_assert_int_eq(twait_pid_gone(hung, WAIT_MS), 0);
+	tping(b, 99);
+	close(a);
+	close(b);
+	fpd_stop(d);
+}
+END_TEST
+
 /* 1 when STATUS says pool is backing off. */
 static int
 pool_backoff(const char *sock, const char *pool)
@@ -924,6 +981,7 @@ workers_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_prefetch_crash);
 	tcase_add_test(tc, test_prefetch_timeout_start);
+	tcase_add_test(tc, test_killed_takes_nothing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("backoff");

@@ -25,6 +25,7 @@ Suite	*quarantine_suite(void);	/* check_quarantine.c: poison tasks */
 Suite	*hardening_suite(void);		/* check_hardening.c: limits, users */
 Suite	*program_suite(void);		/* check_program.c: command = workers */
 Suite	*worker_lib_suite(void);	/* check_worker_lib.c: fp_worker_serve */
+Suite	*share_suite(void);		/* check_share.c: shared load, limits */
 Suite	*trust_suite(void);		/* check_trust.c: socket paths, peers */
 
 #endif /* SUITES_H */
