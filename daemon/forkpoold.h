@@ -457,6 +457,7 @@ void		 pool_free(struct pool *pool);
 /* worker.c */
 struct worker	*worker_spawn(struct pool *pool);
 void		 worker_send(struct worker *w, struct task *task);
+void		 worker_cancel(struct worker *w, struct task *task);
 void		 worker_reaped(struct worker *w, int status,
 		    const struct rusage *ru);
 struct worker	*worker_find(pid_t pid);

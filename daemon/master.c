@@ -3,9 +3,11 @@
  * events, never raw handlers), reaps children, and runs start-up and the
  * graceful stop.
  */
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
@@ -249,27 +251,79 @@ master_signal_cb(evutil_socket_t sig, short events, void *arg)
 	}
 }
 
-/* Reap every exited child; each worker's pool decides what comes next. */
+/*
+ * Kill what a dead worker left behind.  Its process group first: the pid
+ * cannot have been reused while the worker is an unreaped zombie.  Then
+ * any child of ours that is not a worker: a descendant that left the
+ * group (setsid, double fork) and was handed to us, the subreaper, when
+ * its parent died.
+ */
+static void
+master_kill_leftovers(pid_t pgid)
+{
+	struct dirent	*de;
+	DIR		*proc;
+	FILE		*f;
+	char		 path[64], comm[64];
+	pid_t		 me = getpid();
+	long		 pid, ppid;
+	char		 state;
+
+	if (pgid > 0)
+		kill(-pgid, SIGKILL);
+	if ((proc = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(proc)) != NULL) {
+		if ((pid = strtol(de->d_name, NULL, 10)) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%*d (%63[^)]) %c %ld", comm, &state,
+		    &ppid) == 3 && ppid == me && state != 'Z' &&
+		    worker_find((pid_t)pid) == NULL) {
+			log_warnx("killing process %ld (%s), left behind by a "
+			    "worker", pid, comm);
+			kill((pid_t)pid, SIGKILL);
+		}
+		fclose(f);
+	}
+	closedir(proc);
+}
+
+/*
+ * Reap every exited child; each worker's pool decides what comes next.
+ * Each is looked at before it is reaped, so that its group can be killed
+ * while its pid is still ours.
+ */
 void
 master_reap(void)
 {
 	struct rusage	 ru;
 	struct worker	*w;
+	siginfo_t	 si;
 	pid_t		 pid;
 	int		 status;
 
 	for (;;) {
-		pid = wait4(-1, &status, WNOHANG, &ru);
-		if (pid == 0 || (pid == -1 && errno == ECHILD))
-			return;
-		if (pid == -1) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
 			if (errno == EINTR)
 				continue;
-			log_warn("wait4");
+			if (errno != ECHILD)
+				log_warn("waitid");
 			return;
 		}
-		if ((w = worker_find(pid)) == NULL) {
-			log_warnx("reaped unknown child %ld", (long)pid);
+		if ((pid = si.si_pid) == 0)
+			return;
+		w = worker_find(pid);
+		if (w != NULL)
+			master_kill_leftovers(pid);
+		while (wait4(pid, &status, 0, &ru) == -1 && errno == EINTR)
+			;
+		if (w == NULL) {
+			log_debug("reaped process %ld, left behind by a worker",
+			    (long)pid);
 			continue;
 		}
 		worker_reaped(w, status, &ru);
@@ -311,10 +365,15 @@ master_cleanup(void)
 	for (i = 0; i < 2; i++)
 		TAILQ_FOREACH(pool, lists[i], entry)
 			while ((w = TAILQ_FIRST(&pool->workers)) != NULL) {
+				kill(-w->pid, SIGKILL);
 				if (wait4(w->pid, &status, 0, &ru) == -1)
 					fatal("wait4 %ld", (long)w->pid);
 				worker_reaped(w, status, &ru);
 			}
+	/* What escaped the workers' groups: killed, so waited for. */
+	master_kill_leftovers(0);
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
 	client_flush_all();
 	client_free_all();
 	listen_close();
@@ -356,6 +415,13 @@ master_run(struct config *conf, const char *socket_path)
 		fatalx("event_base_new failed");
 
 	sdnotify_init();
+	/*
+	 * Descendants of a worker that escape its group (setsid, a double
+	 * fork) come back to us when their parent dies, to be killed and
+	 * reaped (master_kill_leftovers) instead of living on unseen.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
 	/* The pools take their sections; conf keeps the daemon settings. */
 	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
 		TAILQ_REMOVE(&conf->pools, pc, entry);

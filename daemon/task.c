@@ -113,8 +113,8 @@ task_fail(struct task *task, int code, const char *fmt, ...)
 
 /*
  * CANCEL of a task handed to a worker behind the one it runs: answer now
- * and forget the client; the worker still runs it, and the output is
- * dropped when it comes back.
+ * and forget the client; the worker is told and skips it unless it has
+ * started it meanwhile, and whatever comes back for it is dropped.
  */
 void
 task_cancel_sent(struct task *task)
@@ -126,4 +126,5 @@ task_cancel_sent(struct task *task)
 	    "cancelled before it started", 27);
 	task->client = NULL;
 	client_task_done(client, task);
+	worker_cancel(task->worker, task);
 }
