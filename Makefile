@@ -150,6 +150,7 @@ TEST_SRCS	:= \
 	tests/check_worker_lib.c \
 	tests/check_share.c \
 	tests/check_trust.c \
+	tests/check_contain.c \
 	tests/harness.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))

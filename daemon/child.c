@@ -346,11 +346,11 @@ child_main(struct worker *w, int fd, pid_t master_pid, int out_fd)
 	 * Not dumpable: another pool's workers running as the same user can
 	 * neither ptrace this one nor read its memory, and its /proc files
 	 * belong to root.  Unless the pool asked for core files, which a
-	 * process that is not dumpable never writes.
+	 * process that is not dumpable never writes (and which a switch of
+	 * user would otherwise have turned off).
 	 */
-	if (w->gen->conf->rlimit_core == RLIMIT_UNSET ||
-	    w->gen->conf->rlimit_core == 0)
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_DUMPABLE, w->gen->conf->rlimit_core != RLIMIT_UNSET &&
+	    w->gen->conf->rlimit_core > 0 ? 1 : 0, 0, 0, 0);
 	if (mod->worker_init != NULL &&
 	    mod->worker_init(w->gen->module_state, err, sizeof(err)) == -1)
 		child_fail(err[0] != '\0' ? err : "worker_init failed and gave "

@@ -57,6 +57,35 @@ main_socket(const char *opt, const struct config *conf, char *buf,
 }
 
 /*
+ * Pools sharing a user can ptrace and signal each other's workers unless
+ * the kernel tells them apart: module workers are made non-dumpable, but
+ * an exec (program workers) or core files (rlimit_core) undo that.
+ */
+static void
+main_warn_shared_users(const struct config *conf)
+{
+	const struct pool_config	*a, *b;
+
+	TAILQ_FOREACH(a, &conf->pools, entry)
+		for (b = TAILQ_NEXT(a, entry); b != NULL;
+		    b = TAILQ_NEXT(b, entry)) {
+			if (a->uid == -1 || a->uid != b->uid)
+				continue;
+			if (a->command == NULL && b->command == NULL &&
+			    (a->rlimit_core == RLIMIT_UNSET ||
+			    a->rlimit_core == 0) &&
+			    (b->rlimit_core == RLIMIT_UNSET ||
+			    b->rlimit_core == 0))
+				continue;
+			fprintf(stderr, "forkpoold: warning: pools %s and %s "
+			    "both run as uid %lld, and one is a program pool "
+			    "or keeps core files: their workers can ptrace and "
+			    "signal each other; give each pool a user of its "
+			    "own\n", a->name, b->name, (long long)a->uid);
+		}
+}
+
+/*
  * -t: the file parsed; now load every pool's module and run its init, as a
  * start would, so a module that cannot load fails the check too.
  */
@@ -68,6 +97,7 @@ main_test(struct config *conf)
 	char			 err[1024];
 	int			 rc = 0;
 
+	main_warn_shared_users(conf);
 	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
 		TAILQ_REMOVE(&conf->pools, pc, entry);
 		if ((gen = gen_new(pc, err, sizeof(err))) == NULL) {

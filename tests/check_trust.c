@@ -193,93 +193,6 @@ START_TEST(test_peer_dir_owner)
 }
 END_TEST
 
-/*
- * Start forkpoold as uid with args (NULL-terminated, after argv[0]), its
- * log in logpath, without FORKPOOL_SOCKET, XDG_RUNTIME_DIR or
- * NOTIFY_SOCKET.  Returns its pid.
- */
-static pid_t
-daemon_as(uid_t uid, const char *logpath, const char *const *args)
-{
-	const char	*daemon = getenv("FORKPOOLD");
-	char		*argv[16];
-	pid_t		 pid;
-	int		 i, fd;
-
-	ck_assert_ptr_nonnull(daemon);
-	ck_assert_int_ne(fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC,
-	    0644), -1);
-	ck_assert_int_ne(pid = fork(), -1);
-	if (pid == 0) {
-		memcpy(&argv[0], &daemon, sizeof(char *));
-		for (i = 0; args[i] != NULL && i < 14; i++)
-			memcpy(&argv[i + 1], &args[i], sizeof(char *));
-		argv[i + 1] = NULL;
-		unsetenv("FORKPOOL_SOCKET");
-		unsetenv("XDG_RUNTIME_DIR");
-		unsetenv("NOTIFY_SOCKET");
-		dup2(fd, STDERR_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		if (uid != 0 && (setgroups(0, NULL) == -1 ||
-		    setgid(uid) == -1 || setuid(uid) == -1))
-			_exit(99);
-		execv(argv[0], argv);
-		_exit(98);
-	}
-	close(fd);
-	return (pid);
-}
-
-/* Does the file hold needle? */
-static int
-file_has(const char *path, const char *needle)
-{
-	char	buf[16384];
-	ssize_t	n;
-	int	fd;
-
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return (0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return (strstr(buf, needle) != NULL);
-}
-
-/*
- * Wait until the log holds needle (1) or the daemon has exited (0, its
- * wait status in *status); fails the test at the deadline.
- */
-static int
-wait_log_or_exit(pid_t pid, const char *logpath, const char *needle,
-    int *status)
-{
-	long long	deadline = tnow_ms() + WAIT_MS;
-
-	for (;;) {
-		if (file_has(logpath, needle))
-			return (1);
-		if (waitpid(pid, status, WNOHANG) == pid)
-			return (0);
-		ck_assert_msg(tnow_ms() < deadline, "no \"%s\" in %s within "
-		    "%d ms", needle, logpath, WAIT_MS);
-		poll(NULL, 0, 10);
-	}
-}
-
-/* Stop a daemon we started and insist on a clean exit. */
-static void
-daemon_stop(pid_t pid)
-{
-	int	status;
-
-	ck_assert_int_eq(kill(pid, SIGTERM), 0);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "forkpoold ended with wait status 0x%x", status);
-}
-
 /* Start forkpoold as uid and insist that it refuses, saying why. */
 static void
 daemon_refuses(uid_t uid, const char *logpath, const char *const *args,
@@ -288,8 +201,8 @@ daemon_refuses(uid_t uid, const char *logpath, const char *const *args,
 	int	status;
 	pid_t	pid;
 
-	pid = daemon_as(uid, logpath, args);
-	ck_assert_msg(wait_log_or_exit(pid, logpath, why, &status) == 1,
+	pid = tdaemon_as(uid, -1, logpath, args);
+	ck_assert_msg(twait_log_or_exit(pid, logpath, why, &status) == 1,
 	    "forkpoold did not say \"%s\"", why);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
@@ -336,8 +249,8 @@ daemon_ready(uid_t uid, const char *logpath, const char *const *args)
 	pid_t	pid;
 	int	status = 0;
 
-	pid = daemon_as(uid, logpath, args);
-	ck_assert_msg(wait_log_or_exit(pid, logpath, "ready:", &status) == 1,
+	pid = tdaemon_as(uid, -1, logpath, args);
+	ck_assert_msg(twait_log_or_exit(pid, logpath, "ready:", &status) == 1,
 	    "forkpoold as uid %lu did not start: status 0x%x",
 	    (unsigned long)uid, status);
 	return (pid);
@@ -398,7 +311,7 @@ START_TEST(test_cli_refuses_other_user)
 
 	trun_init(&r, 01777, 0, echo_ini);
 	pid = daemon_ready(NOBODY, r.log, args);
-	ck_assert(file_has(r.log, "can be written by every user"));
+	ck_assert(tfile_has(r.log, "can be written by every user"));
 	unsetenv("FORKPOOL_TRUST_USER");
 	ck_assert_int_eq(run_cli(ping, err, sizeof(err)), 2);
 	ck_assert_msg(strstr(err, "uid 65534 (nobody)") != NULL &&
@@ -407,7 +320,7 @@ START_TEST(test_cli_refuses_other_user)
 	ck_assert_msg(run_cli(ping, err, sizeof(err)) == 0, "%s", err);
 	unsetenv("FORKPOOL_TRUST_USER");
 	ck_assert_msg(run_cli(ping_t, err, sizeof(err)) == 0, "%s", err);
-	daemon_stop(pid);
+	tdaemon_stop(pid);
 }
 END_TEST
 
@@ -433,8 +346,8 @@ START_TEST(test_shared_dir_refused)
 
 	ck_assert_int_eq(chmod("/tmp/shared", 0770), 0);
 	pid = daemon_ready(0, r.log, args);
-	ck_assert(file_has(r.log, "can be written by its group (mode 0770)"));
-	daemon_stop(pid);
+	ck_assert(tfile_has(r.log, "can be written by its group (mode 0770)"));
+	tdaemon_stop(pid);
 }
 END_TEST
 
@@ -460,12 +373,12 @@ START_TEST(test_default_socket_user)
 	ck_assert(S_ISDIR(st.st_mode));
 	ck_assert_uint_eq(st.st_uid, OTHER);
 	ck_assert_uint_eq(st.st_mode & 07777, 0700);
-	ck_assert(file_has(r.log, "listening on /tmp/forkpool-4343/"
+	ck_assert(tfile_has(r.log, "listening on /tmp/forkpool-4343/"
 	    "forkpool.sock"));
 	/* Root trusts the owner of a directory only it can write. */
 	ck_assert_msg(try_connect("/tmp/forkpool-4343/forkpool.sock", NULL,
 	    msg, sizeof(msg)) == FP_CLIENT_OK, "%s", msg);
-	daemon_stop(pid);
+	tdaemon_stop(pid);
 
 	ck_assert_int_eq(chown("/tmp/forkpool-4343", NOBODY, NOBODY), 0);
 	daemon_refuses(OTHER, r.log, args, "refusing to use "
@@ -525,7 +438,7 @@ START_TEST(test_default_socket_root)
 		;
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "a user's client failed: status 0x%x", status);
-	daemon_stop(pid);
+	tdaemon_stop(pid);
 
 	/* Nothing there: the error names both places and what to do. */
 	ck_assert_int_ne(child = fork(), -1);
@@ -567,7 +480,7 @@ START_TEST(test_stale_only_refused)
 	pid = daemon_ready(OTHER, r.log, args);
 	daemon_refuses(OTHER, log2, args, "cannot tell whether a daemon "
 	    "listens on");
-	ck_assert(file_has(log2, "Permission denied"));
+	ck_assert(tfile_has(log2, "Permission denied"));
 	/* Root may connect whatever the mode: the first still serves. */
 	ck_assert_msg(try_connect(r.sock, NULL, msg, sizeof(msg)) ==
 	    FP_CLIENT_OK, "%s", msg);
@@ -580,8 +493,8 @@ START_TEST(test_stale_only_refused)
 	    "listens on");
 	ck_assert_int_eq(chmod(r.sock, 0600), 0);
 	pid = daemon_ready(OTHER, log2, args);
-	ck_assert(file_has(log2, "removing stale socket"));
-	daemon_stop(pid);
+	ck_assert(tfile_has(log2, "removing stale socket"));
+	tdaemon_stop(pid);
 }
 END_TEST
 
