@@ -654,3 +654,32 @@ client_free_all(void)
 	while ((c = TAILQ_FIRST(&clients)) != NULL)
 		client_free(c);
 }
+
+/*
+ * After a reload narrowed allow_users or allow_groups: a client no longer
+ * allowed is told FORBIDDEN, its queued tasks are refused, and it is
+ * closed once the replies of those already running are out.
+ */
+void
+client_recheck_all(void)
+{
+	struct client	*c, *next;
+	struct task	*task, *tnext;
+
+	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->closing || client_allowed(c))
+			continue;
+		for (task = TAILQ_FIRST(&c->tlist); task != NULL;
+		    task = tnext) {
+			tnext = TAILQ_NEXT(task, centry);
+			if (task->state != TASK_QUEUED)
+				continue;
+			pool_unqueue(task);
+			task_fail(task, FP_ERR_FORBIDDEN, "this user may no "
+			    "longer use the daemon (allow_users or "
+			    "allow_groups changed); the task was not run");
+		}
+		client_close_after_flush(c);
+	}
+}

@@ -405,6 +405,7 @@ void		 client_send_buffer(struct client *c, uint8_t type,
 void		 client_task_done(struct client *c, struct task *task);
 int		 client_overflowed(const struct client *c);
 void		 client_stop_all(void);
+void		 client_recheck_all(void);
 void		 client_flush_all(void);
 void		 client_free_all(void);
 unsigned int	 client_count(void);

@@ -161,6 +161,7 @@ reload_daemon(struct config *nc)
 	cur->n_allow_uids = nc->n_allow_uids;
 	memcpy(cur->allow_gids, nc->allow_gids, sizeof(cur->allow_gids));
 	cur->n_allow_gids = nc->n_allow_gids;
+	client_recheck_all();
 	if (nc->socket_mode != cur->socket_mode ||
 	    nc->socket_gid != cur->socket_gid)
 		log_warnx("reload: socket_mode or socket_group changed; it "

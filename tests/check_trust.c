@@ -498,6 +498,42 @@ START_TEST(test_stale_only_refused)
 }
 END_TEST
 
+START_TEST(test_allow_users_narrowed)
+{
+	/*
+	 * Promise (item 12): a reload that narrows allow_users closes the
+	 * connections of users no longer allowed: FORBIDDEN id 0, then end
+	 * of file; the users still allowed keep theirs.
+	 */
+	struct trun	 r;
+	const char	*args[] = { "-c", r.conf, "-s", r.sock, NULL };
+	char		*text;
+	pid_t		 pid;
+	int		 fd_other, fd_root;
+
+	trun_init(&r, 0755, 0, "[daemon]\nallow_users = root 4343\n"
+	    "socket_mode = 0666\n[pool:echo]\nhandler = echo\nworkers = 1\n");
+	pid = daemon_ready(0, r.log, args);
+	ck_assert_int_eq(seteuid(OTHER), 0);
+	fd_other = tconnect(r.sock);
+	ck_assert_int_eq(seteuid(0), 0);
+	fd_root = tconnect(r.sock);
+	tping(fd_other, 1);
+	tping(fd_root, 1);
+	write_conf(r.conf, "[daemon]\nallow_users = root\n"
+	    "socket_mode = 0666\n[pool:echo]\nhandler = echo\nworkers = 1\n");
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	text = texpect(fd_other, FP_ERROR, FP_ERR_FORBIDDEN, 0, WAIT_MS);
+	ck_assert_msg(strstr(text, "4343") != NULL, "%s", text);
+	free(text);
+	texpect_eof(fd_other, WAIT_MS);
+	tping(fd_root, 2);
+	close(fd_other);
+	close(fd_root);
+	tdaemon_stop(pid);
+}
+END_TEST
+
 Suite *
 trust_suite(void)
 {
@@ -514,6 +550,7 @@ trust_suite(void)
 	tcase_add_test(tc, test_default_socket_user);
 	tcase_add_test(tc, test_default_socket_root);
 	tcase_add_test(tc, test_stale_only_refused);
+	tcase_add_test(tc, test_allow_users_narrowed);
 	suite_add_tcase(s, tc);
 	return (s);
 }
