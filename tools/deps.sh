@@ -8,7 +8,8 @@ set -eu
 NEEDS="libevent_core:libevent-dev inih:libinih-dev check:check
 zlib:zlib1g-dev jansson:libjansson-dev libxxhash:libxxhash-dev libseccomp:libseccomp-dev"
 # Packages with no .pc file of their own that the build still needs.
-EXTRA="libsubunit-dev python3 python3-prometheus-client systemd man-db"
+EXTRA="libsubunit-dev python3 python3-prometheus-client systemd man-db
+clang libclang-rt-dev"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
