@@ -285,6 +285,8 @@ struct pool {
 	struct histogram duration;	/* time tasks ran */
 	struct histogram wait;		/* time tasks were queued */
 	char		 last_error[256];	/* why the last worker failed */
+	unsigned int	 missing;	/* workers it should have and has not */
+	unsigned int	 spawn_failures;	/* in a row, not yet overcome */
 };
 TAILQ_HEAD(pool_list, pool);
 
@@ -369,6 +371,7 @@ void		 master_arm_ms(struct event *ev, uint64_t ms);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
 void		 master_reap(void);
+int		 master_fd_reserve_use(void);
 __attribute__((noreturn))
 void		 master_fatal(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,7 +26,78 @@ struct master	*master;
 
 static struct event	*sig_events[5];
 static struct event	*tick_ev;
+static struct event	*start_ev;
 static int		 clients_closed;
+
+/*
+ * Descriptors held back so that a worker can always be replaced, however
+ * many clients took the rest: enough for one spawn (a channel and an
+ * output pipe).
+ */
+#define FD_RESERVE	4
+static int		 fd_reserve[FD_RESERVE] = { -1, -1, -1, -1 };
+static uint64_t		 fd_reserve_warned;
+
+/* Take the reserve (again); quietly keep what could be had. */
+static void
+master_fd_reserve_take(void)
+{
+	size_t	i;
+
+	for (i = 0; i < FD_RESERVE; i++)
+		if (fd_reserve[i] == -1)
+			fd_reserve[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Out of descriptors while spawning: give the reserve up for this spawn.
+ * 1 when there was some to give; it is taken back at the next tick.
+ */
+int
+master_fd_reserve_use(void)
+{
+	size_t	i;
+	int	freed = 0;
+
+	for (i = 0; i < FD_RESERVE; i++)
+		if (fd_reserve[i] != -1) {
+			close(fd_reserve[i]);
+			fd_reserve[i] = -1;
+			freed = 1;
+		}
+	if (master_now_ms() - fd_reserve_warned >= 10000) {
+		log_warnx("out of descriptors (RLIMIT_NOFILE); using the "
+		    "reserve to start a worker: raise the limit or lower "
+		    "max_clients");
+		fd_reserve_warned = master_now_ms();
+	}
+	return (freed);
+}
+
+/*
+ * At start, every pool has had its start_timeout: one that still lacks
+ * workers cannot start them, and a daemon that neither serves nor exits
+ * helps nobody.
+ */
+static void
+master_start_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (!master->starting || master->stopping)
+		return;
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		if (pool->nready < pool->conf->workers)
+			master_fatal("pool %s: only %u of %u workers started "
+			    "within start_timeout (%.3f s): %s", pool->name,
+			    pool->nready, pool->conf->workers,
+			    pool->conf->start_timeout_ms / 1000.0,
+			    pool->last_error[0] != '\0' ? pool->last_error :
+			    "they did not say they were ready");
+}
 
 /* Add a timer event to fire ms milliseconds from now. */
 void
@@ -140,6 +212,7 @@ master_tick_cb(evutil_socket_t fd, short events, void *arg)
 		master->trim_wanted = 0;
 		malloc_trim(0);
 	}
+	master_fd_reserve_take();
 	TAILQ_FOREACH(pool, &master->pools, entry) {
 		served += pool->completed;
 		ready += pool->nready;
@@ -388,6 +461,7 @@ master_cleanup(void)
 	if (master->stop_timer != NULL)
 		event_free(master->stop_timer);
 	event_free(tick_ev);
+	event_free(start_ev);
 	sdnotify_stop();
 	event_base_free(master->base);
 }
@@ -402,6 +476,7 @@ master_run(struct config *conf, const char *socket_path)
 	struct timeval		 one_second = { 1, 0 };
 	char			 err[1024];
 	int			 fd;
+	uint64_t		 start_ms = 0;
 
 	master = xcalloc(1, sizeof(*master));
 	master->conf = conf;
@@ -445,8 +520,17 @@ master_run(struct config *conf, const char *socket_path)
 		fatalx("tick: event_new");
 	log_info("forkpoold %s starting: %u pools from %s", FORKPOOL_VERSION,
 	    master->npools, conf->path);
-	TAILQ_FOREACH(pool, &master->pools, entry)
+	master_fd_reserve_take();
+	start_ev = evtimer_new(master->base, master_start_cb, NULL);
+	if (start_ev == NULL)
+		fatalx("start: evtimer_new");
+	TAILQ_FOREACH(pool, &master->pools, entry) {
+		if (pool->conf->start_timeout_ms > start_ms)
+			start_ms = pool->conf->start_timeout_ms;
 		pool_reconcile(pool);
+	}
+	/* A worker killed at its start_timeout is reaped just after. */
+	master_arm_ms(start_ev, start_ms + 500);
 	event_base_dispatch(master->base);
 
 	master_cleanup();

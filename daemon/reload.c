@@ -175,7 +175,9 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	struct pool	*pool, *next;
 	size_t		 i;
 	unsigned int	 added = 0, removed = 0, changed = 0;
+	uint32_t	 payload;
 
+	payload = master->conf->max_payload;
 	reload_daemon(nc);
 	for (pool = TAILQ_FIRST(&master->pools); pool != NULL; pool = next) {
 		next = TAILQ_NEXT(pool, entry);
@@ -204,6 +206,19 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 		}
 	}
 	free(items);
+	/*
+	 * Workers hold max_payload from their fork (their reader's limit,
+	 * FORKPOOL_MAX_PAYLOAD): a new value replaces them all, successors
+	 * first, as for a changed section.
+	 */
+	if (payload != master->conf->max_payload) {
+		log_info("reload: max_payload changed; replacing every worker "
+		    "as it becomes idle");
+		TAILQ_FOREACH(pool, &master->pools, entry) {
+			pool->reshaping = 1;
+			pool_reconcile(pool);
+		}
+	}
 	log_info("reload: %u pools added, %u removed, %u changed",
 	    added, removed, changed);
 }

@@ -95,6 +95,11 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	json_object_set_new(obj, "bytes_in", json_integer(pool->bytes_in));
 	json_object_set_new(obj, "bytes_out", json_integer(pool->bytes_out));
 	json_object_set_new(obj, "removed", json_boolean(pool->removed));
+	/* Workers it should have and cannot start, and the last reason. */
+	json_object_set_new(obj, "missing", json_integer(pool->missing));
+	if (pool->missing > 0 || pool->spawn_failures > 0)
+		json_object_set_new(obj, "missing_why",
+		    json_string(pool->last_error));
 	json_object_set_new(obj, "clients_queued",
 	    json_integer(pool->nwaiting));
 	json_object_set_new(obj, "recycled", json_integer(pool->recycled));

@@ -40,12 +40,17 @@ static void	worker_output_close_cb(void *, int);
 static void	worker_output_timer_cb(evutil_socket_t, short, void *);
 static void	worker_output_dropped(struct worker *);
 
-/* Ready, and room for one more task of its pool's prefetch. */
+/*
+ * Ready, and room for one more task of its pool's prefetch.  A worker
+ * forked before a reload raised max_payload would refuse (and die of) a
+ * task over its old limit: it takes none, and is replaced (stale).
+ */
 int
 worker_can_take(const struct worker *w, unsigned int prefetch)
 {
 	return ((w->state == WORKER_IDLE || w->state == WORKER_BUSY) &&
-	    w->ninflight < prefetch);
+	    w->ninflight < prefetch &&
+	    w->max_payload >= master->conf->max_payload);
 }
 
 /* Ready, holding no task, and not killed or leaving on its own. */
@@ -64,11 +69,15 @@ worker_is_live(const struct worker *w)
 	    w->state == WORKER_BUSY || w->state == WORKER_RETIRING);
 }
 
-/* Live, but to be replaced: an old generation, or due for recycling. */
+/*
+ * Live, but to be replaced: an old generation, due for recycling, or
+ * forked with another max_payload than the daemon's now (a reload).
+ */
 int
 worker_is_stale(const struct worker *w)
 {
-	return (w->gen != w->pool->gen || w->state == WORKER_RETIRING);
+	return (w->gen != w->pool->gen || w->state == WORKER_RETIRING ||
+	    w->max_payload != master->conf->max_payload);
 }
 
 /* It said PONG once, whatever it has become since. */
@@ -141,8 +150,22 @@ elapsed_s(const struct timeval *since)
 }
 
 /*
+ * The worker's channel.  Out of descriptors, the master's reserve is
+ * given up so that a worker can still be replaced.
+ */
+static int
+worker_socketpair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0)
+		return (0);
+	if (errno != EMFILE || !master_fd_reserve_use())
+		return (-1);
+	return (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+}
+
+/*
  * Fork a worker for pool from its current generation; NULL when that
- * failed (logged).
+ * failed (the reason in pool->last_error; the caller logs it).
  */
 struct worker *
 worker_spawn(struct pool *pool)
@@ -153,8 +176,9 @@ worker_spawn(struct pool *pool)
 	pid_t		 pid, master_pid = getpid();
 	int		 program = pool->gen->conf->command != NULL;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("pool %s: socketpair", pool->name);
+	if (worker_socketpair(sv) == -1) {
+		snprintf(pool->last_error, sizeof(pool->last_error),
+		    "socketpair: %s", strerror(errno));
 		return (NULL);
 	}
 	/*
@@ -163,8 +187,11 @@ worker_spawn(struct pool *pool)
 	 * worker's too, so it cannot reach the master's terminal or forge
 	 * lines of the log.
 	 */
-	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1) {
-		log_warn("pool %s: pipe", pool->name);
+	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1 &&
+	    (errno != EMFILE || !master_fd_reserve_use() ||
+	    pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1)) {
+		snprintf(pool->last_error, sizeof(pool->last_error),
+		    "pipe: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return (NULL);
@@ -181,7 +208,8 @@ worker_spawn(struct pool *pool)
 	sigprocmask(SIG_SETMASK, &all, &old);
 	if ((pid = fork()) == -1) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		log_warn("pool %s: fork", pool->name);
+		snprintf(pool->last_error, sizeof(pool->last_error),
+		    "fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		close(out[0]);

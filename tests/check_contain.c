@@ -8,11 +8,13 @@
  * The tests run as root: they give the daemon a terminal, run workers as
  * nobody, and read the workers' /proc files.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -467,6 +469,166 @@ START_TEST(test_minimal_environment)
 }
 END_TEST
 
+#define PAYLOAD_INI							\
+	"[daemon]\nmax_payload = %s\n"					\
+	"[pool:m]\nmodule = @T/faulty.so\nworkers = 2\n"		\
+	"quarantine_after = 1\n"						\
+	"[pool:p]\ncommand = %s/cupper\nworkers = 1\n"
+
+START_TEST(test_reload_max_payload)
+{
+	/*
+	 * Promise (item 6): a reload that raises max_payload reaches the
+	 * workers: a task over the old limit is served by module and
+	 * program workers alike, none crashes, nothing is quarantined, and
+	 * the workers forked with the old limit were replaced.
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	char		*big, *body, ini[512];
+	const char	*progs = test_dir("FORKPOOL_TEST_PROGRAM_DIR",
+			    "build/tests/programs");
+	size_t		 len = 2 << 20;
+	pid_t		 old;
+	int		 fd;
+
+	snprintf(ini, sizeof(ini), PAYLOAD_INI, "1M", progs);
+	d = fpd_start(ini);
+	fd = tconnect(d->sock);
+	old = run_pid(fd, 1, "m", "pid");
+	ck_assert_ptr_nonnull(big = malloc(len));
+	memset(big, 'a', len);
+	tsend_submit(fd, 2, "m", big, len);
+	free(texpect(fd, FP_ERROR, FP_ERR_TOO_LARGE, 2, WAIT_MS));
+	close(fd);
+
+	snprintf(ini, sizeof(ini), PAYLOAD_INI, "4M", progs);
+	fpd_rewrite(d, ini);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(fpd_wait_log(d, "max_payload changed", WAIT_MS), 0);
+	fd = tconnect(d->sock);
+	tsubmit(fd, 3, "m", big, len, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_RESULT && hdr.len == len, "0x%x %u %s",
+	    hdr.type, hdr.arg, hdr.type == FP_ERROR ? body : "");
+	free(body);
+	tsubmit(fd, 4, "p", big, len, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_RESULT && hdr.len == len &&
+	    body[0] == 'A', "0x%x %u", hdr.type, hdr.arg);
+	free(body);
+	ck_assert_int_eq(twait_pid_gone(old, WAIT_MS), 0);
+	ck_assert_int_eq(tpool_int(d->sock, "m", "crashes"), 0);
+	ck_assert_int_eq(tpool_int(d->sock, "m", "quarantined"), 0);
+	ck_assert_int_eq(tpool_int(d->sock, "p", "crashes"), 0);
+	free(big);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_stall_then_result)
+{
+	/*
+	 * Promise (item 5): a timer that fires after a stall of the master
+	 * (SIGSTOP) first reads what the worker sent: a task that ended in
+	 * time is answered with its result, not TIMEOUT, and its worker
+	 * lives.
+	 */
+	struct fpd	*d;
+	char		*text;
+	pid_t		 w;
+	int		 fd, i;
+
+	d = fpd_start("[pool:m]\nmodule = @T/faulty.so\nworkers = 1\n"
+	    "task_timeout = 400ms\n");
+	fd = tconnect(d->sock);
+	w = run_pid(fd, 1, "m", "pid");
+	for (i = 0; i < 3; i++) {
+		tsend_submit(fd, 10 + i, "m", "sleep:50", 8);
+		ck_assert_int_eq(kill(d->pid, SIGSTOP), 0);
+		/* The stall itself: the master sleeps past task_timeout. */
+		poll(NULL, 0, 800);
+		ck_assert_int_eq(kill(d->pid, SIGCONT), 0);
+		text = texpect(fd, FP_RESULT, 0, 10 + i, WAIT_MS);
+		ck_assert_str_eq(text, "slept");
+		free(text);
+	}
+	ck_assert_int_eq(run_pid(fd, 20, "m", "pid"), w);
+	ck_assert_int_eq(tpool_int(d->sock, "m", "timeouts"), 0);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_start_short_of_descriptors)
+{
+	/*
+	 * Promise (item 3): at start, a pool that cannot spawn all its
+	 * workers (70 under a limit of 64 descriptors) is fatal after
+	 * start_timeout with the reason, not a daemon that neither serves
+	 * nor exits.
+	 */
+	struct rlimit	 rl = { 64, 64 };
+	struct fpd	*d;
+	int		 st;
+
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	d = fpd_spawn("[pool:m]\nhandler = echo\nworkers = 70\n"
+	    "start_timeout = 2s\n", NULL);
+	st = fpd_wait_exit(d, WAIT_MS);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0, "status 0x%x",
+	    st);
+	ck_assert_int_eq(fpd_log_count(d, "within start_timeout (2.000 s)"),
+	    1);
+	ck_assert_int_ge(fpd_log_count(d, "Too many open files"), 1);
+	fpd_stop(d);
+}
+END_TEST
+
+START_TEST(test_respawn_short_of_descriptors)
+{
+	/*
+	 * Promise (item 3): with the master out of descriptors (clients
+	 * took them all), a crashed worker is still replaced, from the
+	 * descriptors kept in reserve; the next task is served and STATUS
+	 * shows no worker missing.
+	 */
+	struct rlimit	 rl;
+	struct fpd	*d;
+	char		 path[64];
+	int		 fd, extra[64], i, n = 0;
+	pid_t		 w, w2;
+	DIR		*dir;
+	struct dirent	*de;
+
+	d = fpd_start("[pool:m]\nmodule = @T/faulty.so\nworkers = 1\n");
+	fd = tconnect(d->sock);
+	w = run_pid(fd, 1, "m", "pid");
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)d->pid);
+	ck_assert_ptr_nonnull(dir = opendir(path));
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	/* A few descriptors to spare, then clients take them. */
+	rl.rlim_cur = rl.rlim_max = n + 4;
+	ck_assert_int_eq(prlimit(d->pid, RLIMIT_NOFILE, &rl, NULL), 0);
+	for (i = 0; i < 16; i++)
+		extra[i] = tconnect(d->sock);
+	ck_assert_int_eq(fpd_wait_log(d, "accept: Too many open files",
+	    WAIT_MS), 0);
+	tsend_submit(fd, 2, "m", "segv", 4);
+	free(texpect(fd, FP_ERROR, FP_ERR_WORKER_CRASHED, 2, WAIT_MS));
+	w2 = run_pid(fd, 3, "m", "pid");
+	ck_assert_int_ne(w2, w);
+	ck_assert_int_ge(fpd_log_count(d, "using the reserve"), 1);
+	/* STATUS takes a connection of its own: make room first. */
+	for (i = 0; i < 16; i++)
+		close(extra[i]);
+	ck_assert_int_eq(tpool_int(d->sock, "m", "missing"), 0);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
 Suite *
 contain_suite(void)
 {
@@ -483,6 +645,12 @@ contain_suite(void)
 	tcase_add_test(tc, test_closed_channel_is_dead);
 	tcase_add_test(tc, test_grandchildren_killed);
 	tcase_add_test(tc, test_minimal_environment);
+	tcase_add_test(tc, test_reload_max_payload);
+	tcase_add_test(tc, test_stall_then_result);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("spawn");
+	tcase_add_test(tc, test_start_short_of_descriptors);
+	tcase_add_test(tc, test_respawn_short_of_descriptors);
 	suite_add_tcase(s, tc);
 	return (s);
 }
