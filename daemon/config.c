@@ -101,6 +101,8 @@ static const struct key daemon_keys[] = {
 	    "user names or numbers, separated by blanks or commas" },
 	{ "allow_groups", KEY_GROUPS, DAEMON(allow_gids), 0, 0,
 	    "group names or numbers, separated by blanks or commas" },
+	{ "max_memory", KEY_SIZE, DAEMON(max_memory), 1024 * 1024,
+	    MAX_RSS, "1M to 1048576G" },
 	{ "max_client_buffer", KEY_SIZE, DAEMON(max_client_buffer), 1,
 	    MAX_RSS, "1 to 1048576G" },
 };
@@ -814,6 +816,20 @@ config_handler(void *arg, const char *section, const char *name,
 	return (config_set(p, k, base, value) == 0);
 }
 
+/*
+ * max_memory's default: a quarter of the machine's memory, the bound on
+ * what the master holds for all its clients together.
+ */
+static uint64_t
+config_default_memory(void)
+{
+	long	pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || size <= 0)
+		return (1024ULL * 1024 * 1024);
+	return ((uint64_t)pages * (uint64_t)size / 4);
+}
+
 /* A configuration holding every daemon default and no pools. */
 static struct config *
 config_new(const char *name)
@@ -832,6 +848,7 @@ config_new(const char *name)
 	conf->log_level = LOG_INFO;
 	conf->socket_gid = -1;
 	conf->max_client_buffer = 64ULL * 1024 * 1024;
+	conf->max_memory = config_default_memory();
 	TAILQ_INIT(&conf->pools);
 	return (conf);
 }

@@ -92,6 +92,7 @@ struct config {
 	int		 log_level;	/* LOG_ERR .. LOG_DEBUG (syslog.h) */
 	int64_t		 socket_gid;	/* -1: not changed */
 	uint64_t	 max_client_buffer;	/* unsent reply bytes */
+	uint64_t	 max_memory;	/* all clients' bytes held, together */
 	uid_t		 allow_uids[MAX_ALLOW];	/* empty lists: anyone */
 	unsigned int	 n_allow_uids;
 	gid_t		 allow_gids[MAX_ALLOW];
@@ -127,6 +128,8 @@ struct task {
 	struct evbuffer	*body;		/* pool name then payload, as sent */
 	struct timeval	 queued_at;
 	struct timeval	 started_at;
+	uint64_t	 held_len;	/* its body, counted in master->held */
+	uint64_t	*held_by;	/* and in its client's count, or NULL */
 };
 TAILQ_HEAD(task_list, task);
 
@@ -307,6 +310,8 @@ struct master {
 	struct event	*stop_timer;
 	uint64_t	 stop_deadline_ms;	/* shutdown_timeout runs out */
 	int		 trim_wanted;	/* a big client left: malloc_trim */
+	uint64_t	 held;		/* bytes held for clients (max_memory) */
+	uint64_t	 held_peak;	/* since the last malloc_trim */
 	uint64_t	 next_seq;	/* task ids on worker channels */
 };
 
@@ -388,6 +393,7 @@ void		 listen_close(void);
 
 /* conn.c */
 struct conn;
+void		 conn_account(struct conn *c, uint64_t *mine);
 struct conn	*conn_new(int fd, void (*read_cb)(void *),
 		    void (*drained_cb)(void *), void (*close_cb)(void *, int),
 		    void *arg);
@@ -412,6 +418,7 @@ void		 client_recheck_all(void);
 void		 client_flush_all(void);
 void		 client_free_all(void);
 unsigned int	 client_count(void);
+void		 client_held_changed(void);
 
 /* task.c */
 struct task	*task_new(struct client *client, struct pool *pool,
@@ -422,6 +429,7 @@ void		 task_result(struct task *task, uint16_t status,
 void		 task_fail(struct task *task, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 task_cancel_sent(struct task *task);
+void		 task_hold(struct task *task, uint64_t *by);
 
 /* contain.c: runs only in a forked worker. */
 int		 contain_apply(const struct pool_config *pc, char *err,

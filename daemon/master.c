@@ -29,6 +29,9 @@ static struct event	*tick_ev;
 static struct event	*start_ev;
 static int		 clients_closed;
 
+/* A burst of this many bytes held, once gone, is given back (malloc_trim). */
+#define TRIM_BURST	(32ULL * 1024 * 1024)
+
 /*
  * Descriptors held back so that a worker can always be replaced, however
  * many clients took the rest: enough for one spawn (a channel and an
@@ -208,8 +211,16 @@ master_tick_cb(evutil_socket_t fd, short events, void *arg)
 	 * glibc keeps freed memory for reuse; after a flood from a client
 	 * that is gone, give it back so the master's RSS goes down again.
 	 */
+	/*
+	 * Also after a burst of large tasks: once the bytes held fell to
+	 * half of their peak (of at least 32 MiB), trim.
+	 */
+	if (master->held_peak >= TRIM_BURST && master->held <
+	    master->held_peak / 2)
+		master->trim_wanted = 1;
 	if (master->trim_wanted) {
 		master->trim_wanted = 0;
+		master->held_peak = master->held;
 		malloc_trim(0);
 	}
 	master_fd_reserve_take();

@@ -358,7 +358,7 @@ pool_reconcile(struct pool *pool)
 	if (!evtimer_pending(pool->spawn_timer, NULL)) {
 		while (live + stale < target && pool_spawn(pool))
 			live++;
-		if (live + stale >= target && stale > 0 && live == ready &&
+		if (stale > 0 && live == ready && live + stale == target &&
 		    pool_spawn(pool))
 			live++;		/* the next successor */
 	}

@@ -153,6 +153,7 @@ reload_daemon(struct config *nc)
 	cur->max_clients = nc->max_clients;
 	cur->max_inflight = nc->max_inflight;
 	cur->max_payload = nc->max_payload;
+	cur->max_memory = nc->max_memory;
 	cur->client_timeout_ms = nc->client_timeout_ms;
 	cur->shutdown_timeout_ms = nc->shutdown_timeout_ms;
 	cur->log_level = nc->log_level;

@@ -138,7 +138,13 @@ status_json(void)
 	    "stopping", master->stopping,
 	    "master_rss_bytes", (json_int_t)metrics_master_rss(),
 	    "pools", pools);
-	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL)
+	if (doc == NULL)
+		fatalx("status: json");
+	/* What the master holds for its clients, against max_memory. */
+	json_object_set_new(doc, "held_bytes", json_integer(master->held));
+	json_object_set_new(doc, "max_memory", json_integer(
+	    master->conf->max_memory));
+	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("status: json");
 	json_decref(doc);
 	return (text);

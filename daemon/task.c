@@ -32,8 +32,33 @@ task_new(struct client *client, struct pool *pool, uint64_t id,
 void
 task_free(struct task *task)
 {
+	if (task->held_len > 0) {
+		task_hold(task, NULL);
+		master->held -= task->held_len;
+		client_held_changed();
+	}
 	evbuffer_free(task->body);
 	free(task);
+}
+
+/*
+ * Count the task's body among the bytes the master holds (max_memory):
+ * in the master's total from its first call, and in *by (its client's
+ * count; NULL once the client has gone).
+ */
+void
+task_hold(struct task *task, uint64_t *by)
+{
+	if (task->held_len == 0) {
+		task->held_len = evbuffer_get_length(task->body);
+		master->held += task->held_len;
+		if (master->held > master->held_peak)
+			master->held_peak = master->held;
+	}
+	if (task->held_by != NULL)
+		*task->held_by -= task->held_len;
+	if ((task->held_by = by) != NULL)
+		*by += task->held_len;
 }
 
 /* The task has its answer: the client forgets it and it is freed. */
