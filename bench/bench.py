@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,8 @@ from benchlib import (Daemon, cpu_seconds, fmt_num, fmt_rate, fmt_ratio,
 
 WORKERS = 2
 ECHO_PREFETCH = 16
+MS_TASKS = dict(full=4_000, quick=400)   # 1 ms tasks per repetition
+BULK_QUEUED = 50_000       # the bulk client's tasks queued (fair share)
 DEPTH = 256
 DEFLATE_SIZE = 64 * 1024
 DEFLATE_DEPTH = 4          # in flight: 2 running, 2 ready to go
@@ -155,20 +158,120 @@ def compile_tools(srcdir, outdir):
             open(marker, "w").close()
         elif os.path.exists(marker):
             os.unlink(marker)
+    faulty = os.path.join(outdir, "faulty.so")
+    fsrc = [os.path.join(srcdir, "tests", "modules", "faulty.c")]
+    if stale(faulty, fsrc):
+        subprocess.run([cc] + flags + inc + ["-shared", "-fPIC", "-o",
+                                             faulty] + fsrc, check=True)
     return driver, relay, os.path.exists(marker)
+
+
+def ms_corpus(path, n=1000):
+    """A corpus whose every 7-byte slice at a multiple of 7 is "sleep:1"
+    (the faulty module's 1 ms task): 7n + 6 bytes keep the driver's
+    offsets, (i * 7) mod 7n, on those multiples."""
+    with open(path, "wb") as f:
+        f.write(b"sleep:1" * n + b"sleep:")
+
+
+def fair_share_p99(driver, sock, n_lat):
+    """A bulk client keeps BULK_QUEUED tiny tasks queued on pool echo_auto
+    while a second client runs n_lat one-at-a-time tasks there: the second
+    client's figures (its p99 is the fair-share figure)."""
+    bulk = subprocess.Popen([driver, "-m", "frames", "-s", sock, "-p",
+                             "echo_auto", "-n", str(BULK_QUEUED * 20), "-c",
+                             "1", "-d", str(BULK_QUEUED), "-z", "16", "-w",
+                             "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)     # the bulk's first window is queued by then
+        res = run_driver(driver, sock, pool="echo_auto", n=n_lat, conns=1,
+                         depth=1, warmup=100)
+    finally:
+        bulk.terminate()
+        bulk.communicate()
+    return res
+
+
+def master_syscalls(forkpoold, driver, tmp, moddir, n):
+    """System calls per task of the master alone (strace -c on its pid,
+    not its workers) at prefetch 1, echo 16 B, 4 conns x 256: (all,
+    epoll_ctl), or None without strace."""
+    if shutil.which("strace") is None:
+        return None
+    pools = ("[pool:echo]\nhandler = echo\nworkers = %d\nprefetch = 1\n"
+             "queue_limit = 65536\n" % WORKERS)
+    d = Daemon(forkpoold, tmp, pools, "strace", moddir=moddir,
+               start_timeout=START_TIMEOUT)
+    out = os.path.join(tmp, "strace.txt")
+    try:
+        run_driver(driver, d.sock, n=2000, conns=4, depth=DEPTH, warmup=0)
+        st = subprocess.Popen(["strace", "-c", "-o", out, "-p",
+                               str(d.pid)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)     # attached
+        run_driver(driver, d.sock, n=n, conns=4, depth=DEPTH, warmup=0)
+        st.send_signal(signal.SIGINT)
+        st.wait(30)
+    finally:
+        d.stop()
+    total = ctl = 0
+    with open(out) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 5 and w[-1] == "total":
+                total = int(w[3]) if len(w) >= 5 else 0
+            elif len(w) >= 5 and w[-1] == "epoll_ctl":
+                ctl = int(w[3])
+    return dict(tasks=n, syscalls_per_task=total / n,
+                epoll_ctl_per_task=ctl / n)
+
+
+def master_instructions(forkpoold, driver, tmp, moddir, n):
+    """User-space instructions per task of the master (callgrind, with
+    collection on only around the run, in the master only), echo 16 B at
+    prefetch 16, 4 conns x 256; None without valgrind."""
+    if shutil.which("valgrind") is None or \
+            shutil.which("callgrind_control") is None:
+        return None
+    pools = ("[pool:echo]\nhandler = echo\nworkers = %d\nprefetch = %d\n"
+             "queue_limit = 65536\n" % (WORKERS, ECHO_PREFETCH))
+    out = os.path.join(tmp, "callgrind.out")
+    d = Daemon(forkpoold, tmp, pools, "callgrind", moddir=moddir,
+               start_timeout=120, wrapper=[
+                   "valgrind", "--tool=callgrind", "--instr-atstart=no",
+                   "--child-silent-after-fork=yes",
+                   "--callgrind-out-file=" + out + ".%p"])
+    try:
+        run_driver(driver, d.sock, n=2000, conns=4, depth=DEPTH, warmup=0)
+        subprocess.run(["callgrind_control", "-i", "on", str(d.pid)],
+                       check=True, capture_output=True)
+        run_driver(driver, d.sock, n=n, conns=4, depth=DEPTH, warmup=0)
+        subprocess.run(["callgrind_control", "-i", "off", str(d.pid)],
+                       check=True, capture_output=True)
+    finally:
+        d.stop()
+    ir = 0
+    with open(out + ".%d" % d.pid) as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                ir = max(ir, int(line.split()[1]))
+    return dict(tasks=n, instructions_per_task=ir / n)
 
 
 # ---------------------------------------------------------------- servers
 
 class Relay:
-    """bench/relay on a temporary socket, ready when it prints "ready"."""
+    """bench/relay on a temporary socket, ready when it prints "ready".
+    one_write: its workers write each reply on its own (-1), as
+    forkpoold's do: the fair ceiling for today's worker protocol."""
 
-    def __init__(self, binary, tmp):
+    def __init__(self, binary, tmp, one_write=False):
         self.dir = tempfile.mkdtemp(prefix="relay.", dir=tmp)
         self.sock = os.path.join(self.dir, "relay.sock")
         self.proc = subprocess.Popen([binary, "-s", self.sock, "-w",
                                       str(WORKERS), "-p",
-                                      str(ECHO_PREFETCH)],
+                                      str(ECHO_PREFETCH)] +
+                                     (["-1"] if one_write else []),
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE)
         self.pid = self.proc.pid
@@ -431,6 +534,12 @@ def report(runs, rss, cfg, meta):
     t.note("forkpoold / relay: 1 conn %s, 4 conns %s" % (
         fmt_num(f1, 2), fmt_num(f4, 2)))
 
+    t.row("relay, one write per reply, 4 conns x %d" % DEPTH,
+          "relay1_echo_4")
+    fair = t.ratio("fp_echo_4", "relay1_echo_4")
+    t.note("forkpoold / the fair ceiling (one write per reply): %s"
+           % fmt_num(fair, 2))
+
     t.header("4. latency, one task in flight, %s round trips" % (
         "{:,}".format(cfg["latency"])))
     t.row("forkpoold", "fp_lat")
@@ -455,8 +564,53 @@ def report(runs, rss, cfg, meta):
     else:
         L.append("  -")
 
+    t.header("6. defaults: prefetch = auto, fair share, the master's cost")
+    t.row("echo 4 x %d, default (prefetch = auto)" % DEPTH, "fp_echo_auto_4")
+    t.row("echo 4 x %d, prefetch 1" % DEPTH, "fp_echo_p1_4")
+    t.row("1 ms tasks, default (prefetch = auto)", "fp_ms_auto")
+    t.row("1 ms tasks, prefetch 1", "fp_ms_p1")
+    t.row("one-at-a-time beside %s queued tiny tasks" % "{:,}".format(
+        BULK_QUEUED), "fp_fair")
+    auto_p1 = t.ratio("fp_echo_auto_4", "fp_echo_p1_4")
+    auto_p16 = t.ratio("fp_echo_auto_4", "fp_echo_4")
+    ms_x = t.ratio("fp_ms_auto", "fp_ms_p1")
+    fair_p99 = t.med("fp_fair", "p99_us")
+    cost = meta.get("master_cost", {})
+    sc = cost.get("syscalls")
+    ins = cost.get("instructions")
+    t.note("echo default / prefetch 1: %s; default / prefetch 16: %s; "
+           "1 ms default / prefetch 1: %s" % (
+               fmt_ratio(auto_p1), fmt_ratio(auto_p16), fmt_ratio(ms_x)))
+    t.note("master, prefetch 1: %s system calls per task (%s epoll_ctl); "
+           "prefetch 16: %s user instructions per task" % (
+               "-" if sc is None else "%.2f" % sc["syscalls_per_task"],
+               "-" if sc is None else "%.2f" % sc["epoll_ctl_per_task"],
+               "-" if ins is None else "{:,.0f}".format(
+                   ins["instructions_per_task"])))
+
     L.append("")
     L.append("Targets (goals, not tests)")
+    target(L, None if auto_p1 is None else auto_p1 >= 5 and
+           (auto_p16 or 0) >= 0.9,
+           "echo default >= 5x prefetch 1 and >= 0.9x prefetch 16: %s, %s"
+           % (fmt_ratio(auto_p1), fmt_ratio(auto_p16)))
+    target(L, None if ms_x is None else ms_x >= 0.95,
+           "1 ms tasks default >= 0.95x prefetch 1: %s" % fmt_ratio(ms_x))
+    target(L, None if fair is None else fair >= 0.8,
+           "echo prefetch 16 >= 0.8 of the one-write relay: %s"
+           % fmt_num(fair, 2))
+    target(L, None if ins is None else ins["instructions_per_task"] <= 2000,
+           "master <= 2,000 instructions per echo task at prefetch 16: %s"
+           % ("-" if ins is None else "{:,.0f}".format(
+               ins["instructions_per_task"])))
+    target(L, None if sc is None else sc["syscalls_per_task"] <= 4.5 and
+           sc["epoll_ctl_per_task"] <= 0.5,
+           "master <= 4.5 system calls per task at prefetch 1 (<= 0.5 "
+           "epoll_ctl): %s" % ("-" if sc is None else "%.2f (%.2f)" % (
+               sc["syscalls_per_task"], sc["epoll_ctl_per_task"])))
+    target(L, None if fair_p99 is None else fair_p99 <= 1000,
+           "a second client's p99 beside %s queued tasks <= 1 ms: %s us"
+           % ("{:,}".format(BULK_QUEUED), fmt_num(fair_p99)))
     echo_x = t.ratio("fp_echo_4", "pool_echo")
     target(L, None if echo_x is None else echo_x >= 5,
            "echo 4x256 at least 5x Pool.imap: %s" % fmt_ratio(echo_x))
@@ -518,14 +672,27 @@ def main():
     with open(corpus_path, "wb") as f:
         f.write(corpus)
 
+    ms_path = os.path.join(tmp, "ms.txt")
+    ms_corpus(ms_path)
+    faulty = os.path.join(outdir, "faulty.so")
     pools = ("[pool:echo]\nhandler = echo\nworkers = %d\nprefetch = %d\n"
              "queue_limit = 65536\n\n"
              "[pool:deflate]\nmodule = deflate.so\nmodule_args = level=%d\n"
-             "workers = %d\nprefetch = 1\nqueue_limit = 65536\n"
+             "workers = %d\nprefetch = 1\nqueue_limit = 65536\n\n"
              % (WORKERS, ECHO_PREFETCH, DEFLATE_LEVEL, WORKERS))
+    # The defaults against pinned values: no prefetch line means auto.
+    pools += ("[pool:echo_auto]\nhandler = echo\nworkers = %d\n"
+              "queue_limit = 65536\n\n"
+              "[pool:echo_p1]\nhandler = echo\nworkers = %d\nprefetch = 1\n"
+              "queue_limit = 65536\n\n"
+              "[pool:ms_auto]\nmodule = %s\nworkers = %d\n"
+              "queue_limit = 65536\n\n"
+              "[pool:ms_p1]\nmodule = %s\nworkers = %d\nprefetch = 1\n"
+              "queue_limit = 65536\n"
+              % (WORKERS, WORKERS, faulty, WORKERS, faulty, WORKERS))
     runs = {}
     rss = None
-    daemon = relay = None
+    daemon = relay = relay1 = None
 
     def add(name, res):
         runs.setdefault(name, []).append(res)
@@ -533,8 +700,10 @@ def main():
     try:
         if use_daemon:
             daemon = Daemon(forkpoold, tmp, pools, "fp", moddir=moddir,
-                            start_timeout=START_TIMEOUT)
+                            start_timeout=START_TIMEOUT,
+                            max_inflight=BULK_QUEUED + 1024)
         relay = Relay(relay_bin, tmp)
+        relay1 = Relay(relay_bin, tmp, one_write=True)
         fpid = daemon.pid if daemon else None
         mp = multiprocessing.get_context("fork")
         with mp.Pool(WORKERS) as pool:
@@ -563,6 +732,23 @@ def main():
                 add("relay_echo_4", run_driver(
                     driver, relay.sock, mode="relay", n=n, conns=4,
                     depth=DEPTH, server_pid=relay.pid))
+                add("relay1_echo_4", run_driver(
+                    driver, relay1.sock, mode="relay", n=n, conns=4,
+                    depth=DEPTH, server_pid=relay1.pid))
+                if daemon:
+                    for name, p in (("fp_echo_auto_4", "echo_auto"),
+                                    ("fp_echo_p1_4", "echo_p1")):
+                        add(name, run_driver(
+                            driver, daemon.sock, pool=p, n=n, conns=4,
+                            depth=DEPTH, server_pid=fpid))
+                    m = MS_TASKS["quick" if args.quick else "full"]
+                    for name, p in (("fp_ms_auto", "ms_auto"),
+                                    ("fp_ms_p1", "ms_p1")):
+                        add(name, run_driver(
+                            driver, daemon.sock, pool=p, n=m, conns=4,
+                            depth=16, size=7, corpus=ms_path, warmup=40))
+                    add("fp_fair", fair_share_p99(driver, daemon.sock,
+                                                  cfg["latency"] // 10))
                 add("pool_echo", pool_echo(pool, n))
 
                 n = cfg["latency"]
@@ -588,6 +774,8 @@ def main():
                 add("pair_deflate", pair_deflate(pool, n))
         relay.stop()
         relay = None
+        relay1.stop()
+        relay1 = None
 
         if daemon:
             daemon.stop()
@@ -608,6 +796,12 @@ def main():
                        tasks_per_s=res["tasks_per_s"])
             daemon.stop()
             daemon = None
+            log("bench: the master's system calls and instructions")
+            meta["master_cost"] = dict(
+                syscalls=master_syscalls(forkpoold, driver, tmp, moddir,
+                                         cfg["echo"]),
+                instructions=master_instructions(
+                    forkpoold, driver, tmp, moddir, cfg["echo"] // 10))
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         log("bench: %s" % e)
         if daemon:
@@ -617,6 +811,8 @@ def main():
     finally:
         if relay:
             relay.stop()
+        if relay1:
+            relay1.stop()
         if daemon:
             daemon.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -58,7 +58,8 @@ class Daemon:
 
     def __init__(self, binary, tmp, pools, prefix, moddir=None,
                  unset_env=(), start_timeout=30.0, poll=0.2,
-                 stop_timeout=15, who="bench"):
+                 stop_timeout=15, who="bench", max_inflight=1024,
+                 wrapper=()):
         self.start_timeout = start_timeout
         self.poll = poll
         self.stop_timeout = stop_timeout
@@ -68,8 +69,8 @@ class Daemon:
         self.conf = os.path.join(self.dir, "forkpool.ini")
         self.logpath = os.path.join(self.dir, "forkpoold.log")
         with open(self.conf, "w") as f:
-            f.write("[daemon]\nsocket = %s\nmax_inflight = 1024\n\n%s"
-                    % (self.sock, pools))
+            f.write("[daemon]\nsocket = %s\nmax_inflight = %d\n\n%s"
+                    % (self.sock, max_inflight, pools))
         notify = os.path.join(self.dir, "notify")
         self.nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.nsock.bind(notify)
@@ -80,7 +81,9 @@ class Daemon:
             env.pop(name, None)
         self.logf = open(self.logpath, "wb")
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen([binary, "-c", self.conf, "-s",
+        # wrapper: a command the daemon runs under (valgrind).
+        self.proc = subprocess.Popen(list(wrapper) +
+                                     [binary, "-c", self.conf, "-s",
                                       self.sock], env=env,
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf)

@@ -10,7 +10,12 @@
  * supervision, no timers: whatever forkpoold spends beyond this is the
  * price of its features, which is what the benchmark wants to show.
  *
- *	relay -s SOCKET [-w WORKERS] [-p PREFETCH]
+ *	relay -s SOCKET [-w WORKERS] [-p PREFETCH] [-1]
+ *
+ * With -1 each worker writes each reply on its own, as forkpoold's workers
+ * do (one result write per task, so that a crash loses no finished
+ * result): the fair ceiling for today's worker protocol.  Without it a
+ * worker writes all the replies of one read in one write.
  *
  * It prints "ready" on standard output once it listens and its workers
  * exist, and runs until it is killed.
@@ -73,6 +78,7 @@ static struct rclient	 clients[MAX_CLIENTS];
 static struct rworker	 workers[MAX_WORKERS];
 static unsigned int	 nworkers = 2;
 static unsigned int	 prefetch = 16;
+static int		 one_write;	/* -1: one write per reply */
 static struct qmsg	*queue;
 static unsigned int	 qhead, qtail;	/* qtail - qhead: queued */
 static int		 ep;
@@ -93,7 +99,7 @@ static void __attribute__((noreturn))
 worker_loop(int fd)
 {
 	uint8_t		 buf[WORKER_BUF], out[WORKER_BUF];
-	size_t		 have = 0, n, whole, off;
+	size_t		 have = 0, n, whole, off, step;
 	ssize_t		 r, w;
 
 	for (;;) {
@@ -108,7 +114,8 @@ worker_loop(int fd)
 		for (n = 0; n < whole; n += MSG_LEN)
 			memcpy(out + n, buf + n, MSG_LEN);
 		for (off = 0; off < whole; off += (size_t)w) {
-			w = write(fd, out + off, whole - off);
+			step = one_write ? MSG_LEN - off % MSG_LEN : whole - off;
+			w = write(fd, out + off, step);
 			if (w == -1 && errno == EINTR) {
 				w = 0;
 				continue;
@@ -405,7 +412,8 @@ listen_on(const char *path)
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: relay -s SOCKET [-w WORKERS] [-p PREFETCH]\n");
+	fprintf(stderr, "usage: relay -s SOCKET [-w WORKERS] [-p PREFETCH] "
+	    "[-1]\n");
 	exit(2);
 }
 
@@ -418,8 +426,11 @@ main(int argc, char **argv)
 	uint64_t		 tag;
 	int			 ch, n, k, lfd;
 
-	while ((ch = getopt(argc, argv, "s:w:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:w:p:1")) != -1) {
 		switch (ch) {
+		case '1':
+			one_write = 1;
+			break;
 		case 's':
 			path = optarg;
 			break;

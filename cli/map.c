@@ -7,6 +7,12 @@
  * One poll loop drives both standard input and the socket: tasks are sent
  * as soon as their lines arrive, and outputs are printed as soon as every
  * earlier one is, so map works as well on a slow pipe as on a file.
+ *
+ * A task answered OVERLOADED (the pool's queue is full; nothing was run)
+ * is sent again, with the same id, once another reply has come, or after
+ * fp_wait_room()'s back-off when none is outstanding: many maps sharing
+ * one small queue all finish, none sees OVERLOADED.  Each line is kept
+ * until its task is answered, for that.
  */
 #include <errno.h>
 #include <poll.h>
@@ -36,6 +42,13 @@ struct map {
 	uint64_t	 printed;	/* tasks whose output is printed */
 	struct fp_reply	 slot[MAP_WINDOW];
 	int		 have[MAP_WINDOW];
+	char		*line[MAP_WINDOW];	/* the payload, until answered */
+	size_t		 line_len[MAP_WINDOW];
+
+	/* Tasks answered OVERLOADED, to send again: ids, in order. */
+	uint64_t	 retry[MAP_WINDOW];
+	size_t		 nretry;
+	unsigned int	 backoff_ms;	/* fp_wait_room()'s */
 
 	int		 failed;	/* a handler reported failure */
 	int		 refused;	/* the daemon answered ERROR */
@@ -77,6 +90,46 @@ map_read_input(struct map *m)
 	return (0);
 }
 
+/* Send task id with its line, kept until it is answered. */
+static int
+map_submit(struct map *m, uint64_t id, const char *line, size_t len)
+{
+	size_t	i = (id - 1) % MAP_WINDOW;
+
+	if ((m->line[i] = malloc(len + 1)) == NULL) {
+		cli_warnx("out of memory");
+		return (-1);
+	}
+	memcpy(m->line[i], line, len);
+	m->line_len[i] = len;
+	if (fp_send_submit(m->c, id, m->pool, line, len) == -1) {
+		cli_warnx("line %llu: %s", (unsigned long long)id,
+		    fp_client_errstr(m->c));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Send again every task that was answered OVERLOADED. */
+static int
+map_resubmit(struct map *m)
+{
+	size_t	i, k;
+
+	for (k = 0; k < m->nretry; k++) {
+		i = (m->retry[k] - 1) % MAP_WINDOW;
+		if (fp_send_submit(m->c, m->retry[k], m->pool, m->line[i],
+		    m->line_len[i]) == -1) {
+			cli_warnx("line %llu: %s",
+			    (unsigned long long)m->retry[k],
+			    fp_client_errstr(m->c));
+			return (-1);
+		}
+	}
+	m->nretry = 0;
+	return (0);
+}
+
 /*
  * Make tasks of the whole lines read so far (and of a last line without
  * its newline at end of input) while the window has room.
@@ -98,13 +151,8 @@ map_send_lines(struct map *m)
 			m->in_off = m->in_len;
 		} else
 			break;
-		if (fp_send_submit(m->c, m->sent + 1, m->pool, line,
-		    len) == -1) {
-			cli_warnx("line %llu: %s",
-			    (unsigned long long)m->sent + 1,
-			    fp_client_errstr(m->c));
+		if (map_submit(m, m->sent + 1, line, len) == -1)
 			return (-1);
-		}
 		m->sent++;
 	}
 	return (0);
@@ -155,21 +203,35 @@ map_print_ready(struct map *m)
 		}
 		fputc('\n', stdout);
 		fp_reply_free(r);
+		free(m->line[i]);
+		m->line[i] = NULL;
 		m->have[i] = 0;
 		m->printed++;
 	}
 }
 
-/* Take every reply already received: 0, or -1 on an error (said). */
+/*
+ * Take every reply already received: 0, or -1 on an error (said).  Tasks
+ * answered OVERLOADED go again once another reply came, or after the
+ * back-off when none is outstanding.
+ */
 static int
 map_take_replies(struct map *m)
 {
 	struct fp_reply	r;
 	size_t		i;
-	int		rc;
+	int		rc, answered = 0;
 
 	while ((rc = fp_recv(m->c, &r, 0)) == 1) {
 		i = (r.id - 1) % MAP_WINDOW;
+		if (r.type == FP_ERROR && r.arg == FP_ERR_OVERLOADED &&
+		    r.id > m->printed && r.id <= m->sent && !m->have[i] &&
+		    m->nretry < MAP_WINDOW) {
+			m->retry[m->nretry++] = r.id;
+			fp_reply_free(&r);
+			continue;
+		}
+		answered = 1;
 		if (r.id <= m->printed || r.id > m->sent || m->have[i] ||
 		    (r.type != FP_RESULT && r.type != FP_ERROR)) {
 			if (r.type == FP_ERROR)
@@ -191,7 +253,16 @@ map_take_replies(struct map *m)
 		return (-1);
 	}
 	map_print_ready(m);
-	return (0);
+	if (m->nretry == 0)
+		return (0);
+	if (answered)
+		m->backoff_ms = 0;
+	else if (fp_wait_room(m->c, &m->backoff_ms) == -1) {
+		cli_warnx("%s", fp_client_errstr(m->c));
+		return (-1);
+	} else if (m->backoff_ms == 0)
+		return (0);	/* others outstanding: the next reply */
+	return (map_resubmit(m));
 }
 
 /* Wait for the socket or, when it can become a task, standard input. */
@@ -280,9 +351,11 @@ map_run(const char *sock, int argc, char **argv)
 		return (EXIT_USAGE);
 	}
 	rc = map_loop(m);
-	for (i = 0; i < MAP_WINDOW; i++)
+	for (i = 0; i < MAP_WINDOW; i++) {
 		if (m->have[i])
 			fp_reply_free(&m->slot[i]);
+		free(m->line[i]);
+	}
 	fp_close(m->c);
 	free(m->in);
 	free(m);

@@ -11,14 +11,36 @@
 
 #include "forkpool.h"
 
+/* The prefetch in force, "auto 64" when auto chose 64. */
+static void
+status_prefetch(char *cell, const json_t *p)
+{
+	char	n[TABLE_CELL_MAX];
+
+	table_int(n, p, "prefetch");
+	snprintf(cell, TABLE_CELL_MAX, "%s%.30s", json_is_true(
+	    json_object_get(p, "prefetch_auto")) ? "auto " : "", n);
+}
+
+/* Back-off, or UNAVAILABLE when no worker could start for start_timeout. */
+static void
+status_state(char *cell, const json_t *p)
+{
+	if (json_is_true(json_object_get(p, "unavailable")))
+		snprintf(cell, TABLE_CELL_MAX, "UNAVAILABLE");
+	else
+		table_backoff(cell, p);
+}
+
 /* The pools table: one row per pool. */
 static int
 status_pools(const json_t *pools)
 {
-	static const char *heads[] = { "POOL", "SIZE", "QUEUED", "COMPLETED",
-	    "CRASHES", "TIMEOUTS", "RESTARTS", "OVERLOADED", "BACK-OFF" };
-	static const int right[] = { 0, 1, 1, 1, 1, 1, 1, 1, 0 };
-	struct table	 t = { 9, heads, right, 0, NULL };
+	static const char *heads[] = { "POOL", "SIZE", "PREFETCH", "QUEUED",
+	    "CLIENTS", "COMPLETED", "CRASHES", "TIMEOUTS", "RESTARTS",
+	    "OVERLOADED", "BACK-OFF" };
+	static const int right[] = { 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct table	 t = { 11, heads, right, 0, NULL };
 	const json_t	*p;
 	char		 (*row)[TABLE_CELL_MAX];
 	char		 q[TABLE_CELL_MAX], l[TABLE_CELL_MAX];
@@ -29,15 +51,18 @@ status_pools(const json_t *pools)
 			goto nomem;
 		table_str(row[0], p, "name");
 		table_int(row[1], p, "size");
+		status_prefetch(row[2], p);
 		table_int(q, p, "queued");
 		table_int(l, p, "queue_limit");
-		snprintf(row[2], TABLE_CELL_MAX, "%.30s/%.30s", q, l);
-		table_int(row[3], p, "completed");
-		table_int(row[4], p, "crashes");
-		table_int(row[5], p, "timeouts");
-		table_int(row[6], p, "restarts");
-		table_int(row[7], p, "overloaded");
-		table_backoff(row[8], p);
+		snprintf(row[3], TABLE_CELL_MAX, "%.30s/%.30s", q, l);
+		/* Connections with tasks queued: they are served in turn. */
+		table_int(row[4], p, "clients_queued");
+		table_int(row[5], p, "completed");
+		table_int(row[6], p, "crashes");
+		table_int(row[7], p, "timeouts");
+		table_int(row[8], p, "restarts");
+		table_int(row[9], p, "overloaded");
+		status_state(row[10], p);
 	}
 	table_print(&t, stdout, "");
 	free(t.cells);
@@ -87,7 +112,7 @@ static int
 status_print(const json_t *root, const char *path)
 {
 	const json_t	*pools = json_object_get(root, "pools");
-	const json_t	*p;
+	const json_t	*p, *reload;
 	char		 pid[TABLE_CELL_MAX], uptime[64];
 	size_t		 i, nworkers = 0;
 
@@ -103,6 +128,9 @@ status_print(const json_t *root, const char *path)
 	printf("  pid %s, up %s, %zu pool%s, %zu worker%s\n", pid, uptime,
 	    json_array_size(pools), json_array_size(pools) == 1 ? "" : "s",
 	    nworkers, nworkers == 1 ? "" : "s");
+	reload = json_object_get(json_object_get(root, "reload"), "error");
+	if (json_is_string(reload))
+		printf("  last %s\n", json_string_value(reload));
 	printf("\n");
 	if (status_pools(pools) == -1)
 		return (-1);

@@ -49,6 +49,8 @@ TAILQ_HEAD(client_list, client);
 
 /* Bodies up to this are copied, not moved (see client_move). */
 #define CLIENT_COPY_MAX	(64 * 1024)
+/* Up to this, a reply's body and its header go in one evbuffer_add. */
+#define SEND_JOIN_MAX	512
 
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static unsigned int	 nclients;
@@ -239,12 +241,12 @@ client_linger(struct client *c)
 	master_arm_ms(c->close_ev, LINGER_MS);
 }
 
+/* A reply's header, into buf. */
 static void
-client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+client_header(uint8_t *buf, uint8_t type, uint16_t arg, uint64_t id,
     size_t len)
 {
 	struct fp_hdr	hdr;
-	uint8_t		buf[FP_HDR_LEN];
 
 	hdr.len = len;
 	hdr.version = FP_PROTO_VERSION;
@@ -252,6 +254,15 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	hdr.arg = arg;
 	hdr.id = id;
 	fp_hdr_encode(buf, &hdr);
+}
+
+static void
+client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
+    size_t len)
+{
+	uint8_t		buf[FP_HDR_LEN];
+
+	client_header(buf, type, arg, id, len);
 	evbuffer_add(conn_output(c->conn), buf, sizeof(buf));
 }
 
@@ -263,7 +274,7 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 static int
 client_over_limit(struct client *c, size_t adding)
 {
-	size_t	unsent = evbuffer_get_length(conn_output(c->conn));
+	size_t	unsent = conn_unsent(c->conn);
 
 	if (c->overflow)
 		return (1);
@@ -291,11 +302,18 @@ void
 client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     const void *data, size_t len)
 {
+	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
+
 	if (client_over_limit(c, FP_HDR_LEN + len))
 		return;
+	if (len <= SEND_JOIN_MAX) {
+		client_header(buf, type, arg, id, len);
+		memcpy(buf + FP_HDR_LEN, data, len);
+		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+		return;
+	}
 	client_put_header(c, type, arg, id, len);
-	if (len > 0)
-		evbuffer_add(conn_output(c->conn), data, len);
+	evbuffer_add(conn_output(c->conn), data, len);
 }
 
 /*
@@ -322,8 +340,17 @@ void
 client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
     struct evbuffer *from, size_t len)
 {
+	uint8_t	buf[FP_HDR_LEN + SEND_JOIN_MAX];
+
 	if (client_over_limit(c, FP_HDR_LEN + len)) {
 		evbuffer_drain(from, len);
+		return;
+	}
+	/* A small reply goes out with its header in one add. */
+	if (len <= SEND_JOIN_MAX) {
+		client_header(buf, type, arg, id, len);
+		evbuffer_remove(from, buf + FP_HDR_LEN, len);
+		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
@@ -351,7 +378,7 @@ client_close_after_flush(struct client *c)
 	conn_pause_read(c->conn);
 	evtimer_del(c->partial_ev);
 	if (c->ninflight == 0 &&
-	    evbuffer_get_length(conn_output(c->conn)) == 0)
+	    conn_unsent(c->conn) == 0)
 		client_free(c);
 }
 
@@ -366,7 +393,7 @@ client_task_done(struct client *c, struct task *task)
 	c->ninflight--;
 	if (c->closing) {
 		if (c->ninflight == 0 &&
-		    evbuffer_get_length(conn_output(c->conn)) == 0)
+		    conn_unsent(c->conn) == 0)
 			client_free(c);
 		return;
 	}
@@ -381,51 +408,50 @@ client_task_done(struct client *c, struct task *task)
 
 static void
 client_submit(struct client *c, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+    const uint8_t *frame)
 {
 	struct pool	*pool;
+	struct share	*last = TAILQ_FIRST(&c->shares);
 	struct task	*task;
 	char		 name[FP_POOL_NAME_MAX + 1], text[160];
 
 	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
 	    hdr->arg > hdr->len) {
-		evbuffer_drain(in, hdr->len);
 		snprintf(text, sizeof(text), "the pool name length (arg) is %u; "
 		    "it must be 1 to %d and within the body of %u bytes",
 		    hdr->arg, FP_POOL_NAME_MAX, hdr->len);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
-	evbuffer_copyout(in, name, hdr->arg);
+	memcpy(name, frame + FP_HDR_LEN, hdr->arg);
 	name[hdr->arg] = '\0';
-	if (!fp_pool_name_valid(name, hdr->arg)) {
-		evbuffer_drain(in, hdr->len);
+	/* The pool of its last task again (the usual case): known valid. */
+	pool = last != NULL && !last->pool->removed &&
+	    last->pool->name[hdr->arg] == '\0' &&
+	    memcmp(last->pool->name, name, hdr->arg) == 0 ? last->pool : NULL;
+	if (pool == NULL && !fp_pool_name_valid(name, hdr->arg)) {
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, "the pool "
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
 	}
 	if (taskmap_find(c->tasks, hdr->id) != NULL) {
-		evbuffer_drain(in, hdr->len);
 		snprintf(text, sizeof(text), "id %llu is already in flight on "
 		    "this connection", (unsigned long long)hdr->id);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
 		return;
 	}
-	if ((pool = pool_find(name, hdr->arg)) == NULL) {
-		evbuffer_drain(in, hdr->len);
+	if (pool == NULL && (pool = pool_find(name, hdr->arg)) == NULL) {
 		snprintf(text, sizeof(text), "no pool is named \"%s\"", name);
 		client_send_error(c, FP_ERR_UNKNOWN_POOL, hdr->id, text);
 		return;
 	}
 	if (master->stopping) {
-		evbuffer_drain(in, hdr->len);
 		pool->shutting_down++;
 		client_send_error(c, FP_ERR_SHUTTING_DOWN, hdr->id,
 		    "the daemon is stopping; the task was not run");
 		return;
 	}
 	if (pool->nqueued >= pool->conf->queue_limit) {
-		evbuffer_drain(in, hdr->len);
 		pool->overloaded++;
 		snprintf(text, sizeof(text), "pool %s has %u tasks queued, its "
 		    "queue_limit; nothing was run", pool->name, pool->nqueued);
@@ -441,16 +467,14 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 		    (unsigned long long)master->held,
 		    (unsigned long long)master->conf->max_memory,
 		    (unsigned long long)client_held(c));
-		evbuffer_drain(in, hdr->len);
 		client_send_error(c, FP_ERR_OVERLOADED, hdr->id, text);
 		return;
 	}
 
 	pool->bytes_in += hdr->len - hdr->arg;
-	task = task_new(c, pool, hdr->id, hdr->arg);
-	task->share = pool_share(pool, c, &c->shares);
-	client_move(in, task->body, hdr->len);
+	task = task_new(c, pool, hdr->id, hdr->arg, frame, hdr->len);
 	task_hold(task, &c->held_tasks);
+	task->share = pool_share(pool, c, &c->shares);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
 	c->ninflight++;
@@ -492,17 +516,17 @@ client_metrics(struct client *c, uint64_t id)
 	evbuffer_free(text);
 }
 
-/* One whole frame whose header has been taken off in. */
+/* One whole frame, in place: its header, then hdr->len bytes. */
 static void
-client_frame(struct client *c, const struct fp_hdr *hdr, struct evbuffer *in)
+client_frame(struct client *c, const struct fp_hdr *hdr,
+    const uint8_t *frame)
 {
 	char	*json, text[96];
 
 	if (hdr->type == FP_SUBMIT) {
-		client_submit(c, hdr, in);
+		client_submit(c, hdr, frame);
 		return;
 	}
-	evbuffer_drain(in, hdr->len);
 	if (hdr->len != 0 && (hdr->type == FP_PING || hdr->type == FP_STATUS ||
 	    hdr->type == FP_METRICS || hdr->type == FP_CANCEL)) {
 		snprintf(text, sizeof(text), "a frame of type 0x%02x carries no "
@@ -559,14 +583,13 @@ client_too_large(struct client *c, const struct fp_hdr *hdr)
 static void
 client_read_frames(struct client *c)
 {
-	struct evbuffer	*in = conn_input(c->conn);
-	struct fp_hdr	 hdr;
-	uint8_t		 buf[FP_HDR_LEN];
-	uint32_t	 max_body;
-	size_t		 avail;
-	int		 rc, progress = 0;
-	char		 text[128];
+	struct conn_cursor	 cur = { NULL, 0, 0 };
+	struct fp_hdr		 hdr;
+	uint32_t		 max_body;
+	int			 rc, progress = 0;
+	char			 text[128];
 
+	/* Frames are read in place and drained together (conn_take). */
 	max_body = master->conf->max_payload + FP_POOL_NAME_MAX;
 	while (!c->closing && !c->mem_paused) {
 		if (c->ninflight >= master->conf->max_inflight) {
@@ -574,10 +597,10 @@ client_read_frames(struct client *c)
 			conn_pause_read(c->conn);
 			break;
 		}
-		if ((avail = evbuffer_get_length(in)) < FP_HDR_LEN)
+		if (!conn_take(c->conn, &cur, FP_HDR_LEN))
 			break;
-		evbuffer_copyout(in, buf, FP_HDR_LEN);
-		if ((rc = fp_hdr_decode(buf, &hdr, max_body)) != 0) {
+		rc = fp_hdr_decode(cur.base + cur.off, &hdr, max_body);
+		if (rc != 0) {
 			if (rc == FP_ERR_PROTOCOL)
 				snprintf(text, sizeof(text), "protocol version "
 				    "%u is not supported; this daemon speaks "
@@ -588,25 +611,31 @@ client_read_frames(struct client *c)
 				    "plus the pool name)", hdr.len, max_body -
 				    FP_POOL_NAME_MAX);
 			log_debug("client %d: %s", c->fd, text);
+			conn_taken(c->conn, &cur);
 			client_send_error(c, rc, hdr.id, text);
 			client_close_after_flush(c);
 			return;
 		}
-		if (client_too_large(c, &hdr))
+		if (client_too_large(c, &hdr)) {
+			conn_taken(c->conn, &cur);
 			return;
-		if (avail - FP_HDR_LEN < hdr.len)
+		}
+		/* Not all of it yet: wait for the rest. */
+		if (!conn_take(c->conn, &cur, FP_HDR_LEN + (size_t)hdr.len))
 			break;
-		evbuffer_drain(in, FP_HDR_LEN);
-		client_frame(c, &hdr, in);
+		client_frame(c, &hdr, cur.base + cur.off);
+		cur.off += FP_HDR_LEN + (size_t)hdr.len;
 		progress = 1;
 	}
+	conn_taken(c->conn, &cur);
 	if (c->closing)
 		return;
 	/* A partial frame of a large holder waits for memory to free up. */
-	if (evbuffer_get_length(in) > 0 && client_mem_pause(c))
+	if (evbuffer_get_length(conn_input(c->conn)) > 0 &&
+	    client_mem_pause(c))
 		return;
 	/* client_timeout runs while a frame is half-sent and nothing moves. */
-	if (evbuffer_get_length(in) == 0 || c->paused)
+	if (evbuffer_get_length(conn_input(c->conn)) == 0 || c->paused)
 		evtimer_del(c->partial_ev);
 	else if ((progress || !evtimer_pending(c->partial_ev, NULL)) &&
 	    master->conf->client_timeout_ms > 0)
@@ -692,7 +721,7 @@ client_free(struct client *c)
 	struct share	*share;
 
 	/* Give a big client's memory back to the system soon (master.c). */
-	if (evbuffer_get_length(conn_output(c->conn)) +
+	if (conn_unsent(c->conn) +
 	    evbuffer_get_length(conn_input(c->conn)) > TRIM_AFTER ||
 	    c->ninflight > 1000)
 		master->trim_wanted = 1;

@@ -54,6 +54,7 @@ enum key_type {
 	KEY_SIZE,		/* a whole number with K, M or G */
 	KEY_LOG_LEVEL,
 	KEY_WORKERS,		/* a whole number or "auto" */
+	KEY_PREFETCH,		/* a whole number or "auto" (PREFETCH_AUTO) */
 	KEY_HANDLER,		/* the name of a built-in handler */
 	KEY_USER,		/* a user name or uid */
 	KEY_GROUP,		/* a group name or gid */
@@ -136,7 +137,8 @@ static const struct key pool_keys[] = {
 	    "0 (never) to 18446744073709551615" },
 	{ "max_rss", KEY_SIZE, POOL(max_rss), 0, MAX_RSS,
 	    "0 (never) to 1048576G" },
-	{ "prefetch", KEY_UINT, POOL(prefetch), 1, 1024, "1 to 1024" },
+	{ "prefetch", KEY_PREFETCH, POOL(prefetch), 1, 1024,
+	    "1 to 1024, or auto" },
 	{ "restart_burst", KEY_UINT, POOL(restart_burst), 0, 10000,
 	    "0 to 10000" },
 	{ "restart_window", KEY_DURATION, POOL(restart_window_ms), 1,
@@ -379,6 +381,15 @@ config_set(struct parse *p, const struct key *k, void *base,
 			return (config_error(p, p->line, "%s: \"%s\" is not a "
 			    "number or \"auto\"", k->name, value));
 		break;
+	case KEY_PREFETCH:
+		if (strcmp(value, "auto") == 0) {
+			config_store(base, k, PREFETCH_AUTO);
+			return (0);
+		}
+		if ((res = config_number(value, &v)) == NUM_SYNTAX)
+			return (config_error(p, p->line, "%s: \"%s\" is not a "
+			    "number or \"auto\"", k->name, value));
+		break;
 	case KEY_UINT:
 		if ((res = config_number(value, &v)) == NUM_SYNTAX)
 			return (config_error(p, p->line, "%s: \"%s\" is not a "
@@ -423,11 +434,11 @@ config_pool_new(const char *name, size_t len, int line)
 	pc->task_timeout_ms = 30 * 1000;
 	pc->max_tasks = 0;
 	pc->max_rss = 0;
-	pc->prefetch = 1;
+	pc->prefetch = PREFETCH_AUTO;
 	pc->restart_burst = 5;
 	pc->restart_window_ms = 10 * 1000;
 	pc->retries = 0;
-	pc->start_timeout_ms = 60 * 1000;
+	pc->start_timeout_ms = 0;	/* by kind: config_end_section */
 	pc->quarantine_after = 2;
 	pc->quarantine_window_ms = 10 * 60 * 1000;
 	pc->uid = -1;
@@ -539,6 +550,9 @@ config_end_section(struct parse *p)
 	    &pc->envv) == -1 ||
 	    config_env_words(p, "env", pc->env, &pc->env_words) == -1)
 		return (-1);
+	/* A program may load for a while; a module is forked ready. */
+	if (pc->start_timeout_ms == 0)
+		pc->start_timeout_ms = (pc->command != NULL ? 60 : 10) * 1000;
 	if (pc->gid == -1 && pc->uid != -1)
 		pc->gid = pc->user_gid;
 	if (pc->rlimit_cpu_ms != RLIMIT_UNSET && pc->rlimit_cpu_ms % 1000 != 0)

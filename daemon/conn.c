@@ -8,10 +8,14 @@
  * out.  Here each wake-up reads into reserved evbuffer space, CONN_READ at
  * a time, until the socket is empty.
  *
- * Writes are batched like a bufferevent's: adding to the output arms the
- * write event, and everything queued during one turn of the loop leaves in
- * one writev on the next.  A callback may free its conn: the free is then
- * put off until the callback returns.
+ * Writes are batched per turn of the loop: taking the output to add to it
+ * (conn_output()) puts the conn on a list, and after the turn's callbacks
+ * conn_flush_all() writes
+ * each listed conn once.  The write event is armed only when that write
+ * was short (the peer is slow to read) and removed once drained, so a
+ * reply costs no epoll_ctl pair: at prefetch 1 that pair was 3.3 of the
+ * master's 7.8 system calls per task.  A callback may free its conn: the
+ * free is then put off until the callback returns.
  */
 #include <sys/uio.h>
 
@@ -22,17 +26,22 @@
 #include "forkpoold.h"
 #include "log.h"
 
+TAILQ_HEAD(conn_list, conn);
+
 #define CONN_READ_FIRST	(16 * 1024)	/* asked first: most reads are small */
 #define CONN_READ	(64 * 1024)	/* asked once a read filled that */
 #define CONN_READ_MAX	(1024 * 1024)	/* bytes read per wake-up */
 
 struct conn {
+	TAILQ_ENTRY(conn) entry;	/* on the flush list */
 	int		 fd;
 	struct event	*rev;
 	struct event	*wev;
 	struct evbuffer	*in;
 	struct evbuffer	*out;
 	int		 reading;	/* rev is added */
+	int		 flushing;	/* on the flush list */
+	int		 writing;	/* wev is added: a short write waits */
 	int		 in_cb;		/* a callback runs: defer the free */
 	int		 dead;		/* freed during a callback */
 	void		(*read_cb)(void *);
@@ -42,10 +51,11 @@ struct conn {
 	uint64_t	*acct;		/* its owner's bytes held, or NULL */
 };
 
+/* Conns with output added in this turn of the loop. */
+static struct conn_list	flush_list = TAILQ_HEAD_INITIALIZER(flush_list);
+
 static void	conn_read_ev(evutil_socket_t, short, void *);
 static void	conn_write_ev(evutil_socket_t, short, void *);
-static void	conn_out_changed(struct evbuffer *,
-		    const struct evbuffer_cb_info *, void *);
 
 /*
  * Wrap fd (non-blocking; closed by conn_free).  read_cb runs when input
@@ -73,7 +83,6 @@ conn_new(int fd, void (*read_cb)(void *), void (*drained_cb)(void *),
 	if (c->rev == NULL || c->wev == NULL || c->in == NULL ||
 	    c->out == NULL)
 		fatalx("conn_new: out of memory");
-	evbuffer_add_cb(c->out, conn_out_changed, c);
 	conn_resume_read(c);
 	return (c);
 }
@@ -109,8 +118,17 @@ conn_account(struct conn *c, uint64_t *mine)
 }
 
 static void
+conn_unlist(struct conn *c)
+{
+	if (c->flushing)
+		TAILQ_REMOVE(&flush_list, c, entry);
+	c->flushing = 0;
+}
+
+static void
 conn_destroy(struct conn *c)
 {
+	conn_unlist(c);
 	event_free(c->rev);
 	event_free(c->wev);
 	if (c->acct != NULL) {
@@ -135,6 +153,7 @@ conn_free(struct conn *c)
 		c->acct = &sink;
 	if (c->in_cb) {
 		c->dead = 1;
+		conn_unlist(c);
 		event_del(c->rev);
 		event_del(c->wev);
 		return;
@@ -148,10 +167,26 @@ conn_input(struct conn *c)
 	return (c->in);
 }
 
+/*
+ * The output, to add to: the conn is written at the end of this turn.
+ * (Not an evbuffer callback: those ran on every add and drain, 400
+ * instructions a task.)
+ */
 struct evbuffer *
 conn_output(struct conn *c)
 {
+	if (!c->dead && !c->flushing && !c->writing) {
+		c->flushing = 1;
+		TAILQ_INSERT_TAIL(&flush_list, c, entry);
+	}
 	return (c->out);
+}
+
+/* Bytes queued and not yet written. */
+size_t
+conn_unsent(const struct conn *c)
+{
+	return (evbuffer_get_length(c->out));
 }
 
 int
@@ -176,16 +211,67 @@ conn_resume_read(struct conn *c)
 	c->reading = 1;
 }
 
-/* Output was added: write it on the next turn of the loop. */
+/* Run one of c's callbacks; a free it asks for happens afterwards. */
 static void
-conn_out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
+conn_call_close(struct conn *c, int err)
 {
-	struct conn	*c = arg;
+	c->in_cb = 1;
+	c->close_cb(c->arg, err);
+	c->in_cb = 0;
+	if (c->dead)
+		conn_destroy(c);
+}
 
-	(void)buf;
-	if (info->n_added > 0 && !c->dead)
-		event_add(c->wev, NULL);
+static void
+conn_call_drained(struct conn *c)
+{
+	if (c->drained_cb == NULL)
+		return;
+	c->in_cb = 1;
+	c->drained_cb(c->arg);
+	c->in_cb = 0;
+	if (c->dead)
+		conn_destroy(c);
+}
+
+/*
+ * One write of what is queued.  What does not fit waits for the write
+ * event; an error closes the conn.
+ */
+static void
+conn_flush(struct conn *c)
+{
+	if (evbuffer_get_length(c->out) > 0 &&
+	    evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
+		if (c->writing)
+			event_del(c->wev);
+		c->writing = 0;
+		conn_call_close(c, errno);
+		return;
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		if (!c->writing)
+			event_add(c->wev, NULL);
+		c->writing = 1;
+		return;
+	}
+	if (c->writing)
+		event_del(c->wev);
+	c->writing = 0;
+	conn_call_drained(c);
+}
+
+/* The end of a turn of the loop: write what every conn has queued. */
+void
+conn_flush_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&flush_list)) != NULL) {
+		conn_unlist(c);
+		conn_flush(c);
+	}
 }
 
 /*
@@ -247,6 +333,42 @@ conn_fill(struct conn *c, int *eof, int *err)
 	}
 }
 
+/*
+ * Frames read in place: make need bytes from cur->off contiguous at
+ * cur->base, from the input's first chain (pulled up when they span two).
+ * 1, or 0 when the input holds fewer.  Bytes are drained in bulk, when
+ * the chain is used up and at conn_taken(): a drain per frame cost more
+ * than all the rest of reading it.
+ */
+int
+conn_take(struct conn *c, struct conn_cursor *cur, size_t need)
+{
+	struct evbuffer_iovec	v;
+
+	if (cur->base != NULL && cur->off + need <= cur->have)
+		return (1);
+	conn_taken(c, cur);
+	if (evbuffer_get_length(c->in) < need ||
+	    evbuffer_peek(c->in, -1, NULL, &v, 1) < 1)
+		return (0);
+	cur->base = v.iov_base;
+	cur->have = v.iov_len;
+	if (cur->have < need) {
+		cur->base = evbuffer_pullup(c->in, need);
+		cur->have = need;
+	}
+	return (1);
+}
+
+/* Drain what was taken; the cursor starts again at the input's front. */
+void
+conn_taken(struct conn *c, struct conn_cursor *cur)
+{
+	evbuffer_drain(c->in, cur->off);
+	cur->base = NULL;
+	cur->off = cur->have = 0;
+}
+
 /* Read all there is now, without callbacks (a worker just reaped). */
 void
 conn_read_now(struct conn *c)
@@ -277,31 +399,11 @@ conn_read_ev(evutil_socket_t fd, short events, void *arg)
 		conn_destroy(c);
 }
 
+/* The peer read some: write more (still in this turn's flush). */
 static void
 conn_write_ev(evutil_socket_t fd, short events, void *arg)
 {
-	struct conn	*c = arg;
-	int		 n;
-
+	(void)fd;
 	(void)events;
-	if ((n = evbuffer_write(c->out, fd)) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
-		event_del(c->wev);
-		c->in_cb = 1;
-		c->close_cb(c->arg, errno);
-		c->in_cb = 0;
-		if (c->dead)
-			conn_destroy(c);
-		return;
-	}
-	if (evbuffer_get_length(c->out) > 0)
-		return;
-	event_del(c->wev);
-	if (c->drained_cb == NULL)
-		return;
-	c->in_cb = 1;
-	c->drained_cb(c->arg);
-	c->in_cb = 0;
-	if (c->dead)
-		conn_destroy(c);
+	conn_flush(arg);
 }

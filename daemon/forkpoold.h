@@ -35,6 +35,7 @@
 #define CHILD_CHANNEL_FD	3
 
 #define RLIMIT_UNSET	UINT64_MAX
+#define PREFETCH_AUTO	0	/* prefetch = auto: from the tasks' times */
 #define SANDBOX_NONE	0
 #define SANDBOX_SECCOMP	1
 #define MAX_ALLOW	64	/* users or groups in an allow list */
@@ -60,7 +61,7 @@ struct pool_config {
 	uint64_t	 task_timeout_ms;	/* 0: none */
 	uint64_t	 max_tasks;	/* 0: never */
 	uint64_t	 max_rss;	/* bytes; 0: never */
-	unsigned int	 prefetch;
+	unsigned int	 prefetch;	/* PREFETCH_AUTO, or a number */
 	unsigned int	 restart_burst;
 	uint64_t	 restart_window_ms;
 	unsigned int	 retries;
@@ -125,9 +126,12 @@ struct task {
 	uint16_t	 namelen;	/* the pool name at the front of body */
 	unsigned int	 attempts;	/* times it started on a worker */
 	int		 cancelled;	/* answered; discard the output */
-	struct evbuffer	*body;		/* pool name then payload, as sent */
-	struct timeval	 queued_at;
-	struct timeval	 started_at;
+	uint8_t		*frame;		/* room for a header, then body */
+	uint8_t		*body;		/* pool name then payload, as sent */
+	uint32_t	 len;		/* of body */
+	uint32_t	 cap;		/* frame's size, kept for reuse */
+	uint64_t	 queued_us;	/* master_now_us() */
+	uint64_t	 started_us;
 	uint64_t	 held_len;	/* its body, counted in master->held */
 	uint64_t	*held_by;	/* and in its client's count, or NULL */
 };
@@ -253,11 +257,16 @@ struct pool {
 	struct gen	*prev_gen;	/* before a reload, to roll back to */
 	int		 reshaping;	/* workers to replace, add or retire */
 	int		 removed;	/* dropped by a reload: drain, then free */
+	int		 fresh;		/* added by a reload; no worker ready yet */
+	int		 unavailable;	/* no worker for start_timeout: refuse */
+	struct event	*unavail_timer;	/* start_timeout without a worker */
 	struct event	*free_ev;	/* frees a drained pool from the loop */
 	struct share_list ring;		/* shares with tasks queued, in turn */
 	struct share_list shares;	/* every client's share of the pool */
 	unsigned int	 nqueued;
 	unsigned int	 nwaiting;	/* shares in the ring */
+	unsigned int	 auto_prefetch;	/* what prefetch = auto chose */
+	uint64_t	 task_avg;	/* moving average task time, us * 16 */
 	struct worker_list workers;
 	unsigned int	 nworkers;	/* processes that exist */
 	unsigned int	 nready;	/* have said PONG at least once */
@@ -282,6 +291,7 @@ struct pool {
 	uint64_t	 quarantined;	/* tasks refused as poison */
 	uint64_t	 recycled;	/* workers retired by max_tasks/max_rss */
 	uint64_t	 retried;	/* runs again after a crash */
+	uint64_t	 refused_unavailable;	/* tasks answered UNAVAILABLE */
 	struct quarantine *quarantine;
 	uint64_t	 bytes_in;	/* payload bytes of accepted tasks */
 	uint64_t	 bytes_out;	/* output bytes of results */
@@ -313,6 +323,7 @@ struct master {
 	uint64_t	 held;		/* bytes held for clients (max_memory) */
 	uint64_t	 held_peak;	/* since the last malloc_trim */
 	uint64_t	 next_seq;	/* task ids on worker channels */
+	char		 reload_error[1040];	/* why the last reload failed */
 };
 
 extern struct master *master;
@@ -372,6 +383,7 @@ size_t		 taskmap_count(const struct taskmap *map);
 /* master.c */
 int		 master_run(struct config *conf, const char *socket_path);
 uint64_t	 master_now_ms(void);
+uint64_t	 master_now_us(void);
 void		 master_arm_ms(struct event *ev, uint64_t ms);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
@@ -400,10 +412,21 @@ struct conn	*conn_new(int fd, void (*read_cb)(void *),
 void		 conn_free(struct conn *c);
 struct evbuffer	*conn_input(struct conn *c);
 struct evbuffer	*conn_output(struct conn *c);
+size_t		 conn_unsent(const struct conn *c);
 int		 conn_fd(struct conn *c);
 void		 conn_pause_read(struct conn *c);
 void		 conn_resume_read(struct conn *c);
 void		 conn_read_now(struct conn *c);
+void		 conn_flush_all(void);
+/* Frames read in place from a conn's input (conn_take, conn_taken). */
+struct conn_cursor {
+	const uint8_t	*base;		/* contiguous input */
+	size_t		 off;		/* taken so far, drained at conn_taken */
+	size_t		 have;		/* bytes at base */
+};
+int		 conn_take(struct conn *c, struct conn_cursor *cur,
+		    size_t need);
+void		 conn_taken(struct conn *c, struct conn_cursor *cur);
 
 /* client.c */
 void		 client_accept(int fd);
@@ -422,9 +445,13 @@ void		 client_held_changed(void);
 
 /* task.c */
 struct task	*task_new(struct client *client, struct pool *pool,
-		    uint64_t id, uint16_t namelen);
+		    uint64_t id, uint16_t namelen, const uint8_t *frame,
+		    uint32_t len);
 void		 task_free(struct task *task);
+void		 task_free_all(void);
 void		 task_result(struct task *task, uint16_t status,
+		    const uint8_t *data, size_t len);
+void		 task_result_buffer(struct task *task, uint16_t status,
 		    struct evbuffer *from, size_t len);
 void		 task_fail(struct task *task, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -443,6 +470,8 @@ void		 gen_unref(struct gen *gen);
 
 /* reload.c */
 void		 reload_run(void);
+void		 reload_failed(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
 
 /* pool.c */
 struct pool	*pool_create(struct gen *gen);
@@ -453,6 +482,8 @@ struct share	*pool_share(struct pool *pool, struct client *c,
 void		 pool_share_free(struct share *share);
 int		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
+unsigned int	 pool_prefetch(const struct pool *pool);
+void		 pool_task_timed(struct pool *pool, uint64_t us);
 void		 pool_unqueue(struct task *task);
 void		 pool_requeue(struct pool *pool, struct task_list *tasks);
 void		 pool_requeue_task(struct pool *pool, struct task *task);
@@ -482,6 +513,7 @@ void		 worker_recycle(struct worker *w);
 void		 worker_status_str(int status, char *buf, size_t len);
 int		 worker_can_take(const struct worker *w, unsigned int prefetch);
 int		 worker_is_idle(const struct worker *w);
+int		 worker_is_serving(const struct worker *w);
 int		 worker_is_live(const struct worker *w);
 int		 worker_is_stale(const struct worker *w);
 int		 worker_was_ready(const struct worker *w);
@@ -506,6 +538,7 @@ struct quarantine *quarantine_new(void);
 void		 quarantine_free(struct quarantine *q);
 struct fp_fingerprint quarantine_fingerprint(const void *data, size_t len);
 unsigned int	 quarantine_count(struct quarantine *q, uint64_t now);
+int		 quarantine_empty(const struct quarantine *q);
 const struct quarantine_entry *quarantine_check(struct quarantine *q,
 		    struct fp_fingerprint fp, uint64_t now);
 int		 quarantine_crash(struct quarantine *q, struct fp_fingerprint fp,
@@ -517,7 +550,7 @@ const struct quarantine_entry *quarantine_entry(const struct quarantine *q,
 void		 metrics_observe(struct histogram *h, uint64_t us);
 uint64_t	 metrics_quantile_us(const struct histogram *h, double q);
 void		 metrics_task_ran(struct pool *pool, const struct task *task,
-		    const struct timeval *now);
+		    uint64_t now_us);
 long		 metrics_master_rss(void);
 void		 metrics_text(struct evbuffer *b);
 

@@ -54,15 +54,10 @@ metrics_quantile_us(const struct histogram *h, double q)
 
 /* A task that ran on a worker ended at now. */
 void
-metrics_task_ran(struct pool *pool, const struct task *task,
-    const struct timeval *now)
+metrics_task_ran(struct pool *pool, const struct task *task, uint64_t now_us)
 {
-	struct timeval	d;
-
-	evutil_timersub(now, &task->started_at, &d);
-	metrics_observe(&pool->duration, d.tv_sec * 1000000ULL + d.tv_usec);
-	evutil_timersub(&task->started_at, &task->queued_at, &d);
-	metrics_observe(&pool->wait, d.tv_sec * 1000000ULL + d.tv_usec);
+	metrics_observe(&pool->duration, now_us - task->started_us);
+	metrics_observe(&pool->wait, task->started_us - task->queued_us);
 }
 
 static void
@@ -154,6 +149,13 @@ metrics_open_fds(void)
 }
 
 static void
+metrics_prefetch(struct evbuffer *b, const struct pool *p)
+{
+	evbuffer_add_printf(b, "forkpool_prefetch{pool=\"%s\"} %u\n",
+	    p->name, pool_prefetch(p));
+}
+
+static void
 metrics_queue(struct evbuffer *b, const struct pool *p)
 {
 	evbuffer_add_printf(b, "forkpool_queue_depth{pool=\"%s\"} %u\n",
@@ -219,6 +221,9 @@ metrics_pools(struct evbuffer *b)
 	    "Tasks answered, by outcome.", metrics_outcomes);
 	metrics_family(b, "forkpool_queue_depth", "gauge",
 	    "Tasks waiting in the pool's queue.", metrics_queue);
+	metrics_family(b, "forkpool_prefetch", "gauge",
+	    "Tasks handed to one worker at once (prefetch = auto: as chosen "
+	    "now).", metrics_prefetch);
 	metrics_family(b, "forkpool_workers", "gauge",
 	    "Worker processes, by state.", metrics_workers);
 	metrics_family(b, "forkpool_worker_restarts_total", "counter",

@@ -77,6 +77,13 @@ quarantine_count(struct quarantine *q, uint64_t now)
 	return (q->n);
 }
 
+/* Nothing recorded: no task need be fingerprinted (and no clock read). */
+int
+quarantine_empty(const struct quarantine *q)
+{
+	return (q->n == 0);
+}
+
 /* The entry when fp is quarantined now, else NULL. */
 const struct quarantine_entry *
 quarantine_check(struct quarantine *q, struct fp_fingerprint fp,

@@ -10,6 +10,7 @@
  * timeouts) apply in place, the pool growing or shrinking without touching
  * a busy worker.  The socket cannot move without a restart.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +192,9 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 		if (items[i].pool == NULL) {
 			log_info("pool %s: added by the reload",
 			    items[i].pc->name);
-			pool_reconcile(pool_create(items[i].gen));
+			pool = pool_create(items[i].gen);
+			pool->fresh = 1;
+			pool_reconcile(pool);
 			added++;
 		} else if (items[i].gen != NULL) {
 			log_info("pool %s: handler settings changed; replacing "
@@ -224,6 +227,26 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	    added, removed, changed);
 }
 
+/*
+ * A reload did not take: "reload failed" and what fmt says, logged once,
+ * kept for STATUS, and told to systemd (the tick in master.c repeats it in
+ * every STATUS= line until the next reload).
+ */
+void
+reload_failed(const char *fmt, ...)
+{
+	char	what[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(master->reload_error, sizeof(master->reload_error),
+	    "reload failed%s", what);
+	log_warnx("%s", master->reload_error);
+	sdnotify_send("READY=1\nSTATUS=%s", master->reload_error);
+}
+
 /* Reload the configuration file, or change nothing and say why. */
 void
 reload_run(void)
@@ -243,12 +266,12 @@ reload_run(void)
 	log_info("received SIGHUP; reloading %s", master->conf->path);
 	if ((nc = config_reload(master->conf, err, sizeof(err))) == NULL ||
 	    (items = reload_prepare(nc, &n, err, sizeof(err))) == NULL) {
-		log_warnx("reload failed, nothing changed: %s", err);
-		sdnotify_send("READY=1\nSTATUS=reload failed: %s", err);
+		reload_failed(", nothing changed: %s", err);
 		if (nc != NULL)
 			config_free(nc);
 		return;
 	}
+	master->reload_error[0] = '\0';
 	reload_apply(nc, items, n);
 	config_free(nc);
 	sdnotify_send("READY=1\nSTATUS=serving %u pools on %s (reloaded)",

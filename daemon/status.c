@@ -11,10 +11,9 @@
 #include "log.h"
 
 static json_t *
-status_worker(const struct worker *w, const struct timeval *now)
+status_worker(const struct worker *w)
 {
 	const struct task	*task = TAILQ_FIRST(&w->inflight);
-	struct timeval		 d;
 	json_t			*obj;
 
 	obj = json_pack("{s:I, s:s, s:I, s:I, s:I, s:b}",
@@ -26,11 +25,9 @@ status_worker(const struct worker *w, const struct timeval *now)
 	    "current", w->gen == w->pool->gen);
 	if (obj == NULL)
 		fatalx("status: json_pack");
-	if (task != NULL) {
-		evutil_timersub(now, &task->started_at, &d);
-		json_object_set_new(obj, "running_ms",
-		    json_integer(d.tv_sec * 1000 + d.tv_usec / 1000));
-	}
+	if (task != NULL)
+		json_object_set_new(obj, "running_ms", json_integer(
+		    (master_now_us() - task->started_us) / 1000));
 	return (obj);
 }
 
@@ -58,14 +55,14 @@ status_quarantine(const struct pool *pool)
 }
 
 static json_t *
-status_pool(const struct pool *pool, const struct timeval *now)
+status_pool(const struct pool *pool)
 {
 	const struct worker	*w;
 	json_t			*obj, *workers, *times;
 
 	workers = json_array();
 	TAILQ_FOREACH(w, &pool->workers, entry)
-		json_array_append_new(workers, status_worker(w, now));
+		json_array_append_new(workers, status_worker(w));
 	times = json_pack("{s:f, s:f, s:f}",
 	    "mean_ms", pool->duration.count == 0 ? 0.0 :
 	    pool->duration.sum_us / 1e3 / pool->duration.count,
@@ -86,7 +83,7 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	    "cancelled", (json_int_t)pool->cancelled,
 	    "backoff", pool->backoff,
 	    "backoff_ms", (json_int_t)pool->backoff_ms,
-	    "prefetch", (json_int_t)pool->conf->prefetch);
+	    "prefetch", (json_int_t)pool_prefetch(pool));
 	if (obj == NULL || times == NULL)
 		fatalx("status: json_pack");
 	json_object_set_new(obj, "shutting_down",
@@ -100,8 +97,16 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	if (pool->missing > 0 || pool->spawn_failures > 0)
 		json_object_set_new(obj, "missing_why",
 		    json_string(pool->last_error));
+	json_object_set_new(obj, "prefetch_auto",
+	    json_boolean(pool->conf->prefetch == PREFETCH_AUTO));
 	json_object_set_new(obj, "clients_queued",
 	    json_integer(pool->nwaiting));
+	json_object_set_new(obj, "unavailable",
+	    json_boolean(pool->unavailable));
+	json_object_set_new(obj, "refused_unavailable",
+	    json_integer(pool->refused_unavailable));
+	json_object_set_new(obj, "start_timeout_ms",
+	    json_integer(pool->conf->start_timeout_ms));
 	json_object_set_new(obj, "recycled", json_integer(pool->recycled));
 	json_object_set_new(obj, "retried", json_integer(pool->retried));
 	json_object_set_new(obj, "quarantined", json_integer(pool->quarantined));
@@ -127,9 +132,9 @@ status_json(void)
 	evutil_timersub(&now, &master->started_at, &up);
 	pools = json_array();
 	TAILQ_FOREACH(pool, &master->pools, entry)
-		json_array_append_new(pools, status_pool(pool, &now));
+		json_array_append_new(pools, status_pool(pool));
 	TAILQ_FOREACH(pool, &master->draining, entry)
-		json_array_append_new(pools, status_pool(pool, &now));
+		json_array_append_new(pools, status_pool(pool));
 	doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:I, s:o}",
 	    "version", FORKPOOL_VERSION,
 	    "pid", (json_int_t)getpid(),
@@ -144,6 +149,10 @@ status_json(void)
 	json_object_set_new(doc, "held_bytes", json_integer(master->held));
 	json_object_set_new(doc, "max_memory", json_integer(
 	    master->conf->max_memory));
+	json_object_set_new(doc, "reload", json_pack("{s:b, s:s?}",
+	    "failed", master->reload_error[0] != '\0',
+	    "error", master->reload_error[0] != '\0' ? master->reload_error :
+	    NULL));
 	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("status: json");
 	json_decref(doc);

@@ -26,6 +26,8 @@
 
 /* Payloads up to this are copied to the worker; larger ones referenced. */
 #define COPY_MAX	4096
+/* Results up to this are read in place; larger ones moved as chains. */
+#define INPLACE_MAX	(64 * 1024)
 /* A program's output: lines longer are cut; more per second are dropped. */
 #define OUTPUT_LINE_MAX		1024
 #define OUTPUT_LINES_PER_S	100
@@ -59,6 +61,13 @@ worker_is_idle(const struct worker *w)
 {
 	return ((w->state == WORKER_IDLE || w->state == WORKER_RETIRING) &&
 	    w->ninflight == 0);
+}
+
+/* Ready and taking tasks (when it has room). */
+int
+worker_is_serving(const struct worker *w)
+{
+	return (w->state == WORKER_IDLE || w->state == WORKER_BUSY);
 }
 
 /* Counts toward its pool's size: not on its way out. */
@@ -147,6 +156,13 @@ elapsed_s(const struct timeval *since)
 	evutil_gettimeofday(&now, NULL);
 	evutil_timersub(&now, since, &d);
 	return (d.tv_sec + d.tv_usec / 1e6);
+}
+
+/* Seconds a task has run, by this turn's clock. */
+static double
+task_ran_s(const struct task *task)
+{
+	return ((master_now_us() - task->started_us) / 1e6);
 }
 
 /*
@@ -378,29 +394,51 @@ worker_output_close_cb(void *arg, int err)
 	w->out = NULL;
 }
 
-/* Start (or stop) the running task's clock; now is when it starts. */
+/*
+ * Start the running task's clock: it starts now.  The timers are not
+ * moved per task (an event_add and event_del each, every task): one still
+ * pending fires at a deadline no later than this task's, and its callback
+ * re-arms it for what is left of the task then running.
+ */
 static void
-worker_arm(struct worker *w, const struct timeval *now)
+worker_arm(struct worker *w)
 {
 	uint64_t	ms = w->pool->conf->task_timeout_ms;
 	uint64_t	slow = w->pool->conf->slow_task_ms;
 	struct task	*task;
 
-	evtimer_del(w->slow_timer);
 	if ((task = TAILQ_FIRST(&w->inflight)) == NULL) {
-		evtimer_del(w->timer);
 		if (w->state == WORKER_BUSY)
 			w->state = WORKER_IDLE;
 		return;
 	}
-	task->started_at = *now;
+	task->started_us = master_now_us();
 	task->attempts++;
 	if (w->state == WORKER_IDLE)
 		w->state = WORKER_BUSY;
-	if (slow > 0)
+	if (slow > 0 && !evtimer_pending(w->slow_timer, NULL))
 		master_arm_ms(w->slow_timer, slow);
-	if (ms > 0)
+	if (ms > 0 && !evtimer_pending(w->timer, NULL))
 		master_arm_ms(w->timer, ms);
+}
+
+/*
+ * A timer of the running task fired: 1 when task has run limit_ms;
+ * otherwise it is armed again for the rest and 0.
+ */
+static int
+worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
+{
+	uint64_t	ran = master_now_us() - task->started_us;
+
+	/*
+	 * Also covers libevent's coarse clock, which may fire a few ms
+	 * early: a task is never timed out before its time by our clock.
+	 */
+	if (ran >= limit_ms * 1000)
+		return (1);
+	master_arm_ms(ev, limit_ms - ran / 1000 + 1);
+	return (0);
 }
 
 /* Hand a task to the worker: one SUBMIT frame on its channel. */
@@ -409,9 +447,7 @@ worker_send(struct worker *w, struct task *task)
 {
 	struct evbuffer	*out = conn_output(w->conn);
 	struct fp_hdr	 hdr;
-	struct timeval	 now;
-	uint8_t		 buf[FP_HDR_LEN];
-	size_t		 len = evbuffer_get_length(task->body);
+	size_t		 len = task->len;
 
 	task->seq = ++master->next_seq;
 	task->worker = w;
@@ -421,22 +457,22 @@ worker_send(struct worker *w, struct task *task)
 	hdr.type = FP_SUBMIT;
 	hdr.arg = task->namelen;
 	hdr.id = task->seq;
-	fp_hdr_encode(buf, &hdr);
-	evbuffer_add(out, buf, sizeof(buf));
+	/* In the room the client's header left (task_new). */
+	fp_hdr_encode(task->frame, &hdr);
 	/*
 	 * The task keeps its body until it is answered: a worker that dies
 	 * holding prefetched tasks gives them back to the queue.  Small
 	 * bodies are cheaper to copy than to reference.
 	 */
 	if (len <= COPY_MAX)
-		evbuffer_add(out, evbuffer_pullup(task->body, -1), len);
-	else
-		evbuffer_add_buffer_reference(out, task->body);
-	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
-	if (w->ninflight++ == 0) {
-		evutil_gettimeofday(&now, NULL);
-		worker_arm(w, &now);
+		evbuffer_add(out, task->frame, FP_HDR_LEN + len);
+	else {
+		evbuffer_add(out, task->frame, FP_HDR_LEN);
+		evbuffer_add_reference(out, task->body, len, NULL, NULL);
 	}
+	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
+	if (w->ninflight++ == 0)
+		worker_arm(w);
 }
 
 /* Kill the worker's process group; the reap answers its task. */
@@ -493,7 +529,7 @@ worker_skipped(struct worker *w, struct task *task)
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	if (next != NULL) {
-		next->started_at = task->started_at;
+		next->started_us = task->started_us;
 		next->attempts++;
 	}
 	task_free(task);
@@ -560,39 +596,43 @@ worker_recycle(struct worker *w)
 		w->state = WORKER_RETIRING;
 }
 
-/* A RESULT or ERROR for the running task. */
-static void
-worker_answer(struct worker *w, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+/* The running task has been answered: the worker's side of it. */
+static struct task *
+worker_answered(struct worker *w)
 {
 	struct task	*task = TAILQ_FIRST(&w->inflight);
-	struct timeval	 now;
-	char		 text[512];
-	size_t		 n;
 
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	w->tasks++;
-	evutil_gettimeofday(&now, NULL);
-	metrics_task_ran(w->pool, task, &now);
-	worker_arm(w, &now);
+	metrics_task_ran(w->pool, task, master_now_us());
+	pool_task_timed(w->pool, master_now_us() - task->started_us);
+	worker_arm(w);
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
+	return (task);
+}
+
+/* A RESULT or ERROR for the running task, its body in place. */
+static void
+worker_answer(struct worker *w, const struct fp_hdr *hdr,
+    const uint8_t *body)
+{
+	struct task	*task = worker_answered(w);
+	int		 n;
+
 	if (hdr->type == FP_RESULT) {
-		task_result(task, hdr->arg, in, hdr->len);
+		task_result(task, hdr->arg, body, hdr->len);
 		return;
 	}
-	n = hdr->len < sizeof(text) - 1 ? hdr->len : sizeof(text) - 1;
-	evbuffer_remove(in, text, n);
-	evbuffer_drain(in, hdr->len - n);
-	text[n] = '\0';
-	task_fail(task, hdr->arg, "%s", text);
+	n = hdr->len < 511 ? (int)hdr->len : 511;
+	task_fail(task, hdr->arg, "%.*s", n, (const char *)body);
 }
 
 /* A frame from a worker that is starting up: PONG, or why it failed. */
 static int
 worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
-    struct evbuffer *in)
+    const uint8_t *body)
 {
 	size_t	n;
 
@@ -610,8 +650,7 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 	    w->gen->conf->command == NULL) {
 		n = hdr->len < sizeof(w->start_error) - 1 ? hdr->len :
 		    sizeof(w->start_error) - 1;
-		evbuffer_remove(in, w->start_error, n);
-		evbuffer_drain(in, hdr->len - n);
+		memcpy(w->start_error, body, n);
 		w->start_error[n] = '\0';
 		log_warnx("pool %s: worker %ld could not start: %s",
 		    w->pool->name, (long)w->pid, w->start_error);
@@ -621,23 +660,91 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 }
 
 /*
- * Take every whole frame the channel holds.  Returns -1 once the worker
- * has been found breaking the protocol (its channel is then closed).
+ * Whether a frame may come now: 0, or -1 once the worker has been found
+ * breaking the protocol (killed, its channel closed).
+ */
+static int
+worker_frame_ok(struct worker *w, const struct fp_hdr *hdr)
+{
+	struct task	*task;
+	char		 what[96];
+
+	/* Cancelled tasks before the one answered were skipped. */
+	while ((task = TAILQ_FIRST(&w->inflight)) != NULL &&
+	    task->cancelled && hdr->id != task->seq)
+		worker_skipped(w, task);
+	/*
+	 * Our own module workers may answer any ERROR; a program only
+	 * TOO_LARGE, for an output over max_payload (PROTOCOL.md).
+	 */
+	if ((hdr->type != FP_RESULT && (hdr->type != FP_ERROR ||
+	    (w->gen->conf->command != NULL &&
+	    hdr->arg != FP_ERR_TOO_LARGE))) ||
+	    task == NULL || hdr->id != task->seq ||
+	    (hdr->type == FP_ERROR && (hdr->arg == 0 ||
+	    hdr->arg > FP_ERR_MAX))) {
+		snprintf(what, sizeof(what), "unexpected frame type 0x%02x id "
+		    "%llu", hdr->type, (unsigned long long)hdr->id);
+		worker_violation(w, what);
+		return (-1);
+	}
+	return (0);
+}
+
+/* One whole frame, in place: its header, then hdr->len bytes. */
+static int
+worker_frame(struct worker *w, const struct fp_hdr *hdr,
+    const uint8_t *frame)
+{
+	char	what[96];
+
+	if (!worker_was_ready(w)) {
+		if (worker_startup_frame(w, hdr, frame + FP_HDR_LEN) == 0)
+			return (0);
+		snprintf(what, sizeof(what), "frame type 0x%02x before PONG",
+		    hdr->type);
+		worker_violation(w, what);
+		return (-1);
+	}
+	if (worker_frame_ok(w, hdr) == -1)
+		return (-1);
+	worker_answer(w, hdr, frame + FP_HDR_LEN);
+	return (0);
+}
+
+/*
+ * A RESULT too large to read in place: its output's chains move to the
+ * client (task_result_buffer), not copied.
+ */
+static int
+worker_large_result(struct worker *w, const struct fp_hdr *hdr,
+    struct evbuffer *in)
+{
+	if (worker_frame_ok(w, hdr) == -1)
+		return (-1);
+	evbuffer_drain(in, FP_HDR_LEN);
+	task_result_buffer(worker_answered(w), hdr->arg, in, hdr->len);
+	return (0);
+}
+
+/*
+ * Take every whole frame the channel holds.  Frames are read in place
+ * from the input's first chain and drained together; one that spans two
+ * chains is pulled up, and a large RESULT is handed on as chains.
+ * Returns -1 once the worker has been found breaking the protocol (its
+ * channel is then closed and its input gone).
  */
 static int
 worker_read_frames(struct worker *w)
 {
-	struct evbuffer	*in;
-	struct fp_hdr	 hdr;
-	struct task	*task;
-	uint8_t		 buf[FP_HDR_LEN];
-	char		 what[96];
-	int		 rc;
+	struct conn_cursor	 cur = { NULL, 0, 0 };
+	struct fp_hdr		 hdr;
+	size_t			 need;
+	char			 what[96];
+	int			 rc;
 
-	in = conn_input(w->conn);
-	while (evbuffer_get_length(in) >= FP_HDR_LEN) {
-		evbuffer_copyout(in, buf, FP_HDR_LEN);
-		rc = fp_hdr_decode(buf, &hdr, w->max_payload);
+	while (conn_take(w->conn, &cur, FP_HDR_LEN)) {
+		rc = fp_hdr_decode(cur.base + cur.off, &hdr, w->max_payload);
 		if (rc != 0) {
 			snprintf(what, sizeof(what), rc == FP_ERR_PROTOCOL ?
 			    "version %u" : "a frame of %u bytes", rc ==
@@ -645,38 +752,23 @@ worker_read_frames(struct worker *w)
 			worker_violation(w, what);
 			return (-1);
 		}
-		if (evbuffer_get_length(in) - FP_HDR_LEN < hdr.len)
-			break;
-		evbuffer_drain(in, FP_HDR_LEN);
-		if (!worker_was_ready(w)) {
-			if (worker_startup_frame(w, &hdr, in) == 0)
-				continue;
-			snprintf(what, sizeof(what), "frame type 0x%02x "
-			    "before PONG", hdr.type);
-			worker_violation(w, what);
-			return (-1);
+		need = FP_HDR_LEN + (size_t)hdr.len;
+		if (hdr.len > INPLACE_MAX && worker_was_ready(w)) {
+			conn_taken(w->conn, &cur);
+			if (evbuffer_get_length(conn_input(w->conn)) < need)
+				break;		/* the rest has not come yet */
+			if (worker_large_result(w, &hdr,
+			    conn_input(w->conn)) == -1)
+				return (-1);
+			continue;
 		}
-		while ((task = TAILQ_FIRST(&w->inflight)) != NULL &&
-		    task->cancelled && hdr.id != task->seq)
-			worker_skipped(w, task);
-		/*
-		 * Our own module workers may answer any ERROR; a program only
-		 * TOO_LARGE, for an output over max_payload (PROTOCOL.md).
-		 */
-		if ((hdr.type != FP_RESULT && (hdr.type != FP_ERROR ||
-		    (w->gen->conf->command != NULL &&
-		    hdr.arg != FP_ERR_TOO_LARGE))) ||
-		    task == NULL || hdr.id != task->seq ||
-		    (hdr.type == FP_ERROR && (hdr.arg == 0 ||
-		    hdr.arg > FP_ERR_MAX))) {
-			snprintf(what, sizeof(what), "unexpected frame type "
-			    "0x%02x id %llu", hdr.type,
-			    (unsigned long long)hdr.id);
-			worker_violation(w, what);
+		if (!conn_take(w->conn, &cur, need))
+			break;			/* the rest has not come yet */
+		if (worker_frame(w, &hdr, cur.base + cur.off) == -1)
 			return (-1);
-		}
-		worker_answer(w, &hdr, in);
+		cur.off += need;
 	}
+	conn_taken(w->conn, &cur);
 	return (0);
 }
 
@@ -764,7 +856,8 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 		worker_kill(w, FP_ERR_INTERNAL, "the worker never started");
 		return;
 	}
-	if (task == NULL)
+	if (task == NULL || !worker_task_due(w->timer, task,
+	    w->pool->conf->task_timeout_ms))
 		return;
 	log_warnx("pool %s: worker %ld timed out after %.3f s; killed",
 	    w->pool->name, (long)w->pid, ms / 1000);
@@ -781,12 +874,13 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (task == NULL)
+	if (task == NULL || !worker_task_due(w->slow_timer, task,
+	    w->pool->conf->slow_task_ms))
 		return;
 	log_warnx("pool %s: worker %ld: slow task: id %llu (%zu bytes of "
 	    "payload) has run %.3f s", w->pool->name, (long)w->pid,
-	    (unsigned long long)task->id, evbuffer_get_length(task->body) -
-	    task->namelen, elapsed_s(&task->started_at));
+	    (unsigned long long)task->id, (size_t)(task->len -
+	    task->namelen), task_ran_s(task));
 }
 
 /*
@@ -872,8 +966,7 @@ worker_task_crashed(struct worker *w, struct task *task, const char *why,
 	int			 poisoned = 0;
 
 	if (pc->quarantine_after > 0) {
-		fp = quarantine_fingerprint(evbuffer_pullup(task->body, -1),
-		    evbuffer_get_length(task->body));
+		fp = quarantine_fingerprint(task->body, task->len);
 		poisoned = quarantine_crash(pool->quarantine, fp,
 		    pc->quarantine_after, pc->quarantine_window_ms,
 		    master_now_ms());
@@ -913,7 +1006,6 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 {
 	struct pool	*pool = w->pool;
 	struct task	*task;
-	struct timeval	 now;
 	char		 why[64];
 	double		 ran = 0;
 	int		 unexpected;
@@ -954,9 +1046,8 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	}
 	pool_requeue(pool, &w->inflight);
 	if (task != NULL) {
-		ran = elapsed_s(&task->started_at);
-		evutil_gettimeofday(&now, NULL);
-		metrics_task_ran(pool, task, &now);
+		ran = task_ran_s(task);
+		metrics_task_ran(pool, task, master_now_us());
 		if (w->kill_code != 0)	/* it was killed */
 			task_fail(task, w->kill_code, "%s", w->kill_reason);
 		else

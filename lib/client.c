@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "forkpool/client.h"
@@ -33,6 +34,8 @@
 
 #define CLIENT_READ_CHUNK	(128 * 1024)
 #define CLIENT_ERRSTR_LEN	512
+#define CLIENT_BACKOFF_MIN_MS	1	/* OVERLOADED with nothing outstanding */
+#define CLIENT_BACKOFF_MAX_MS	100
 
 /*
  * The library's own requests (fp_submit, fp_ping, ...) use ids counted down
@@ -50,6 +53,8 @@ struct fp_client {
 	int		 defaulted;	/* path found by the default search */
 	uint32_t	 max_payload;
 	uint64_t	 own_id;	/* the next id of the library's own */
+	int		 overloaded;	/* FP_OVERLOADED_WAIT or _RETURN */
+	uint64_t	 outstanding;	/* SUBMITs sent and not yet answered */
 
 	int		 dead;		/* a broken connection: no more calls */
 	int		 dead_err;	/* and why, for every later call */
@@ -465,6 +470,13 @@ fp_client_set_max_payload(struct fp_client *c, uint32_t max)
 	    FP_DEFAULT_MAX_PAYLOAD;
 }
 
+void
+fp_client_set_overloaded(struct fp_client *c, int mode)
+{
+	c->overloaded = mode == FP_OVERLOADED_RETURN ? FP_OVERLOADED_RETURN :
+	    FP_OVERLOADED_WAIT;
+}
+
 size_t
 fp_pending(const struct fp_client *c)
 {
@@ -564,8 +576,11 @@ fp_send_submit(struct fp_client *c, uint64_t id, const char *pool,
 {
 	if (client_check_submit(c, pool, len) == -1)
 		return (-1);
-	return (client_queue(c, FP_SUBMIT, (uint16_t)strlen(pool), id, pool,
-	    strlen(pool), payload, len));
+	if (client_queue(c, FP_SUBMIT, (uint16_t)strlen(pool), id, pool,
+	    strlen(pool), payload, len) == -1)
+		return (-1);
+	c->outstanding++;
+	return (0);
 }
 
 int
@@ -728,6 +743,9 @@ client_next(struct fp_client *c, struct fp_reply *reply)
 	reply->id = hdr.id;
 	reply->type = hdr.type;
 	reply->arg = hdr.arg;
+	if ((hdr.type == FP_RESULT || hdr.type == FP_ERROR) &&
+	    c->outstanding > 0)
+		c->outstanding--;
 	return (1);
 }
 
@@ -758,9 +776,12 @@ client_keep(struct fp_client *c, struct fp_reply *reply)
 	return (0);
 }
 
-/* Wait until the socket is readable, or writable while output is queued. */
+/*
+ * Wait until the socket is readable, or writable while output is queued,
+ * or timeout_ms (-1: no limit) has passed.
+ */
 static int
-client_poll(struct fp_client *c)
+client_poll(struct fp_client *c, int timeout_ms)
 {
 	struct pollfd	pfd;
 
@@ -769,7 +790,7 @@ client_poll(struct fp_client *c)
 	if (fp_pending(c) > 0 && !c->wclosed)
 		pfd.events |= POLLOUT;
 	pfd.revents = 0;
-	while (poll(&pfd, 1, -1) == -1) {
+	while (poll(&pfd, 1, timeout_ms) == -1) {
 		if (errno != EINTR)
 			return (client_error(c, FP_CLIENT_EIO, "poll: %s",
 			    strerror(errno)));
@@ -806,11 +827,81 @@ client_wait(struct fp_client *c, int own, uint64_t want,
 		if (fp_pending(c) > 0 && !c->wclosed &&
 		    client_write(c) == -1 && !c->wclosed)
 			return (-1);
-		if (client_poll(c) == -1)
+		if (client_poll(c, -1) == -1)
 			return (-1);
 		if (client_read(c) == -1)
 			return (-1);
 	}
+}
+
+/*
+ * Sleep ms, sending what is queued and keeping the replies that arrive
+ * for fp_recv(); 0, or -1 on an error.
+ */
+static int
+client_sleep(struct fp_client *c, unsigned int ms)
+{
+	struct fp_reply	reply;
+	struct timespec	now, end;
+	long long	left;
+	int		rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_nsec += (long)ms * 1000000;
+	end.tv_sec += end.tv_nsec / 1000000000;
+	end.tv_nsec %= 1000000000;
+	for (;;) {
+		while ((rc = client_next(c, &reply)) == 1)
+			if (client_keep(c, &reply) == -1)
+				return (-1);
+		if (rc == -1)
+			return (-1);
+		if (c->eof || c->rerrno != 0)
+			return (client_closed(c));
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (end.tv_sec - now.tv_sec) * 1000LL +
+		    (end.tv_nsec - now.tv_nsec) / 1000000;
+		if (left <= 0)
+			return (0);
+		if (fp_pending(c) > 0 && !c->wclosed &&
+		    client_write(c) == -1 && !c->wclosed)
+			return (-1);
+		if (client_poll(c, (int)left) == -1 || client_read(c) == -1)
+			return (-1);
+	}
+}
+
+int
+fp_wait_room(struct fp_client *c, unsigned int *backoff_ms)
+{
+	if (!client_usable(c))
+		return (-1);
+	if (c->outstanding > 0) {
+		*backoff_ms = 0;
+		return (0);
+	}
+	*backoff_ms = *backoff_ms == 0 ? CLIENT_BACKOFF_MIN_MS :
+	    *backoff_ms * 2 > CLIENT_BACKOFF_MAX_MS ? CLIENT_BACKOFF_MAX_MS :
+	    *backoff_ms * 2;
+	return (client_sleep(c, *backoff_ms));
+}
+
+/*
+ * fp_submit's wait for room after OVERLOADED: until another reply of this
+ * connection arrives (kept for fp_recv()), or the back-off when none is
+ * outstanding.
+ */
+static int
+client_wait_room(struct fp_client *c, unsigned int *backoff_ms)
+{
+	struct fp_reply	reply;
+
+	if (c->outstanding == 0)
+		return (fp_wait_room(c, backoff_ms));
+	*backoff_ms = 0;
+	if (client_wait(c, 0, 0, &reply) == -1)
+		return (-1);
+	return (client_keep(c, &reply));
 }
 
 int
@@ -873,11 +964,24 @@ int
 fp_submit(struct fp_client *c, const char *pool, const void *payload,
     size_t len, struct fp_reply *reply)
 {
+	unsigned int	backoff = 0;
+
 	memset(reply, 0, sizeof(*reply));
 	if (client_check_submit(c, pool, len) == -1)
 		return (-1);
-	return (client_call(c, FP_SUBMIT, (uint16_t)strlen(pool), pool,
-	    strlen(pool), payload, len, reply));
+	for (;;) {
+		c->outstanding++;	/* client_next() takes it off */
+		if (client_call(c, FP_SUBMIT, (uint16_t)strlen(pool), pool,
+		    strlen(pool), payload, len, reply) == -1)
+			return (-1);
+		if (reply->type != FP_ERROR || reply->arg != FP_ERR_OVERLOADED ||
+		    c->overloaded == FP_OVERLOADED_RETURN)
+			return (0);
+		/* Nothing was run: safe to submit again once there is room. */
+		fp_reply_free(reply);
+		if (client_wait_room(c, &backoff) == -1)
+			return (-1);
+	}
 }
 
 /*

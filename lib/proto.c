@@ -33,6 +33,8 @@ static const struct {
 	[FP_ERR_FORBIDDEN] = { "FORBIDDEN",
 	    "this user may not use the daemon's socket" },
 	[FP_ERR_INTERNAL] = { "INTERNAL", "the daemon had an internal error" },
+	[FP_ERR_UNAVAILABLE] = { "UNAVAILABLE",
+	    "no worker of the pool could start; nothing was run" },
 };
 
 static void

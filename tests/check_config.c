@@ -108,7 +108,7 @@ START_TEST(test_pool_defaults)
 	ck_assert_uint_eq(pc->task_timeout_ms, 30000);
 	ck_assert_uint_eq(pc->max_tasks, 0);
 	ck_assert_uint_eq(pc->max_rss, 0);
-	ck_assert_uint_eq(pc->prefetch, 1);
+	ck_assert_uint_eq(pc->prefetch, PREFETCH_AUTO);
 	ck_assert_uint_eq(pc->restart_burst, 5);
 	ck_assert_uint_eq(pc->restart_window_ms, 10000);
 	ck_assert_uint_eq(pc->retries, 0);
@@ -316,7 +316,7 @@ START_TEST(test_embedded_default)
 	ck_assert_uint_eq(pc->workers, online_cpus());
 	ck_assert_uint_eq(pc->queue_limit, 1024);
 	ck_assert_uint_eq(pc->task_timeout_ms, 30000);
-	ck_assert_uint_eq(pc->prefetch, 1);
+	ck_assert_uint_eq(pc->prefetch, PREFETCH_AUTO);
 	config_free(conf);
 }
 END_TEST
@@ -502,9 +502,13 @@ START_TEST(test_bounds)
 	    "t.ini:3: max_rss: \"1048577G\" is out of range; allowed: "
 	    "0 (never) to 1048576G");
 	load_fails(POOL "prefetch = 0\n",
-	    "t.ini:3: prefetch: \"0\" is out of range; allowed: 1 to 1024");
+	    "t.ini:3: prefetch: \"0\" is out of range; allowed: 1 to 1024, "
+	    "or auto");
 	load_fails(POOL "prefetch = 1025\n",
-	    "t.ini:3: prefetch: \"1025\" is out of range; allowed: 1 to 1024");
+	    "t.ini:3: prefetch: \"1025\" is out of range; allowed: 1 to 1024, "
+	    "or auto");
+	load_fails(POOL "prefetch = some\n",
+	    "t.ini:3: prefetch: \"some\" is not a number or \"auto\"");
 	load_fails(POOL "restart_burst = 10001\n",
 	    "t.ini:3: restart_burst: \"10001\" is out of range; allowed: "
 	    "0 to 10000");

@@ -32,10 +32,13 @@
 	"[pool:echo]\nhandler = echo\nworkers = 2\n"			\
 	"[pool:faulty]\nmodule = @T/faulty.so\nworkers = 2\n"
 
-/* The test module with one worker, so one slow task holds the pool. */
+/*
+ * The test module with one worker, so one slow task holds the pool; at
+ * prefetch 1, so the tasks behind it wait in the pool's queue.
+ */
 #define INI_ONE								\
 	"[pool:echo]\nhandler = echo\nworkers = 1\n"			\
-	"[pool:faulty]\nmodule = @T/faulty.so\nworkers = 1\n"
+	"[pool:faulty]\nmodule = @T/faulty.so\nworkers = 1\nprefetch = 1\n"
 
 /* The tasks served by pool's current workers, summed (from STATUS). */
 static long long

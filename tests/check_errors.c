@@ -406,7 +406,7 @@ START_TEST(test_overloaded)
 	int		 fd;
 
 	d = fpd_start("[pool:faulty]\nmodule = @T/faulty.so\nworkers = 1\n"
-	    "queue_limit = 2\n");
+	    "queue_limit = 2\nprefetch = 1\n");
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "faulty", "sleep:500", 9);
 	twait_state(d->sock, "faulty", "busy", 1, T_MS);

@@ -1489,12 +1489,13 @@ START_TEST(test_max_memory)
 	ck_assert_int_eq(res2 + over2, 80);
 	close(small);
 	wait_clients(d->sock, 1, WAIT_MS);
-	ck_assert_int_eq(status_held(d->sock), 0);
+	/* Nothing but the STATUS request being answered (read in place). */
+	ck_assert_int_le(status_held(d->sock), FP_HDR_LEN);
 	text = NULL;
 	fd = tconnect(d->sock);
 	tsend(fd, FP_METRICS, 0, 1, NULL, 0);
 	text = texpect(fd, FP_METRICS_REPLY, 0, 1, WAIT_MS);
-	ck_assert_msg(strstr(text, "forkpool_held_bytes 0\n") != NULL &&
+	ck_assert_msg(strstr(text, "forkpool_held_bytes 16\n") != NULL &&
 	    strstr(text, "forkpool_max_memory_bytes 67108864\n") != NULL,
 	    "%s", text);
 	free(text);
@@ -1513,12 +1514,13 @@ START_TEST(test_max_memory)
 		/*
 		 * The bound, plus what is in flight past it: each client's
 		 * frame being read when it was reached, outputs on their
-		 * way from a worker, allocator slack.  Without the bound
-		 * this load held 320M (and the issue saw 1,015M).
+		 * way from a worker, a task's copy of its frame, allocator
+		 * slack: up to about twice the bound here.  Without the
+		 * bound this load held 320M (and the issue saw 1,015M).
 		 */
-		ck_assert_msg(peak1 - base < 128 * 1024, "peak %ld KiB",
+		ck_assert_msg(peak1 - base < 192 * 1024, "peak %ld KiB",
 		    peak1);
-		ck_assert_msg(peak2 - base < 128 * 1024, "peak %ld KiB",
+		ck_assert_msg(peak2 - base < 192 * 1024, "peak %ld KiB",
 		    peak2);
 		ck_assert_msg(after - base < 16 * 1024, "after %ld KiB: not "
 		    "trimmed", after);

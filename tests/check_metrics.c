@@ -397,12 +397,14 @@ static const char ini_outcomes[] =
     "[pool:o]\n"
     "module = @T/faulty.so\n"
     "workers = 1\n"
+    "prefetch = 1\n"
     "queue_limit = 2\n"
     "\n"
     "; shutting_down\n"
     "[pool:s]\n"
     "module = @T/faulty.so\n"
-    "workers = 1\n";
+    "workers = 1\n"
+    "prefetch = 1\n";
 
 START_TEST(test_metrics_every_outcome)
 {

@@ -30,6 +30,7 @@ static const struct {
 	{ 10, "QUARANTINED" },
 	{ 11, "FORBIDDEN" },
 	{ 12, "INTERNAL" },
+	{ 13, "UNAVAILABLE" },
 };
 #define NSPEC_ERRORS	(sizeof(spec_errors) / sizeof(spec_errors[0]))
 
@@ -352,14 +353,15 @@ START_TEST(test_err_names)
 	ck_assert_int_eq(FP_ERR_BAD_REQUEST, 1);
 	ck_assert_int_eq(FP_ERR_WORKER_CRASHED, 7);
 	ck_assert_int_eq(FP_ERR_INTERNAL, 12);
+	ck_assert_int_eq(FP_ERR_UNAVAILABLE, 13);
 }
 END_TEST
 
 START_TEST(test_err_out_of_range)
 {
-	/* A code outside the table is "UNKNOWN", and no name but the twelve
-	 * maps to a code. */
-	const int	 codes[] = { 0, -1, 13, 255, 65535, INT_MAX, INT_MIN };
+	/* A code outside the table is "UNKNOWN", and no name but the
+	 * thirteen maps to a code. */
+	const int	 codes[] = { 0, -1, 14, 255, 65535, INT_MAX, INT_MIN };
 	const char	*names[] = { "", "UNKNOWN", "timeout", "TIMEOUT ",
 			    "WORKER", "OK", "INTERNALX" };
 	size_t		 i;

@@ -431,6 +431,17 @@ cmp_pid(const void *a, const void *b)
 	return (x < y ? -1 : x > y);
 }
 
+/* A pool's prefetch setting: "auto" (whatever it chose now), or its number. */
+static const char *
+prefetch_str(json_t *p, char *buf, size_t len)
+{
+	if (json_is_true(json_object_get(p, "prefetch_auto")))
+		return ("auto");
+	snprintf(buf, len, "%lld",
+	    json_integer_value(json_object_get(p, "prefetch")));
+	return (buf);
+}
+
 /*
  * What a reload may change, from STATUS, as text: each pool's name, kind,
  * size, limits and its workers' pids (sorted).
@@ -441,6 +452,7 @@ shape(const char *sock, char *buf, size_t size)
 	json_t		*st, *p, *w;
 	long long	 pids[256];
 	size_t		 i, j, n, off = 0;
+	char		 num[24];
 
 	st = tstatus(sock);
 	buf[0] = '\0';
@@ -452,13 +464,13 @@ shape(const char *sock, char *buf, size_t size)
 				    json_object_get(w, "pid"));
 		qsort(pids, n, sizeof(pids[0]), cmp_pid);
 		off += snprintf(buf + off, size - off, "%s%s (%s) size %lld "
-		    "queue_limit %lld prefetch %lld removed %d pids",
+		    "queue_limit %lld prefetch %s removed %d pids",
 		    i == 0 ? "" : "; ",
 		    json_string_value(json_object_get(p, "name")),
 		    json_string_value(json_object_get(p, "kind")),
 		    json_integer_value(json_object_get(p, "size")),
 		    json_integer_value(json_object_get(p, "queue_limit")),
-		    json_integer_value(json_object_get(p, "prefetch")),
+		    prefetch_str(p, num, sizeof(num)),
 		    json_is_true(json_object_get(p, "removed")));
 		for (j = 0; j < n && off < size; j++)
 			off += snprintf(buf + off, size - off, " %lld",

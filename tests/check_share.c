@@ -4,19 +4,97 @@
  * judged from their header, FORBIDDEN read by a client that writes first,
  * and prefetch = auto.
  */
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "forkpool/client.h"
 #include "harness.h"
 #include "suites.h"
 
 #define WAIT_MS		10000	/* deadline for what should be quick */
+#define CAP_SYS_RESOURCE_BIT	24	/* linux/capability.h */
+
+static const char ini_echo[] =
+    "[pool:echo]\n"
+    "handler = echo\n"
+    "workers = 1\n";
+
+/* Rewrite the file as ini_echo plus more, SIGHUP, wait until applied. */
+static void
+reload_adding(struct fpd *d, const char *more)
+{
+	char	ini[1024];
+
+	snprintf(ini, sizeof(ini), "%s%s", ini_echo, more);
+	fpd_rewrite(d, ini);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_int_eq(fpd_wait_log(d, "reload: 1 pools added", WAIT_MS),
+	    0);
+}
+
+/* The reload was reported failed: log, STATUS, and STATUS= to systemd. */
+static void
+check_reload_failed(struct fpd *d, const char *why)
+{
+	json_t	*st, *r;
+
+	ck_assert_int_eq(fpd_wait_log(d, why, WAIT_MS), 0);
+	ck_assert_int_eq(fpd_wait_notify(d, "STATUS=reload failed: pool bad",
+	    WAIT_MS), 0);
+	st = tstatus(d->sock);
+	r = json_object_get(st, "reload");
+	ck_assert(json_is_true(json_object_get(r, "failed")));
+	ck_assert_msg(strstr(json_string_value(json_object_get(r, "error")),
+	    "pool bad") != NULL, "reload error in STATUS");
+	json_decref(st);
+}
+
+/* The pool is gone again and the others still serve. */
+static void
+check_rolled_back(struct fpd *d, int fd)
+{
+	struct fp_hdr	 hdr;
+	char		*body;
+
+	tsubmit(fd, 90, "bad", "x", 1, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNKNOWN_POOL,
+	    "after the rollback: %s", body);
+	free(body);
+	tsubmit(fd, 91, "echo", "x", 1, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_RESULT, "echo: %s", body);
+	free(body);
+	(void)d;
+}
+
+/* A whole file, malloc'd and NUL-terminated. */
+static char *
+read_whole(const char *path)
+{
+	FILE	*f;
+	char	*buf;
+	long	 n;
+
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	ck_assert_ptr_nonnull(buf = malloc(n + 1));
+	ck_assert_int_eq(fread(buf, 1, n, f), n);
+	buf[n] = '\0';
+	fclose(f);
+	return (buf);
+}
 
 /* n SUBMITs of payload to pool with ids from first on, in one write. */
 static void
@@ -165,6 +243,316 @@ START_TEST(test_forbidden_writer_reads_reason)
 }
 END_TEST
 
+START_TEST(test_added_pool_cannot_start)
+{
+	/*
+	 * No endless wait: a reload adds a pool whose program exits 1 while
+	 * starting.  Its queued task is answered UNAVAILABLE, quoting the
+	 * start failure, well within start_timeout + 1 s; the pool is
+	 * removed again and the reload reported failed (log, STATUS,
+	 * STATUS= to systemd).
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	char		*body;
+	long long	 t0, took;
+	int		 fd;
+
+	d = fpd_start(ini_echo);
+	fd = tconnect(d->sock);
+	reload_adding(d, "[pool:bad]\n"
+	    "command = /bin/sh -c \"sleep 1; exit 1\"\n"
+	    "workers = 1\n");
+	t0 = tnow_ms();
+	tsubmit(fd, 1, "bad", "x", 1, &hdr, &body);
+	took = tnow_ms() - t0;
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNAVAILABLE,
+	    "wanted UNAVAILABLE, got type 0x%x arg %u: %s", hdr.type,
+	    hdr.arg, body);
+	ck_assert_msg(strstr(body, "exited with status 1") != NULL,
+	    "the text does not quote the failure: %s", body);
+	ck_assert_msg(took <= 61000, "answered after %lld ms", took);
+	free(body);
+	check_reload_failed(d, "reload failed: pool bad: its workers cannot "
+	    "start");
+	check_rolled_back(d, fd);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_added_pool_rlimit_over_hard)
+{
+	/*
+	 * No endless wait: a reload adds a pool with rlimit_nofile over the
+	 * hard limit the service got (4096 here, with CAP_SYS_RESOURCE
+	 * dropped so root cannot raise it).  The reload is rolled back and
+	 * reported, quoting setrlimit; the pool takes no task.
+	 */
+	struct rlimit	 rl = { 1024, 4096 };
+	struct fpd	*d;
+	int		 fd;
+
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE_BIT, 0, 0, 0) == -1)
+		ck_assert_int_eq(errno, EPERM);	/* not root: no need */
+	d = fpd_start(ini_echo);
+	fd = tconnect(d->sock);
+	reload_adding(d, "[pool:bad]\n"
+	    "handler = echo\n"
+	    "rlimit_nofile = 8192\n"
+	    "workers = 1\n");
+	check_reload_failed(d, "rlimit_nofile: setrlimit to 8192");
+	check_rolled_back(d, fd);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_unavailable_after_start_timeout)
+{
+	/*
+	 * No endless wait: a pool whose workers crash at start (held in
+	 * restart back-off) answers its queued task UNAVAILABLE once it has
+	 * had no worker for start_timeout (1 s), quoting the start failure,
+	 * and new tasks at once while that lasts; once a worker can start
+	 * again, tasks run.
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	char		 ini[512], path[128], *body;
+	long long	 t0, took, deadline;
+	FILE		*f;
+	int		 fd;
+	uint64_t	 id;
+
+	snprintf(path, sizeof(path), "/tmp/fp-share-crash-%ld",
+	    (long)getpid());
+	snprintf(ini, sizeof(ini), "[pool:f]\n"
+	    "module = @T/faulty.so\n"
+	    "module_args = crashloop=%s\n"
+	    "workers = 1\n"
+	    "start_timeout = 1s\n", path);
+	d = fpd_start(ini);
+	fd = tconnect(d->sock);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	tsubmit(fd, 1, "f", "segv", 4, &hdr, &body);
+	free(body);
+	t0 = tnow_ms();
+	tsubmit(fd, 2, "f", "pid", 3, &hdr, &body);
+	took = tnow_ms() - t0;
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNAVAILABLE,
+	    "wanted UNAVAILABLE, got type 0x%x arg %u: %s", hdr.type,
+	    hdr.arg, body);
+	ck_assert_msg(strstr(body, "SIGABRT") != NULL,
+	    "the text does not quote the failure: %s", body);
+	ck_assert_msg(took >= 900 && took <= 2000, "answered after %lld ms",
+	    took);
+	free(body);
+	t0 = tnow_ms();
+	tsubmit(fd, 3, "f", "pid", 3, &hdr, &body);
+	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_UNAVAILABLE,
+	    "a new task: %s", body);
+	ck_assert_int_lt(tnow_ms() - t0, 500);
+	free(body);
+
+	unlink(path);
+	deadline = tnow_ms() + 30000;
+	for (id = 4;; id++) {
+		tsubmit(fd, id, "f", "pid", 3, &hdr, &body);
+		free(body);
+		if (hdr.type == FP_RESULT)
+			break;
+		ck_assert_int_eq(hdr.arg, FP_ERR_UNAVAILABLE);
+		ck_assert_msg(tnow_ms() < deadline, "no worker came back");
+		usleep(20000);	/* a poll, not a synchronisation */
+	}
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+/* Read n replies on fd; every one must be a RESULT. */
+static void
+recv_results(int fd, unsigned int n)
+{
+	struct fp_hdr	 hdr;
+	char		*body;
+	unsigned int	 i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(trecv(fd, &hdr, &body, WAIT_MS), 1);
+		ck_assert_msg(hdr.type == FP_RESULT, "reply %u: type 0x%x "
+		    "arg %u: %s", i, hdr.type, hdr.arg, body);
+		free(body);
+	}
+}
+
+START_TEST(test_prefetch_auto)
+{
+	/*
+	 * prefetch = auto is the default and follows the tasks' time: 32 or
+	 * more for echo after a stream of tiny tasks, 1 for 5 ms tasks (so
+	 * long tasks never queue behind one another in a worker); STATUS
+	 * shows the prefetch in force.
+	 */
+	struct fpd	*d;
+	json_t		*st, *p;
+	int		 fd;
+
+	d = fpd_start("[daemon]\nmax_inflight = 30000\n"
+	    "[pool:echo]\nhandler = echo\nworkers = 2\n"
+	    "queue_limit = 30000\n"
+	    "[pool:slow]\nmodule = @T/faulty.so\nworkers = 2\n");
+	fd = tconnect(d->sock);
+	send_many(fd, 1, 20000, "echo", "0123456789abcdef");
+	recv_results(fd, 20000);
+	send_many(fd, 1, 40, "slow", "sleep:5");
+	recv_results(fd, 40);
+	st = tstatus(d->sock);
+	p = tstatus_pool(st, "echo");
+	ck_assert(json_is_true(json_object_get(p, "prefetch_auto")));
+	ck_assert_int_ge(json_integer_value(json_object_get(p, "prefetch")),
+	    32);
+	p = tstatus_pool(st, "slow");
+	ck_assert(json_is_true(json_object_get(p, "prefetch_auto")));
+	ck_assert_int_eq(json_integer_value(json_object_get(p, "prefetch")),
+	    1);
+	json_decref(st);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+/* A pool of one worker whose queue (queue_limit 1) is full: fd holds it. */
+static int
+fill_queue(struct fpd *d)
+{
+	int	fd;
+
+	fd = tconnect(d->sock);
+	tsend_submit(fd, 1, "f", "sleep:400", 9);
+	twait_state(d->sock, "f", "busy", 1, WAIT_MS);
+	tsend_submit(fd, 2, "f", "sleep:1", 7);
+	twait_pool_int(d->sock, "f", "queued", 1, WAIT_MS);
+	return (fd);
+}
+
+START_TEST(test_lib_waits_through_overloaded)
+{
+	/*
+	 * libforkpool's fp_submit() treats OVERLOADED as "wait for room,
+	 * then submit again": against a full queue it returns the task's
+	 * RESULT, never OVERLOADED; with FP_OVERLOADED_RETURN the caller
+	 * sees OVERLOADED instead.
+	 */
+	struct fpd	 *d;
+	struct fp_client *c;
+	struct fp_reply	  r;
+	int		  fd;
+
+	d = fpd_start("[pool:f]\nmodule = @T/faulty.so\nworkers = 1\n"
+	    "prefetch = 1\nqueue_limit = 1\n");
+	ck_assert_ptr_nonnull(c = fp_connect(d->sock));
+	ck_assert_int_eq(fp_client_err(c), 0);
+
+	fd = fill_queue(d);
+	fp_client_set_overloaded(c, FP_OVERLOADED_RETURN);
+	ck_assert_int_eq(fp_submit(c, "f", "x", 1, &r), 0);
+	ck_assert_msg(r.type == FP_ERROR && r.arg == FP_ERR_OVERLOADED,
+	    "wanted OVERLOADED, got type 0x%x arg %u", r.type, r.arg);
+	fp_reply_free(&r);
+
+	fp_client_set_overloaded(c, FP_OVERLOADED_WAIT);
+	ck_assert_int_eq(fp_submit(c, "f", "waited", 6, &r), 0);
+	ck_assert_msg(r.type == FP_RESULT && r.arg == 0, "type 0x%x arg %u: "
+	    "%s", r.type, r.arg, r.data);
+	ck_assert_str_eq(r.data, "waited");
+	fp_reply_free(&r);
+	ck_assert_int_ge(tpool_int(d->sock, "f", "overloaded"), 2);
+	fp_close(c);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+/* Run `forkpool -s sock map POOL` on the file in; its pid. */
+static pid_t
+map_start(const char *sock, const char *in, const char *out,
+    const char *err)
+{
+	const char	*bin = getenv("FORKPOOL");
+	pid_t		 pid;
+	int		 fd;
+
+	if (bin == NULL || *bin == '\0')
+		bin = "build/forkpool";
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		if ((fd = open(in, O_RDONLY)) == -1 || dup2(fd, 0) == -1 ||
+		    (fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) ==
+		    -1 || dup2(fd, 1) == -1 || (fd = open(err, O_WRONLY |
+		    O_CREAT | O_TRUNC, 0600)) == -1 || dup2(fd, 2) == -1)
+			_exit(127);
+		execl(bin, bin, "-s", sock, "map", "echo", (char *)NULL);
+		_exit(127);
+	}
+	return (pid);
+}
+
+START_TEST(test_maps_share_a_small_queue)
+{
+	/*
+	 * No failed calls under load: two `forkpool map` runs of 20,000
+	 * tasks each (256 in flight each) on a pool with queue_limit = 64
+	 * both succeed: every output in order, no OVERLOADED reported, and
+	 * the pool ran exactly 40,000 tasks (none twice).
+	 */
+	struct fpd	*d;
+	char		 in[512], out[2][512], err[2][512], *text, *want;
+	pid_t		 pid[2];
+	FILE		*f;
+	size_t		 off = 0;
+	int		 i, status;
+
+	d = fpd_start("[pool:echo]\nhandler = echo\nworkers = 2\n"
+	    "queue_limit = 64\n");
+	snprintf(in, sizeof(in), "%s/in", d->dir);
+	ck_assert_ptr_nonnull(f = fopen(in, "w"));
+	want = malloc(20000 * 16);
+	ck_assert_ptr_nonnull(want);
+	for (i = 0; i < 20000; i++)
+		off += sprintf(want + off, "task %d\n", i);
+	ck_assert_uint_eq(fwrite(want, 1, off, f), off);
+	fclose(f);
+	for (i = 0; i < 2; i++) {
+		snprintf(out[i], sizeof(out[i]), "%s/out%d", d->dir, i);
+		snprintf(err[i], sizeof(err[i]), "%s/err%d", d->dir, i);
+		pid[i] = map_start(d->sock, in, out[i], err[i]);
+	}
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
+		text = read_whole(err[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "map %d: status 0x%x: %s", i, status, text);
+		ck_assert_msg(strstr(text, "OVERLOADED") == NULL,
+		    "map %d reported: %s", i, text);
+		free(text);
+		text = read_whole(out[i]);
+		ck_assert_msg(strcmp(text, want) == 0, "map %d: output differs",
+		    i);
+		free(text);
+	}
+	free(want);
+	ck_assert_int_eq(tpool_int(d->sock, "echo", "completed"), 40000);
+	fprintf(stderr, "share: two maps of 20,000 on queue_limit 64: %lld "
+	    "OVERLOADED answers, resubmitted\n",
+	    tpool_int(d->sock, "echo", "overloaded"));
+	fpd_stop_ok(d);
+}
+END_TEST
+
 Suite *
 share_suite(void)
 {
@@ -181,6 +569,24 @@ share_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_too_large_from_header);
 	tcase_add_test(tc, test_forbidden_writer_reads_reason);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("unavailable");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_added_pool_cannot_start);
+	tcase_add_test(tc, test_added_pool_rlimit_over_hard);
+	tcase_add_test(tc, test_unavailable_after_start_timeout);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prefetch");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_prefetch_auto);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("overloaded");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_lib_waits_through_overloaded);
+	tcase_add_test(tc, test_maps_share_a_small_queue);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -27,11 +27,15 @@
 #define WAIT_MS		10000	/* deadline for what should be quick */
 #define POLL_MS		20	/* interval between two looks at STATUS */
 
-/* One worker, so a running task holds the pool and the rest queue. */
+/*
+ * One worker, so a running task holds the pool and the rest queue (at
+ * prefetch 1: none waits inside the worker).
+ */
 static const char ini_faulty1[] =
     "[pool:faulty]\n"
     "module = @T/faulty.so\n"
-    "workers = 1\n";
+    "workers = 1\n"
+    "prefetch = 1\n";
 
 /* Pause between two polls of a condition (never a synchronisation). */
 static void

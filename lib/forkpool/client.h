@@ -17,6 +17,12 @@
  *	fp_reply_free(&r);
  *	fp_close(c);
  *
+ * OVERLOADED (the pool's queue is full; nothing was run) is never a
+ * failure of fp_submit(): it waits for room and submits again, as soon as
+ * another reply of this connection arrives or, with none outstanding,
+ * after a back-off of 1 ms doubling up to 100 ms.  Ask for OVERLOADED as
+ * a reply instead with fp_client_set_overloaded(c, FP_OVERLOADED_RETURN).
+ *
  * Pipelining: fp_send_submit() queues requests with ids you choose,
  * fp_flush() writes them, fp_recv() returns replies as they finish (in
  * completion order, matched by id).  fp_client_fd() is the socket, to poll
@@ -95,7 +101,24 @@ FP_API const char *fp_client_path(const struct fp_client *c);
 /* Refuse payloads above this before sending them (default 16 MiB). */
 FP_API void	 fp_client_set_max_payload(struct fp_client *c, uint32_t max);
 
-/* Blocking calls.  0 when a reply came (inspect it), -1 on a client error. */
+/* What fp_submit() does when the pool answers OVERLOADED. */
+#define FP_OVERLOADED_WAIT	0	/* wait for room, submit again */
+#define FP_OVERLOADED_RETURN	1	/* return it as the reply */
+FP_API void	 fp_client_set_overloaded(struct fp_client *c, int mode);
+/*
+ * For a pipelining caller that resubmits OVERLOADED tasks itself: wait for
+ * room as fp_submit() does.  With other replies of this connection
+ * outstanding it returns at once (resubmit once the next one is taken);
+ * otherwise it sleeps *backoff_ms (start at 0), doubled each time from
+ * 1 ms up to 100 ms.  Replies arriving meanwhile are kept for fp_recv().
+ * 0, or -1 on a client error.
+ */
+FP_API int	 fp_wait_room(struct fp_client *c, unsigned int *backoff_ms);
+
+/*
+ * Blocking calls.  0 when a reply came (inspect it), -1 on a client error.
+ * fp_submit() waits through OVERLOADED (see above).
+ */
 FP_API int	 fp_submit(struct fp_client *c, const char *pool,
 		    const void *payload, size_t len, struct fp_reply *reply);
 FP_API int	 fp_ping(struct fp_client *c);

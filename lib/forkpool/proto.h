@@ -56,9 +56,10 @@ enum fp_err {
 	FP_ERR_CANCELLED = 9,
 	FP_ERR_QUARANTINED = 10,
 	FP_ERR_FORBIDDEN = 11,
-	FP_ERR_INTERNAL = 12
+	FP_ERR_INTERNAL = 12,
+	FP_ERR_UNAVAILABLE = 13
 };
-#define FP_ERR_MAX	FP_ERR_INTERNAL
+#define FP_ERR_MAX	FP_ERR_UNAVAILABLE
 
 /* A frame header, decoded to host order. */
 struct fp_hdr {
