@@ -308,7 +308,8 @@ client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 		return;
 	if (len <= SEND_JOIN_MAX) {
 		client_header(buf, type, arg, id, len);
-		memcpy(buf + FP_HDR_LEN, data, len);
+		if (len > 0)		/* data is NULL for an empty body */
+			memcpy(buf + FP_HDR_LEN, data, len);
 		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
 		return;
 	}

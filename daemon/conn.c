@@ -334,19 +334,18 @@ conn_fill(struct conn *c, int *eof, int *err)
 }
 
 /*
- * Frames read in place: make need bytes from cur->off contiguous at
+ * Frames read in place (conn_take() in forkpoold.h tries what the cursor
+ * already holds first): make need bytes from cur->off contiguous at
  * cur->base, from the input's first chain (pulled up when they span two).
  * 1, or 0 when the input holds fewer.  Bytes are drained in bulk, when
  * the chain is used up and at conn_taken(): a drain per frame cost more
  * than all the rest of reading it.
  */
 int
-conn_take(struct conn *c, struct conn_cursor *cur, size_t need)
+conn_refill(struct conn *c, struct conn_cursor *cur, size_t need)
 {
 	struct evbuffer_iovec	v;
 
-	if (cur->base != NULL && cur->off + need <= cur->have)
-		return (1);
 	conn_taken(c, cur);
 	if (evbuffer_get_length(c->in) < need ||
 	    evbuffer_peek(c->in, -1, NULL, &v, 1) < 1)

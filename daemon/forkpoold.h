@@ -424,9 +424,17 @@ struct conn_cursor {
 	size_t		 off;		/* taken so far, drained at conn_taken */
 	size_t		 have;		/* bytes at base */
 };
-int		 conn_take(struct conn *c, struct conn_cursor *cur,
+int		 conn_refill(struct conn *c, struct conn_cursor *cur,
 		    size_t need);
 void		 conn_taken(struct conn *c, struct conn_cursor *cur);
+/* Inline: twice per frame, and almost always the first test answers. */
+static inline int
+conn_take(struct conn *c, struct conn_cursor *cur, size_t need)
+{
+	if (cur->base != NULL && cur->off + need <= cur->have)
+		return (1);
+	return (conn_refill(c, cur, need));
+}
 
 /* client.c */
 void		 client_accept(int fd);

@@ -45,6 +45,7 @@ ERR_CANCELLED = 9
 ERR_QUARANTINED = 10
 ERR_FORBIDDEN = 11
 ERR_INTERNAL = 12
+ERR_UNAVAILABLE = 13
 
 # The names the C library's fp_err_name() gives, index = code.
 ERROR_NAMES = {
@@ -60,6 +61,7 @@ ERROR_NAMES = {
     ERR_QUARANTINED: "QUARANTINED",
     ERR_FORBIDDEN: "FORBIDDEN",
     ERR_INTERNAL: "INTERNAL",
+    ERR_UNAVAILABLE: "UNAVAILABLE",
 }
 
 _POOL_NAME = re.compile(rb"[A-Za-z0-9_.\-]{1,64}\Z")
