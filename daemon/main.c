@@ -155,6 +155,7 @@ main(int argc, char *argv[])
 	if ((sock = main_socket(sock_opt, conf, buf, sizeof(buf), err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "forkpoold: %s\n", err);
+		config_free(conf);
 		return (1);
 	}
 	log_set_level(conf->log_level);
