@@ -8,11 +8,30 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wchan.h"
 
 #define WCHAN_READ	65536
+
+/*
+ * How stale the worker's view of its channel may be before a queued
+ * task starts.  Looking costs a system call, as much as a task of a
+ * microsecond; a CANCEL that arrives within this of the start is, for
+ * anyone outside, the same as one that came this much later, after the
+ * task had started, so it is no weaker a promise.
+ */
+#define WCHAN_LOOK_NS	50000
+
+static uint64_t
+wchan_now_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec);
+}
 
 void
 fp_wchan_init(struct fp_wchan *ch, int fd, uint32_t max_body)
@@ -85,6 +104,7 @@ wchan_fill(struct fp_wchan *ch, int wait)
 	uint8_t		buf[WCHAN_READ];
 	ssize_t		n;
 
+	ch->looked_ns = wchan_now_ns();
 	if (!wait) {
 		pfd.fd = ch->fd;
 		pfd.events = POLLIN;
@@ -125,6 +145,7 @@ fp_wchan_next(struct fp_wchan *ch, struct fp_hdr *hdr, const uint8_t **body)
 
 	/* A task waited behind the last one: has a CANCEL come since? */
 	if (ch->ran && ch->r.len - ch->r.off >= FP_HDR_LEN &&
+	    wchan_now_ns() - ch->looked_ns >= WCHAN_LOOK_NS &&
 	    wchan_fill(ch, 0) == -1)
 		return (-1);
 	for (;;) {

@@ -32,6 +32,7 @@ struct fp_wchan {
 	size_t		 nskip;
 	size_t		 skipcap;
 	int		 ran;		/* a task was handed out */
+	uint64_t	 looked_ns;	/* the channel was last read then */
 };
 
 void	fp_wchan_init(struct fp_wchan *ch, int fd, uint32_t max_body);
