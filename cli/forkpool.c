@@ -21,11 +21,14 @@
 
 #include "forkpool.h"
 
+/* -T: users trusted to run the daemon, besides the usual ones. */
+const char	*cli_trust;
+
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: forkpool [-hV] [-s SOCKET] COMMAND [ARGS]\n"
+	    "usage: forkpool [-hV] [-s SOCKET] [-T USERS] COMMAND [ARGS]\n"
 	    "\n"
 	    "Commands:\n"
 	    "  submit POOL [DATA]  run one task on POOL with DATA as its "
@@ -67,10 +70,15 @@ usage(FILE *fp)
 	    "\n"
 	    "Options:\n"
 	    "  -s SOCKET  the daemon's socket (default: $FORKPOOL_SOCKET, "
-	    "then\n"
-	    "             /run/forkpool/forkpool.sock for root, else\n"
-	    "             $XDG_RUNTIME_DIR/forkpool.sock or "
-	    "/tmp/forkpool-UID.sock)\n"
+	    "then, if it\n"
+	    "             exists and you are not root, "
+	    "$XDG_RUNTIME_DIR/forkpool.sock\n"
+	    "             or /tmp/forkpool-UID/forkpool.sock, then\n"
+	    "             /run/forkpool/forkpool.sock)\n"
+	    "  -T USERS   trust a daemon running as one of these users "
+	    "(names or\n"
+	    "             uids, comma-separated), as $FORKPOOL_TRUST_USER "
+	    "does\n"
 	    "  -h         show this help\n"
 	    "  -V         show the version\n"
 	    "\n"
@@ -113,7 +121,7 @@ cli_connect(const char *sock)
 {
 	struct fp_client	*c;
 
-	if ((c = fp_connect(sock)) == NULL) {
+	if ((c = fp_connect_trust(sock, cli_trust)) == NULL) {
 		cli_warnx("out of memory");
 		return (NULL);
 	}
@@ -355,13 +363,16 @@ main(int argc, char **argv)
 	int		 ch;
 
 	/* "+": options stop at the command, which has options of its own. */
-	while ((ch = getopt(argc, argv, "+hs:V")) != -1) {
+	while ((ch = getopt(argc, argv, "+hs:T:V")) != -1) {
 		switch (ch) {
 		case 'h':
 			usage(stdout);
 			return (cli_flush_stdout());
 		case 's':
 			sock = optarg;
+			break;
+		case 'T':
+			cli_trust = optarg;
 			break;
 		case 'V':
 			printf("forkpool %s\n", FORKPOOL_VERSION);

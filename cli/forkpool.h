@@ -24,6 +24,7 @@
 #define CLI_MAX_PAYLOAD		(1024U * 1024 * 1024)
 
 /* forkpool.c */
+extern const char *cli_trust;
 void		 cli_warnx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 struct fp_client *cli_connect(const char *);

@@ -465,7 +465,7 @@ top_refresh(struct top *t, char *why, size_t whylen, int *rc)
 
 	*rc = EXIT_USAGE;
 	if (t->c == NULL) {
-		if ((t->c = fp_connect(t->sock)) == NULL)
+		if ((t->c = fp_connect_trust(t->sock, cli_trust)) == NULL)
 			return (-2);
 		fp_client_set_max_payload(t->c, CLI_MAX_PAYLOAD);
 	}

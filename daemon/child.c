@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "forkpoold.h"
 #include "log.h"
+#include "wchan.h"
 
 /* The output buffer: results waiting to be written, headers included. */
 struct obuf {
@@ -208,8 +210,13 @@ child_reset(int fd, pid_t master_pid, int out_fd)
 	sigemptyset(&mask);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 
-	/* Its own group, so a timeout's kill reaches what it spawned. */
-	setpgid(0, 0);
+	/*
+	 * Its own session, so no controlling terminal of the master's can
+	 * be reached (TIOCSTI, /dev/tty), and its own process group, so a
+	 * kill of the group reaches what it spawned.
+	 */
+	if (setsid() == -1)
+		_exit(1);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != master_pid)	/* the master died before prctl */
 		_exit(1);
@@ -232,6 +239,54 @@ child_reset(int fd, pid_t master_pid, int out_fd)
 	close_range(CHILD_CHANNEL_FD + 1, ~0U, 0);
 }
 
+/* ASAN_OPTIONS and the like: how a sanitized build reports, no secret. */
+static int
+child_sanitizer_var(const char *var)
+{
+	const char	*eq = strchr(var, '=');
+
+	return (eq != NULL && eq - var > 11 &&
+	    strncmp(eq - 11, "SAN_OPTIONS", 11) == 0);
+}
+
+/*
+ * A worker's environment is not the daemon's, which may hold secrets:
+ * PATH, LANG and HOME (of the worker's user), the daemon's FORKPOOL_*
+ * variables, then the pool's env = pairs.  Program workers add theirs
+ * (command_env, FORKPOOL_FD, ...) on top.
+ */
+static void
+child_environ(struct worker *w)
+{
+	struct pool_config	*pc = w->gen->conf;
+	struct passwd		*pw;
+	extern char		**environ;
+	char			**keep, *path, *lang, *home = NULL;
+	size_t			 i, n = 0;
+
+	for (i = 0; environ[i] != NULL; i++)
+		n++;
+	keep = calloc(n + 1, sizeof(*keep));
+	for (i = 0, n = 0; keep != NULL && environ[i] != NULL; i++)
+		if (strncmp(environ[i], "FORKPOOL_", 9) == 0 ||
+		    child_sanitizer_var(environ[i]))
+			keep[n++] = environ[i];
+	path = getenv("PATH");
+	lang = getenv("LANG");
+	if ((pw = getpwuid(pc->uid != -1 ? (uid_t)pc->uid : getuid())) != NULL)
+		home = pw->pw_dir;
+	clearenv();
+	setenv("PATH", path != NULL ? path : "/usr/local/bin:/usr/bin:/bin", 1);
+	if (lang != NULL)
+		setenv("LANG", lang, 1);
+	if (home != NULL)
+		setenv("HOME", home, 1);
+	for (i = 0; i < n; i++)
+		putenv(keep[i]);
+	for (i = 0; pc->env_words != NULL && pc->env_words[i] != NULL; i++)
+		putenv(pc->env_words[i]);
+}
+
 /*
  * A program worker: the same reset, then exec the pool's command with the
  * channel on descriptor 3 (spec/PROTOCOL.md, "Program workers").  What it
@@ -249,6 +304,7 @@ child_exec(struct worker *w, int fd, pid_t master_pid, int out_fd)
 		fprintf(stderr, "%s\n", err);
 		_exit(CHILD_EXIT_INIT_FAILED);
 	}
+	child_environ(w);
 	for (i = 0; pc->envv != NULL && pc->envv[i] != NULL; i++)
 		putenv(pc->envv[i]);
 	snprintf(err, sizeof(err), "%u", w->max_payload);
@@ -265,23 +321,36 @@ child_exec(struct worker *w, int fd, pid_t master_pid, int out_fd)
 	_exit(CHILD_EXIT_EXEC_FAILED);
 }
 
-/* Set up, say PONG, then serve tasks until the channel closes. */
+/*
+ * Set up, say PONG, then serve tasks until the channel closes.  Tasks the
+ * master cancels before they start are skipped and not answered (see
+ * lib/wchan.h for the frames): the master has answered them CANCELLED,
+ * and a reply for a later task tells it that they were skipped.
+ */
 void
-child_main(struct worker *w, int fd, pid_t master_pid)
+child_main(struct worker *w, int fd, pid_t master_pid, int out_fd)
 {
 	const struct fp_module	*mod = w->gen->module;
-	struct fp_reader	 r;
+	struct fp_wchan		 ch;
 	struct fp_hdr		 hdr;
 	const uint8_t		*body;
 	struct obuf		 ob = { NULL, 0, 0 };
-	uint8_t			 buf[65536];
 	char			 err[512] = "";
-	ssize_t			 n;
 	int			 rc;
 
-	child_reset(fd, master_pid, -1);
+	child_reset(fd, master_pid, out_fd);
+	child_environ(w);
 	if (contain_apply(w->gen->conf, err, sizeof(err)) == -1)
 		child_fail(err);
+	/*
+	 * Not dumpable: another pool's workers running as the same user can
+	 * neither ptrace this one nor read its memory, and its /proc files
+	 * belong to root.  Unless the pool asked for core files, which a
+	 * process that is not dumpable never writes (and which a switch of
+	 * user would otherwise have turned off).
+	 */
+	prctl(PR_SET_DUMPABLE, w->gen->conf->rlimit_core != RLIMIT_UNSET &&
+	    w->gen->conf->rlimit_core > 0 ? 1 : 0, 0, 0, 0);
 	if (mod->worker_init != NULL &&
 	    mod->worker_init(w->gen->module_state, err, sizeof(err)) == -1)
 		child_fail(err[0] != '\0' ? err : "worker_init failed and gave "
@@ -291,25 +360,12 @@ child_main(struct worker *w, int fd, pid_t master_pid)
 		child_fail(err);
 	child_send(FP_PONG, 0, 0, NULL);
 
-	fp_reader_init(&r, w->max_payload + FP_POOL_NAME_MAX);
-	for (;;) {
-		if ((n = read(child_fd, buf, sizeof(buf))) == -1) {
-			if (errno == EINTR)
-				continue;
-			_exit(1);
-		}
-		if (n == 0)
-			_exit(0);	/* the master closed: we are done */
-		if (fp_reader_feed(&r, buf, n) == -1)
-			_exit(1);
-		while ((rc = fp_reader_next(&r, &hdr, &body)) == 1) {
-			if (hdr.type != FP_SUBMIT || hdr.arg > hdr.len)
-				_exit(1);
-			child_run(w, &hdr, body, &ob);
-			child_write_all(ob.data, ob.len);
-			ob.len = 0;
-		}
-		if (rc == -1)
-			_exit(1);
+	fp_wchan_init(&ch, child_fd, w->max_payload + FP_POOL_NAME_MAX);
+	while ((rc = fp_wchan_next(&ch, &hdr, &body)) == 1) {
+		child_run(w, &hdr, body, &ob);
+		child_write_all(ob.data, ob.len);
+		ob.len = 0;
 	}
+	/* 0: the master closed, we are done; -1: a broken channel. */
+	_exit(rc == 0 ? 0 : 1);
 }

@@ -35,6 +35,9 @@ struct client {
 	struct event	*resume_ev;	/* go on reading what is buffered */
 	struct event	*partial_ev;	/* client_timeout on a half frame */
 	int		 fd;
+	uint64_t	 held_bufs;	/* bytes in its connection's buffers */
+	uint64_t	 held_tasks;	/* payload bytes of its tasks */
+	int		 mem_paused;	/* not read: over max_memory */
 };
 TAILQ_HEAD(client_list, client);
 
@@ -51,8 +54,11 @@ TAILQ_HEAD(client_list, client);
 
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static unsigned int	 nclients;
+static unsigned int	 nmem_paused;	/* clients not read for max_memory */
+static struct event	*mem_resume_ev;
 
 static void	client_read_cb(void *);
+static void	client_read_frames(struct client *);
 static void	client_drained_cb(void *);
 static void	client_close_conn_cb(void *, int);
 static void	client_resume_cb(evutil_socket_t, short, void *);
@@ -121,6 +127,79 @@ client_allowed(struct client *c)
 	return (0);
 }
 
+/* What the master holds for this client: buffers and task payloads. */
+static uint64_t
+client_held(const struct client *c)
+{
+	return (c->held_bufs + c->held_tasks);
+}
+
+/*
+ * Past max_memory, the largest holders are refused first: a client
+ * holding at least an even share of the bound takes no new task
+ * (OVERLOADED) and is not read, so the small ones go on being served
+ * and nobody is cut.
+ */
+static int
+client_over_memory(const struct client *c)
+{
+	return (master->held > master->conf->max_memory &&
+	    client_held(c) * (nclients > 0 ? nclients : 1) >=
+	    master->conf->max_memory);
+}
+
+/* Stop reading a large holder while the master is over max_memory. */
+static int
+client_mem_pause(struct client *c)
+{
+	if (c->mem_paused)
+		return (1);
+	if (!client_over_memory(c))
+		return (0);
+	c->mem_paused = 1;
+	nmem_paused++;
+	conn_pause_read(c->conn);
+	/* Not its fault that its half frame does not move now. */
+	evtimer_del(c->partial_ev);
+	return (1);
+}
+
+static void
+client_mem_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct client	*c, *next;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (!c->mem_paused || client_over_memory(c))
+			continue;
+		c->mem_paused = 0;
+		nmem_paused--;
+		if (!c->paused && !c->closing) {
+			conn_resume_read(c->conn);
+			client_read_frames(c);
+		}
+	}
+}
+
+/*
+ * Bytes were let go (conn.c, task.c): clients paused for max_memory may
+ * be read again.  Checked from the loop, once per turn.
+ */
+void
+client_held_changed(void)
+{
+	if (nmem_paused == 0 || master->held > master->conf->max_memory)
+		return;
+	if (mem_resume_ev == NULL && (mem_resume_ev = event_new(master->base,
+	    -1, 0, client_mem_resume_cb, NULL)) == NULL)
+		fatalx("event_new");
+	event_active(mem_resume_ev, 0, 0);
+}
+
 /* A new connection from the listener. */
 void
 client_accept(int fd)
@@ -134,6 +213,7 @@ client_accept(int fd)
 	TAILQ_INIT(&c->shares);
 	c->conn = conn_new(fd, client_read_cb, client_drained_cb,
 	    client_close_conn_cb, c);
+	conn_account(c->conn, &c->held_bufs);
 	c->resume_ev = event_new(master->base, -1, 0, client_resume_cb, c);
 	c->partial_ev = evtimer_new(master->base, client_partial_cb, c);
 	c->close_ev = event_new(master->base, -1, 0, client_close_cb, c);
@@ -310,6 +390,7 @@ client_task_done(struct client *c, struct task *task)
 	taskmap_remove(c->tasks, task->id);
 	TAILQ_REMOVE(&c->tlist, task, centry);
 	task->client = NULL;
+	task_hold(task, NULL);
 	c->ninflight--;
 	if (c->closing) {
 		if (c->ninflight == 0 &&
@@ -379,8 +460,21 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 		return;
 	}
 
+	if (client_over_memory(c)) {
+		pool->overloaded++;
+		snprintf(text, sizeof(text), "the daemon holds %llu bytes for "
+		    "its clients, over max_memory (%llu), and this connection "
+		    "holds %llu of them; nothing was run",
+		    (unsigned long long)master->held,
+		    (unsigned long long)master->conf->max_memory,
+		    (unsigned long long)client_held(c));
+		client_send_error(c, FP_ERR_OVERLOADED, hdr->id, text);
+		return;
+	}
+
 	pool->bytes_in += hdr->len - hdr->arg;
 	task = task_new(c, pool, hdr->id, hdr->arg, frame, hdr->len);
+	task_hold(task, &c->held_tasks);
 	task->share = pool_share(pool, c, &c->shares);
 	taskmap_add(c->tasks, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
@@ -498,7 +592,7 @@ client_read_frames(struct client *c)
 
 	/* Frames are read in place and drained together (conn_take). */
 	max_body = master->conf->max_payload + FP_POOL_NAME_MAX;
-	while (!c->closing) {
+	while (!c->closing && !c->mem_paused) {
 		if (c->ninflight >= master->conf->max_inflight) {
 			c->paused = 1;
 			conn_pause_read(c->conn);
@@ -536,6 +630,10 @@ client_read_frames(struct client *c)
 	}
 	conn_taken(c->conn, &cur);
 	if (c->closing)
+		return;
+	/* A partial frame of a large holder waits for memory to free up. */
+	if (evbuffer_get_length(conn_input(c->conn)) > 0 &&
+	    client_mem_pause(c))
 		return;
 	/* client_timeout runs while a frame is half-sent and nothing moves. */
 	if (evbuffer_get_length(conn_input(c->conn)) == 0 || c->paused)
@@ -631,6 +729,7 @@ client_free(struct client *c)
 	while ((task = TAILQ_FIRST(&c->tlist)) != NULL) {
 		TAILQ_REMOVE(&c->tlist, task, centry);
 		task->client = NULL;
+		task_hold(task, NULL);
 		if (task->state == TASK_QUEUED) {
 			pool_unqueue(task);
 			task_free(task);
@@ -639,6 +738,8 @@ client_free(struct client *c)
 	}
 	while ((share = TAILQ_FIRST(&c->shares)) != NULL)
 		pool_share_free(share);
+	if (c->mem_paused)
+		nmem_paused--;
 	TAILQ_REMOVE(&clients, c, entry);
 	nclients--;
 	taskmap_free(c->tasks);
@@ -683,4 +784,37 @@ client_free_all(void)
 
 	while ((c = TAILQ_FIRST(&clients)) != NULL)
 		client_free(c);
+	if (mem_resume_ev != NULL) {
+		event_free(mem_resume_ev);
+		mem_resume_ev = NULL;
+	}
+}
+
+/*
+ * After a reload narrowed allow_users or allow_groups: a client no longer
+ * allowed is told FORBIDDEN, its queued tasks are refused, and it is
+ * closed once the replies of those already running are out.
+ */
+void
+client_recheck_all(void)
+{
+	struct client	*c, *next;
+	struct task	*task, *tnext;
+
+	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->closing || client_allowed(c))
+			continue;
+		for (task = TAILQ_FIRST(&c->tlist); task != NULL;
+		    task = tnext) {
+			tnext = TAILQ_NEXT(task, centry);
+			if (task->state != TASK_QUEUED)
+				continue;
+			pool_unqueue(task);
+			task_fail(task, FP_ERR_FORBIDDEN, "this user may no "
+			    "longer use the daemon (allow_users or "
+			    "allow_groups changed); the task was not run");
+		}
+		client_close_after_flush(c);
+	}
 }

@@ -102,6 +102,8 @@ static const struct key daemon_keys[] = {
 	    "user names or numbers, separated by blanks or commas" },
 	{ "allow_groups", KEY_GROUPS, DAEMON(allow_gids), 0, 0,
 	    "group names or numbers, separated by blanks or commas" },
+	{ "max_memory", KEY_SIZE, DAEMON(max_memory), 1024 * 1024,
+	    MAX_RSS, "1M to 1048576G" },
 	{ "max_client_buffer", KEY_SIZE, DAEMON(max_client_buffer), 1,
 	    MAX_RSS, "1 to 1048576G" },
 };
@@ -120,6 +122,8 @@ static const struct key pool_keys[] = {
 	{ "command_dir", KEY_STRING, POOL(command_dir), 1, 0,
 	    "the program's working directory" },
 	{ "command_env", KEY_STRING, POOL(command_env), 1, 0,
+	    "NAME=value pairs, split like command" },
+	{ "env", KEY_STRING, POOL(env), 1, 0,
 	    "NAME=value pairs, split like command" },
 	{ "start_timeout", KEY_DURATION, POOL(start_timeout_ms), 1,
 	    MAX_DURATION_MS, "1ms to 10080m (a week)" },
@@ -501,13 +505,35 @@ config_pool_key_line(struct parse *p, const char *name)
 	return (0);
 }
 
+/* Split a NAME=value list (command_env, env) into words. */
+static int
+config_env_words(struct parse *p, const char *key, const char *value,
+    char ***words)
+{
+	char	why[128], *eq;
+	size_t	i;
+
+	if (value == NULL)
+		return (0);
+	if (config_split_words(value, words, why, sizeof(why)) == -1)
+		return (config_error(p, config_pool_key_line(p, key),
+		    "%s: %s", key, why));
+	for (i = 0; (*words)[i] != NULL; i++) {
+		eq = strchr((*words)[i], '=');
+		if (eq == NULL || eq == (*words)[i])
+			return (config_error(p, config_pool_key_line(p, key),
+			    "%s: \"%s\" is not NAME=value", key,
+			    (*words)[i]));
+	}
+	return (0);
+}
+
 /* The open section is over: check what can only be checked whole. */
 static int
 config_end_section(struct parse *p)
 {
 	struct pool_config	*pc = p->pool;
-	char			 why[128], *eq;
-	size_t			 i;
+	char			 why[128];
 	int			 line;
 
 	if (p->section != SECTION_POOL)
@@ -520,17 +546,10 @@ config_end_section(struct parse *p)
 	    &pc->argv, why, sizeof(why)) == -1)
 		return (config_error(p, config_pool_key_line(p, "command"),
 		    "command: %s", why));
-	if (pc->command_env != NULL && config_split_words(pc->command_env,
-	    &pc->envv, why, sizeof(why)) == -1)
-		return (config_error(p, config_pool_key_line(p,
-		    "command_env"), "command_env: %s", why));
-	for (i = 0; pc->envv != NULL && pc->envv[i] != NULL; i++) {
-		eq = strchr(pc->envv[i], '=');
-		if (eq == NULL || eq == pc->envv[i])
-			return (config_error(p, config_pool_key_line(p,
-			    "command_env"), "command_env: \"%s\" is not "
-			    "NAME=value", pc->envv[i]));
-	}
+	if (config_env_words(p, "command_env", pc->command_env,
+	    &pc->envv) == -1 ||
+	    config_env_words(p, "env", pc->env, &pc->env_words) == -1)
+		return (-1);
 	/* A program may load for a while; a module is forked ready. */
 	if (pc->start_timeout_ms == 0)
 		pc->start_timeout_ms = (pc->command != NULL ? 60 : 10) * 1000;
@@ -811,6 +830,20 @@ config_handler(void *arg, const char *section, const char *name,
 	return (config_set(p, k, base, value) == 0);
 }
 
+/*
+ * max_memory's default: a quarter of the machine's memory, the bound on
+ * what the master holds for all its clients together.
+ */
+static uint64_t
+config_default_memory(void)
+{
+	long	pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || size <= 0)
+		return (1024ULL * 1024 * 1024);
+	return ((uint64_t)pages * (uint64_t)size / 4);
+}
+
 /* A configuration holding every daemon default and no pools. */
 static struct config *
 config_new(const char *name)
@@ -829,6 +862,7 @@ config_new(const char *name)
 	conf->log_level = LOG_INFO;
 	conf->socket_gid = -1;
 	conf->max_client_buffer = 64ULL * 1024 * 1024;
+	conf->max_memory = config_default_memory();
 	TAILQ_INIT(&conf->pools);
 	return (conf);
 }

@@ -229,6 +229,8 @@ config_pool_free(struct pool_config *pc)
 	free(pc->command_env);
 	config_words_free(pc->argv);
 	config_words_free(pc->envv);
+	free(pc->env);
+	config_words_free(pc->env_words);
 	free(pc);
 }
 
@@ -254,6 +256,7 @@ config_pool_equal(const struct pool_config *a, const struct pool_config *b)
 	    config_str_equal(a->command, b->command) &&
 	    config_str_equal(a->command_dir, b->command_dir) &&
 	    config_str_equal(a->command_env, b->command_env) &&
+	    config_str_equal(a->env, b->env) &&
 	    a->start_timeout_ms == b->start_timeout_ms &&
 	    a->workers == b->workers &&
 	    a->queue_limit == b->queue_limit &&

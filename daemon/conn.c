@@ -48,6 +48,7 @@ struct conn {
 	void		(*drained_cb)(void *);
 	void		(*close_cb)(void *, int);
 	void		*arg;
+	uint64_t	*acct;		/* its owner's bytes held, or NULL */
 };
 
 /* Conns with output added in this turn of the loop. */
@@ -86,6 +87,36 @@ conn_new(int fd, void (*read_cb)(void *), void (*drained_cb)(void *),
 	return (c);
 }
 
+/* Keep count of the bytes its buffers hold: its owner's and the master's. */
+static void
+conn_account_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)buf;
+	*c->acct += info->n_added;
+	*c->acct -= info->n_deleted;
+	master->held += info->n_added;
+	master->held -= info->n_deleted;
+	if (master->held > master->held_peak)
+		master->held_peak = master->held;
+	if (info->n_deleted > 0)
+		client_held_changed();
+}
+
+/*
+ * Count what this connection's buffers hold (a client's partial frames
+ * and unsent replies) in *mine and in the master's total (max_memory).
+ */
+void
+conn_account(struct conn *c, uint64_t *mine)
+{
+	c->acct = mine;
+	evbuffer_add_cb(c->in, conn_account_cb, c);
+	evbuffer_add_cb(c->out, conn_account_cb, c);
+}
+
 static void
 conn_unlist(struct conn *c)
 {
@@ -100,6 +131,12 @@ conn_destroy(struct conn *c)
 	conn_unlist(c);
 	event_free(c->rev);
 	event_free(c->wev);
+	if (c->acct != NULL) {
+		master->held -= evbuffer_get_length(c->in) +
+		    evbuffer_get_length(c->out);
+		evbuffer_remove_cb(c->in, conn_account_cb, c);
+		evbuffer_remove_cb(c->out, conn_account_cb, c);
+	}
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	close(c->fd);
@@ -109,6 +146,11 @@ conn_destroy(struct conn *c)
 void
 conn_free(struct conn *c)
 {
+	static uint64_t	sink;
+
+	/* Its owner is going: count nothing more against it. */
+	if (c->acct != NULL)
+		c->acct = &sink;
 	if (c->in_cb) {
 		c->dead = 1;
 		conn_unlist(c);

@@ -53,6 +53,8 @@ struct pool_config {
 	char		*command_env;
 	char		**argv;		/* command split into words */
 	char		**envv;		/* command_env split into words */
+	char		*env;		/* env = NAME=value ..., any worker */
+	char		**env_words;	/* env split into words */
 	uint64_t	 start_timeout_ms;	/* until the worker's PONG */
 	unsigned int	 workers;	/* "auto" resolved at parse time */
 	unsigned int	 queue_limit;
@@ -91,6 +93,7 @@ struct config {
 	int		 log_level;	/* LOG_ERR .. LOG_DEBUG (syslog.h) */
 	int64_t		 socket_gid;	/* -1: not changed */
 	uint64_t	 max_client_buffer;	/* unsent reply bytes */
+	uint64_t	 max_memory;	/* all clients' bytes held, together */
 	uid_t		 allow_uids[MAX_ALLOW];	/* empty lists: anyone */
 	unsigned int	 n_allow_uids;
 	gid_t		 allow_gids[MAX_ALLOW];
@@ -129,6 +132,8 @@ struct task {
 	uint32_t	 cap;		/* frame's size, kept for reuse */
 	uint64_t	 queued_us;	/* master_now_us() */
 	uint64_t	 started_us;
+	uint64_t	 held_len;	/* its body, counted in master->held */
+	uint64_t	*held_by;	/* and in its client's count, or NULL */
 };
 TAILQ_HEAD(task_list, task);
 
@@ -293,6 +298,8 @@ struct pool {
 	struct histogram duration;	/* time tasks ran */
 	struct histogram wait;		/* time tasks were queued */
 	char		 last_error[256];	/* why the last worker failed */
+	unsigned int	 missing;	/* workers it should have and has not */
+	unsigned int	 spawn_failures;	/* in a row, not yet overcome */
 };
 TAILQ_HEAD(pool_list, pool);
 
@@ -313,6 +320,8 @@ struct master {
 	struct event	*stop_timer;
 	uint64_t	 stop_deadline_ms;	/* shutdown_timeout runs out */
 	int		 trim_wanted;	/* a big client left: malloc_trim */
+	uint64_t	 held;		/* bytes held for clients (max_memory) */
+	uint64_t	 held_peak;	/* since the last malloc_trim */
 	uint64_t	 next_seq;	/* task ids on worker channels */
 	char		 reload_error[1040];	/* why the last reload failed */
 };
@@ -379,11 +388,14 @@ void		 master_arm_ms(struct event *ev, uint64_t ms);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
 void		 master_reap(void);
+int		 master_fd_reserve_use(void);
 __attribute__((noreturn))
 void		 master_fatal(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
 
 /* listen.c */
+char		*listen_default_path(char *buf, size_t len, char *err,
+		    size_t errlen);
 int		 listen_open(const char *path, mode_t mode, char *err,
 		    size_t errlen);
 int		 listen_adopt(int fd, char *err, size_t errlen);
@@ -393,6 +405,7 @@ void		 listen_close(void);
 
 /* conn.c */
 struct conn;
+void		 conn_account(struct conn *c, uint64_t *mine);
 struct conn	*conn_new(int fd, void (*read_cb)(void *),
 		    void (*drained_cb)(void *), void (*close_cb)(void *, int),
 		    void *arg);
@@ -432,9 +445,11 @@ void		 client_send_buffer(struct client *c, uint8_t type,
 void		 client_task_done(struct client *c, struct task *task);
 int		 client_overflowed(const struct client *c);
 void		 client_stop_all(void);
+void		 client_recheck_all(void);
 void		 client_flush_all(void);
 void		 client_free_all(void);
 unsigned int	 client_count(void);
+void		 client_held_changed(void);
 
 /* task.c */
 struct task	*task_new(struct client *client, struct pool *pool,
@@ -449,6 +464,7 @@ void		 task_result_buffer(struct task *task, uint16_t status,
 void		 task_fail(struct task *task, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 task_cancel_sent(struct task *task);
+void		 task_hold(struct task *task, uint64_t *by);
 
 /* contain.c: runs only in a forked worker. */
 int		 contain_apply(const struct pool_config *pc, char *err,
@@ -492,6 +508,7 @@ void		 pool_free(struct pool *pool);
 /* worker.c */
 struct worker	*worker_spawn(struct pool *pool);
 void		 worker_send(struct worker *w, struct task *task);
+void		 worker_cancel(struct worker *w, struct task *task);
 void		 worker_reaped(struct worker *w, int status,
 		    const struct rusage *ru);
 struct worker	*worker_find(pid_t pid);
@@ -514,7 +531,8 @@ long		 worker_rss(pid_t pid);
 
 /* child.c: runs only in a forked worker. */
 __attribute__((noreturn))
-void		 child_main(struct worker *w, int fd, pid_t master_pid);
+void		 child_main(struct worker *w, int fd, pid_t master_pid,
+		    int out_fd);
 __attribute__((noreturn))
 void		 child_exec(struct worker *w, int fd, pid_t master_pid,
 		    int out_fd);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "forkpool/client.h"
 #include "forkpoold.h"
 #include "log.h"
 
@@ -41,14 +42,16 @@ listen_addr(const char *path, struct sockaddr_un *sun, char *err,
 
 /*
  * Refuse a path where a live daemon answers; remove a stale socket; leave
- * anything that is not a socket alone.
+ * anything that is not a socket alone.  Only ECONNREFUSED proves a socket
+ * stale: EACCES (a socket_mode of 0400, another user's socket) or anything
+ * else may hide a live daemon, and unlinking it would steal its clients.
  */
 static int
 listen_clear(const char *path, const struct sockaddr_un *sun, char *err,
     size_t errlen)
 {
 	struct stat	st;
-	int		fd, rc;
+	int		fd, rc, error;
 
 	if (lstat(path, &st) == -1)
 		return (errno == ENOENT ? 0 : -1);
@@ -62,11 +65,19 @@ listen_clear(const char *path, const struct sockaddr_un *sun, char *err,
 		return (-1);
 	}
 	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	error = errno;
 	close(fd);
 	if (rc == 0) {
 		snprintf(err, errlen, "another forkpoold is already listening "
 		    "on %s; stop it first, or give this one another socket "
 		    "(-s)", path);
+		return (-1);
+	}
+	if (error != ECONNREFUSED) {
+		snprintf(err, errlen, "cannot tell whether a daemon listens on "
+		    "%s (connect: %s); refusing to start rather than remove "
+		    "it: stop that daemon, or remove the socket yourself if "
+		    "it is stale", path, strerror(error));
 		return (-1);
 	}
 	log_info("removing stale socket %s", path);
@@ -78,6 +89,119 @@ listen_clear(const char *path, const struct sockaddr_un *sun, char *err,
 	return (0);
 }
 
+/*
+ * The directory a socket goes in decides who can replace it: whoever may
+ * write there can unlink our socket and listen in its place.  Refuse one
+ * that others can write to without the sticky bit; warn about one that
+ * is merely shared.
+ */
+static int
+listen_check_dir(const char *path, char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		 dir[sizeof(listen_path)], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st) == -1)
+		return (0);	/* bind says why, naming the path */
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errlen, "refusing to create the socket in %s: "
+		    "anyone can write to that directory (mode %04o, no sticky "
+		    "bit), so anyone could replace the socket; use a "
+		    "directory only this user can write to", dir,
+		    (unsigned)(st.st_mode & 07777));
+		return (-1);
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		log_warnx("the socket's directory %s can be written by %s "
+		    "(mode %04o): they could replace the socket; prefer a "
+		    "directory only this user can write to", dir,
+		    (st.st_mode & S_IWOTH) ? "every user" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+	return (0);
+}
+
+/*
+ * A directory of our own for the per-user socket: created 0700, or, if it
+ * is already there, a real directory (not a symlink) owned by us that no
+ * one else may enter or write.  Anything else may be a trap laid by
+ * another user, so we refuse to start.
+ */
+static int
+listen_own_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir,
+		    strerror(errno));
+		return (-1);
+	}
+	if (lstat(dir, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & (S_IWGRP | S_IXGRP | S_IWOTH | S_IXOTH)) != 0) {
+		snprintf(err, errlen, "refusing to use %s for the socket: it "
+		    "is %s owned by uid %lu with mode %04o, where a directory "
+		    "owned by uid %lu with no group or other write or search "
+		    "permission was expected; another user may have made it. "
+		    "Remove it, or choose a socket with -s", dir,
+		    S_ISLNK(st.st_mode) ? "a symbolic link" :
+		    S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+		    (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777),
+		    (unsigned long)geteuid());
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The daemon's socket when nothing names one: the system socket for root
+ * (its directory made 0755 if missing), $XDG_RUNTIME_DIR/forkpool.sock,
+ * else /tmp/forkpool-UID/forkpool.sock in a directory of our own; never a
+ * socket directly in a shared directory.  buf, or NULL and err.
+ */
+char *
+listen_default_path(char *buf, size_t len, char *err, size_t errlen)
+{
+	const char	*xdg = getenv("XDG_RUNTIME_DIR");
+	char		 dir[128];
+	int		 n;
+
+	if (geteuid() == 0) {
+		if (mkdir(FP_SYSTEM_SOCKET_DIR, 0755) == -1 &&
+		    errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s",
+			    FP_SYSTEM_SOCKET_DIR, strerror(errno));
+			return (NULL);
+		}
+		n = snprintf(buf, len, "%s/forkpool.sock",
+		    FP_SYSTEM_SOCKET_DIR);
+	} else if (xdg != NULL && *xdg != '\0')
+		n = snprintf(buf, len, "%s/forkpool.sock", xdg);
+	else {
+		snprintf(dir, sizeof(dir), "/tmp/forkpool-%lu",
+		    (unsigned long)geteuid());
+		if (listen_own_dir(dir, err, errlen) == -1)
+			return (NULL);
+		n = snprintf(buf, len, "%s/forkpool.sock", dir);
+	}
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, errlen, "the default socket path does not fit; "
+		    "use -s");
+		return (NULL);
+	}
+	return (buf);
+}
+
 /* Create the listening socket at path with mode.  0, or -1 and err. */
 int
 listen_open(const char *path, mode_t mode, char *err, size_t errlen)
@@ -86,6 +210,7 @@ listen_open(const char *path, mode_t mode, char *err, size_t errlen)
 	int			fd;
 
 	if (listen_addr(path, &sun, err, errlen) == -1 ||
+	    listen_check_dir(path, err, errlen) == -1 ||
 	    listen_clear(path, &sun, err, errlen) == -1)
 		return (-1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -36,10 +36,14 @@ main_config(const char *path, char *err, size_t errlen)
 	return (config_default(err, errlen));
 }
 
-/* -s, then FORKPOOL_SOCKET, then the configuration, then the default. */
+/*
+ * -s, then FORKPOOL_SOCKET, then the configuration, then the default
+ * (listen_default_path, which prepares its directory).  NULL and err when
+ * the default cannot be used.
+ */
 static const char *
 main_socket(const char *opt, const struct config *conf, char *buf,
-    size_t len)
+    size_t len, char *err, size_t errlen)
 {
 	const char	*env = getenv("FORKPOOL_SOCKET");
 
@@ -49,7 +53,36 @@ main_socket(const char *opt, const struct config *conf, char *buf,
 		return (env);
 	if (conf->socket != NULL)
 		return (conf->socket);
-	return (fp_socket_path(NULL, buf, len));
+	return (listen_default_path(buf, len, err, errlen));
+}
+
+/*
+ * Pools sharing a user can ptrace and signal each other's workers unless
+ * the kernel tells them apart: module workers are made non-dumpable, but
+ * an exec (program workers) or core files (rlimit_core) undo that.
+ */
+static void
+main_warn_shared_users(const struct config *conf)
+{
+	const struct pool_config	*a, *b;
+
+	TAILQ_FOREACH(a, &conf->pools, entry)
+		for (b = TAILQ_NEXT(a, entry); b != NULL;
+		    b = TAILQ_NEXT(b, entry)) {
+			if (a->uid == -1 || a->uid != b->uid)
+				continue;
+			if (a->command == NULL && b->command == NULL &&
+			    (a->rlimit_core == RLIMIT_UNSET ||
+			    a->rlimit_core == 0) &&
+			    (b->rlimit_core == RLIMIT_UNSET ||
+			    b->rlimit_core == 0))
+				continue;
+			fprintf(stderr, "forkpoold: warning: pools %s and %s "
+			    "both run as uid %lld, and one is a program pool "
+			    "or keeps core files: their workers can ptrace and "
+			    "signal each other; give each pool a user of its "
+			    "own\n", a->name, b->name, (long long)a->uid);
+		}
 }
 
 /*
@@ -64,6 +97,7 @@ main_test(struct config *conf)
 	char			 err[1024];
 	int			 rc = 0;
 
+	main_warn_shared_users(conf);
 	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
 		TAILQ_REMOVE(&conf->pools, pc, entry);
 		if ((gen = gen_new(pc, err, sizeof(err))) == NULL) {
@@ -118,9 +152,10 @@ main(int argc, char *argv[])
 	}
 	if (test_only)
 		return (main_test(conf));
-	if ((sock = main_socket(sock_opt, conf, buf, sizeof(buf))) == NULL) {
-		fprintf(stderr, "forkpoold: the default socket path does not "
-		    "fit; use -s\n");
+	if ((sock = main_socket(sock_opt, conf, buf, sizeof(buf), err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "forkpoold: %s\n", err);
+		config_free(conf);
 		return (1);
 	}
 	log_set_level(conf->log_level);

@@ -3,10 +3,13 @@
  * events, never raw handlers), reaps children, and runs start-up and the
  * graceful stop.
  */
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,9 +26,83 @@ struct master	*master;
 
 static struct event	*sig_events[5];
 static struct event	*tick_ev;
+static struct event	*start_ev;
 static int		 clients_closed;
 static uint64_t		 now_us;	/* this turn of the loop's clock */
 static int		 now_valid;	/* read it in this turn already */
+
+/* A burst of this many bytes held, once gone, is given back (malloc_trim). */
+#define TRIM_BURST	(32ULL * 1024 * 1024)
+
+/*
+ * Descriptors held back so that a worker can always be replaced, however
+ * many clients took the rest: enough for one spawn (a channel and an
+ * output pipe).
+ */
+#define FD_RESERVE	4
+static int		 fd_reserve[FD_RESERVE] = { -1, -1, -1, -1 };
+static uint64_t		 fd_reserve_warned;
+
+/* Take the reserve (again); quietly keep what could be had. */
+static void
+master_fd_reserve_take(void)
+{
+	size_t	i;
+
+	for (i = 0; i < FD_RESERVE; i++)
+		if (fd_reserve[i] == -1)
+			fd_reserve[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Out of descriptors while spawning: give the reserve up for this spawn.
+ * 1 when there was some to give; it is taken back at the next tick.
+ */
+int
+master_fd_reserve_use(void)
+{
+	size_t	i;
+	int	freed = 0;
+
+	for (i = 0; i < FD_RESERVE; i++)
+		if (fd_reserve[i] != -1) {
+			close(fd_reserve[i]);
+			fd_reserve[i] = -1;
+			freed = 1;
+		}
+	if (master_now_ms() - fd_reserve_warned >= 10000) {
+		log_warnx("out of descriptors (RLIMIT_NOFILE); using the "
+		    "reserve to start a worker: raise the limit or lower "
+		    "max_clients");
+		fd_reserve_warned = master_now_ms();
+	}
+	return (freed);
+}
+
+/*
+ * At start, every pool has had its start_timeout: one that still lacks
+ * workers cannot start them, and a daemon that neither serves nor exits
+ * helps nobody.
+ */
+static void
+master_start_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool	*pool;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (!master->starting || master->stopping)
+		return;
+	TAILQ_FOREACH(pool, &master->pools, entry)
+		if (pool->nready < pool->conf->workers)
+			master_fatal("pool %s: only %u of %u workers started "
+			    "within start_timeout (%.3f s): %s", pool->name,
+			    pool->nready, pool->conf->workers,
+			    pool->conf->start_timeout_ms / 1000.0,
+			    pool->last_error[0] != '\0' ? pool->last_error :
+			    "they did not say they were ready");
+}
 
 /* Add a timer event to fire ms milliseconds from now. */
 void
@@ -170,10 +247,19 @@ master_tick_cb(evutil_socket_t fd, short events, void *arg)
 	 * glibc keeps freed memory for reuse; after a flood from a client
 	 * that is gone, give it back so the master's RSS goes down again.
 	 */
+	/*
+	 * Also after a burst of large tasks: once the bytes held fell to
+	 * half of their peak (of at least 32 MiB), trim.
+	 */
+	if (master->held_peak >= TRIM_BURST && master->held <
+	    master->held_peak / 2)
+		master->trim_wanted = 1;
 	if (master->trim_wanted) {
 		master->trim_wanted = 0;
+		master->held_peak = master->held;
 		malloc_trim(0);
 	}
+	master_fd_reserve_take();
 	TAILQ_FOREACH(pool, &master->pools, entry) {
 		served += pool->completed;
 		ready += pool->nready;
@@ -287,27 +373,79 @@ master_signal_cb(evutil_socket_t sig, short events, void *arg)
 	}
 }
 
-/* Reap every exited child; each worker's pool decides what comes next. */
+/*
+ * Kill what a dead worker left behind.  Its process group first: the pid
+ * cannot have been reused while the worker is an unreaped zombie.  Then
+ * any child of ours that is not a worker: a descendant that left the
+ * group (setsid, double fork) and was handed to us, the subreaper, when
+ * its parent died.
+ */
+static void
+master_kill_leftovers(pid_t pgid)
+{
+	struct dirent	*de;
+	DIR		*proc;
+	FILE		*f;
+	char		 path[64], comm[64];
+	pid_t		 me = getpid();
+	long		 pid, ppid;
+	char		 state;
+
+	if (pgid > 0)
+		kill(-pgid, SIGKILL);
+	if ((proc = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(proc)) != NULL) {
+		if ((pid = strtol(de->d_name, NULL, 10)) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%*d (%63[^)]) %c %ld", comm, &state,
+		    &ppid) == 3 && ppid == me && state != 'Z' &&
+		    worker_find((pid_t)pid) == NULL) {
+			log_warnx("killing process %ld (%s), left behind by a "
+			    "worker", pid, comm);
+			kill((pid_t)pid, SIGKILL);
+		}
+		fclose(f);
+	}
+	closedir(proc);
+}
+
+/*
+ * Reap every exited child; each worker's pool decides what comes next.
+ * Each is looked at before it is reaped, so that its group can be killed
+ * while its pid is still ours.
+ */
 void
 master_reap(void)
 {
 	struct rusage	 ru;
 	struct worker	*w;
+	siginfo_t	 si;
 	pid_t		 pid;
 	int		 status;
 
 	for (;;) {
-		pid = wait4(-1, &status, WNOHANG, &ru);
-		if (pid == 0 || (pid == -1 && errno == ECHILD))
-			return;
-		if (pid == -1) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
 			if (errno == EINTR)
 				continue;
-			log_warn("wait4");
+			if (errno != ECHILD)
+				log_warn("waitid");
 			return;
 		}
-		if ((w = worker_find(pid)) == NULL) {
-			log_warnx("reaped unknown child %ld", (long)pid);
+		if ((pid = si.si_pid) == 0)
+			return;
+		w = worker_find(pid);
+		if (w != NULL)
+			master_kill_leftovers(pid);
+		while (wait4(pid, &status, 0, &ru) == -1 && errno == EINTR)
+			;
+		if (w == NULL) {
+			log_debug("reaped process %ld, left behind by a worker",
+			    (long)pid);
 			continue;
 		}
 		worker_reaped(w, status, &ru);
@@ -349,10 +487,15 @@ master_cleanup(void)
 	for (i = 0; i < 2; i++)
 		TAILQ_FOREACH(pool, lists[i], entry)
 			while ((w = TAILQ_FIRST(&pool->workers)) != NULL) {
+				kill(-w->pid, SIGKILL);
 				if (wait4(w->pid, &status, 0, &ru) == -1)
 					fatal("wait4 %ld", (long)w->pid);
 				worker_reaped(w, status, &ru);
 			}
+	/* What escaped the workers' groups: killed, so waited for. */
+	master_kill_leftovers(0);
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
 	client_flush_all();
 	client_free_all();
 	task_free_all();
@@ -368,6 +511,7 @@ master_cleanup(void)
 	if (master->stop_timer != NULL)
 		event_free(master->stop_timer);
 	event_free(tick_ev);
+	event_free(start_ev);
 	sdnotify_stop();
 	event_base_free(master->base);
 }
@@ -382,6 +526,7 @@ master_run(struct config *conf, const char *socket_path)
 	struct timeval		 one_second = { 1, 0 };
 	char			 err[1024];
 	int			 fd;
+	uint64_t		 start_ms = 0;
 
 	master = xcalloc(1, sizeof(*master));
 	master->conf = conf;
@@ -395,6 +540,13 @@ master_run(struct config *conf, const char *socket_path)
 		fatalx("event_base_new failed");
 
 	sdnotify_init();
+	/*
+	 * Descendants of a worker that escape its group (setsid, a double
+	 * fork) come back to us when their parent dies, to be killed and
+	 * reaped (master_kill_leftovers) instead of living on unseen.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
 	/* The pools take their sections; conf keeps the daemon settings. */
 	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
 		TAILQ_REMOVE(&conf->pools, pc, entry);
@@ -418,8 +570,17 @@ master_run(struct config *conf, const char *socket_path)
 		fatalx("tick: event_new");
 	log_info("forkpoold %s starting: %u pools from %s", FORKPOOL_VERSION,
 	    master->npools, conf->path);
-	TAILQ_FOREACH(pool, &master->pools, entry)
+	master_fd_reserve_take();
+	start_ev = evtimer_new(master->base, master_start_cb, NULL);
+	if (start_ev == NULL)
+		fatalx("start: evtimer_new");
+	TAILQ_FOREACH(pool, &master->pools, entry) {
+		if (pool->conf->start_timeout_ms > start_ms)
+			start_ms = pool->conf->start_timeout_ms;
 		pool_reconcile(pool);
+	}
+	/* A worker killed at its start_timeout is reaped just after. */
+	master_arm_ms(start_ev, start_ms + 500);
 	master_loop();
 
 	master_cleanup();

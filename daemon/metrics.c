@@ -251,6 +251,15 @@ metrics_text(struct evbuffer *b)
 	    "Resident memory of the master process.");
 	evbuffer_add_printf(b, "forkpool_master_rss_bytes %ld\n",
 	    metrics_master_rss());
+	metrics_head(b, "forkpool_held_bytes", "gauge",
+	    "Bytes the master holds for its clients: queued payloads, unsent "
+	    "replies, partial frames (bounded by max_memory).");
+	evbuffer_add_printf(b, "forkpool_held_bytes %llu\n",
+	    (unsigned long long)master->held);
+	metrics_head(b, "forkpool_max_memory_bytes", "gauge",
+	    "The max_memory bound on forkpool_held_bytes.");
+	evbuffer_add_printf(b, "forkpool_max_memory_bytes %llu\n",
+	    (unsigned long long)master->conf->max_memory);
 	metrics_head(b, "forkpool_master_open_fds", "gauge",
 	    "Open file descriptors of the master process.");
 	evbuffer_add_printf(b, "forkpool_master_open_fds %ld\n",

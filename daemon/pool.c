@@ -44,6 +44,7 @@
 #define LOG_WINDOW_MS	10000
 
 static void	pool_spawn_cb(evutil_socket_t, short, void *);
+static int	pool_spawn(struct pool *);
 static void	pool_backoff(struct pool *, unsigned int);
 static void	pool_quiet_cb(evutil_socket_t, short, void *);
 
@@ -440,12 +441,13 @@ pool_reconcile(struct pool *pool)
 		}
 	}
 	if (!evtimer_pending(pool->spawn_timer, NULL)) {
-		while (live + stale < target && worker_spawn(pool) != NULL)
+		while (live + stale < target && pool_spawn(pool))
 			live++;
 		if (stale > 0 && live == ready && live + stale == target &&
-		    worker_spawn(pool) != NULL)
+		    pool_spawn(pool))
 			live++;		/* the next successor */
 	}
+	pool->missing = live + stale < target ? target - live - stale : 0;
 	/*
 	 * A stale worker goes once enough current ones are ready to take its
 	 * place; a current one only when the pool is shrinking, never to make
@@ -465,6 +467,37 @@ pool_reconcile(struct pool *pool)
 	    ready != target;
 	if (pool->removed && pool->nworkers == 0 && pool->nqueued == 0)
 		event_active(pool->free_ev, 0, 0);
+}
+
+/* The pause before a failed spawn is tried again, at the least. */
+#define SPAWN_RETRY_MS	100
+
+/*
+ * Start one worker: 1, or 0 when the spawn itself failed (out of
+ * descriptors or processes: worker_spawn logged why and noted it in
+ * last_error).  That is retried after the pool's back-off, never left
+ * for good: a pool short of a worker stays short only as long as the
+ * system is.
+ */
+static int
+pool_spawn(struct pool *pool)
+{
+	unsigned int	delay;
+
+	if (worker_spawn(pool) != NULL) {
+		pool->spawn_failures = 0;
+		return (1);
+	}
+	pool->spawn_failures++;
+	delay = intensity_exit(pool->intensity, master_now_ms());
+	if (delay < SPAWN_RETRY_MS)
+		delay = SPAWN_RETRY_MS;
+	if (pool_log_allowed(pool))
+		log_warnx("pool %s: cannot start a worker (%s); trying again "
+		    "in %u ms", pool->name, pool->last_error, delay);
+	evtimer_del(pool->spawn_timer);
+	master_arm_ms(pool->spawn_timer, delay);
+	return (0);
 }
 
 /*

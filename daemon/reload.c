@@ -154,6 +154,7 @@ reload_daemon(struct config *nc)
 	cur->max_clients = nc->max_clients;
 	cur->max_inflight = nc->max_inflight;
 	cur->max_payload = nc->max_payload;
+	cur->max_memory = nc->max_memory;
 	cur->client_timeout_ms = nc->client_timeout_ms;
 	cur->shutdown_timeout_ms = nc->shutdown_timeout_ms;
 	cur->log_level = nc->log_level;
@@ -162,6 +163,7 @@ reload_daemon(struct config *nc)
 	cur->n_allow_uids = nc->n_allow_uids;
 	memcpy(cur->allow_gids, nc->allow_gids, sizeof(cur->allow_gids));
 	cur->n_allow_gids = nc->n_allow_gids;
+	client_recheck_all();
 	if (nc->socket_mode != cur->socket_mode ||
 	    nc->socket_gid != cur->socket_gid)
 		log_warnx("reload: socket_mode or socket_group changed; it "
@@ -175,7 +177,9 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	struct pool	*pool, *next;
 	size_t		 i;
 	unsigned int	 added = 0, removed = 0, changed = 0;
+	uint32_t	 payload;
 
+	payload = master->conf->max_payload;
 	reload_daemon(nc);
 	for (pool = TAILQ_FIRST(&master->pools); pool != NULL; pool = next) {
 		next = TAILQ_NEXT(pool, entry);
@@ -206,6 +210,19 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 		}
 	}
 	free(items);
+	/*
+	 * Workers hold max_payload from their fork (their reader's limit,
+	 * FORKPOOL_MAX_PAYLOAD): a new value replaces them all, successors
+	 * first, as for a changed section.
+	 */
+	if (payload != master->conf->max_payload) {
+		log_info("reload: max_payload changed; replacing every worker "
+		    "as it becomes idle");
+		TAILQ_FOREACH(pool, &master->pools, entry) {
+			pool->reshaping = 1;
+			pool_reconcile(pool);
+		}
+	}
 	log_info("reload: %u pools added, %u removed, %u changed",
 	    added, removed, changed);
 }

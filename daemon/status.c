@@ -120,6 +120,11 @@ status_pool(const struct pool *pool)
 	json_object_set_new(obj, "bytes_in", json_integer(pool->bytes_in));
 	json_object_set_new(obj, "bytes_out", json_integer(pool->bytes_out));
 	json_object_set_new(obj, "removed", json_boolean(pool->removed));
+	/* Workers it should have and cannot start, and the last reason. */
+	json_object_set_new(obj, "missing", json_integer(pool->missing));
+	if (pool->missing > 0 || pool->spawn_failures > 0)
+		json_object_set_new(obj, "missing_why",
+		    json_string(pool->last_error));
 	json_object_set_new(obj, "prefetch_auto",
 	    json_boolean(pool->conf->prefetch == PREFETCH_AUTO));
 	json_object_set_new(obj, "clients_queued",
@@ -168,7 +173,11 @@ status_json(void)
 	    "master_rss_bytes", (json_int_t)metrics_master_rss(),
 	    "pools", pools);
 	if (doc == NULL)
-		fatalx("status: json_pack");
+		fatalx("status: json");
+	/* What the master holds for its clients, against max_memory. */
+	json_object_set_new(doc, "held_bytes", json_integer(master->held));
+	json_object_set_new(doc, "max_memory", json_integer(
+	    master->conf->max_memory));
 	json_object_set_new(doc, "reload", json_pack("{s:b, s:s?}",
 	    "failed", master->reload_error[0] != '\0',
 	    "error", master->reload_error[0] != '\0' ? master->reload_error :

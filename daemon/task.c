@@ -63,6 +63,12 @@ task_new(struct client *client, struct pool *pool, uint64_t id,
 void
 task_free(struct task *task)
 {
+	if (task->held_len > 0) {
+		task_hold(task, NULL);
+		master->held -= task->held_len;
+		task->held_len = 0;
+		client_held_changed();
+	}
 	if (nfree >= TASK_FREE_MAX) {
 		free(task->frame);
 		free(task);
@@ -89,6 +95,26 @@ task_free_all(void)
 		free(task);
 	}
 	nfree = 0;
+}
+
+/*
+ * Count the task's body among the bytes the master holds (max_memory):
+ * in the master's total from its first call, and in *by (its client's
+ * count; NULL once the client has gone).
+ */
+void
+task_hold(struct task *task, uint64_t *by)
+{
+	if (task->held_len == 0) {
+		task->held_len = task->len;
+		master->held += task->held_len;
+		if (master->held > master->held_peak)
+			master->held_peak = master->held;
+	}
+	if (task->held_by != NULL)
+		*task->held_by -= task->held_len;
+	if ((task->held_by = by) != NULL)
+		*by += task->held_len;
 }
 
 /* The task has its answer: the client forgets it and it is freed. */
@@ -190,8 +216,8 @@ task_fail(struct task *task, int code, const char *fmt, ...)
 
 /*
  * CANCEL of a task handed to a worker behind the one it runs: answer now
- * and forget the client; the worker still runs it, and the output is
- * dropped when it comes back.
+ * and forget the client; the worker is told and skips it unless it has
+ * started it meanwhile, and whatever comes back for it is dropped.
  */
 void
 task_cancel_sent(struct task *task)
@@ -203,4 +229,5 @@ task_cancel_sent(struct task *task)
 	    "cancelled before it started", 27);
 	task->client = NULL;
 	client_task_done(client, task);
+	worker_cancel(task->worker, task);
 }

@@ -42,12 +42,17 @@ static void	worker_output_close_cb(void *, int);
 static void	worker_output_timer_cb(evutil_socket_t, short, void *);
 static void	worker_output_dropped(struct worker *);
 
-/* Ready, and room for one more task of its pool's prefetch. */
+/*
+ * Ready, and room for one more task of its pool's prefetch.  A worker
+ * forked before a reload raised max_payload would refuse (and die of) a
+ * task over its old limit: it takes none, and is replaced (stale).
+ */
 int
 worker_can_take(const struct worker *w, unsigned int prefetch)
 {
 	return ((w->state == WORKER_IDLE || w->state == WORKER_BUSY) &&
-	    w->ninflight < prefetch);
+	    w->ninflight < prefetch &&
+	    w->max_payload >= master->conf->max_payload);
 }
 
 /* Ready, holding no task, and not killed or leaving on its own. */
@@ -73,11 +78,15 @@ worker_is_live(const struct worker *w)
 	    w->state == WORKER_BUSY || w->state == WORKER_RETIRING);
 }
 
-/* Live, but to be replaced: an old generation, or due for recycling. */
+/*
+ * Live, but to be replaced: an old generation, due for recycling, or
+ * forked with another max_payload than the daemon's now (a reload).
+ */
 int
 worker_is_stale(const struct worker *w)
 {
-	return (w->gen != w->pool->gen || w->state == WORKER_RETIRING);
+	return (w->gen != w->pool->gen || w->state == WORKER_RETIRING ||
+	    w->max_payload != master->conf->max_payload);
 }
 
 /* It said PONG once, whatever it has become since. */
@@ -157,8 +166,22 @@ task_ran_s(const struct task *task)
 }
 
 /*
+ * The worker's channel.  Out of descriptors, the master's reserve is
+ * given up so that a worker can still be replaced.
+ */
+static int
+worker_socketpair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0)
+		return (0);
+	if (errno != EMFILE || !master_fd_reserve_use())
+		return (-1);
+	return (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+}
+
+/*
  * Fork a worker for pool from its current generation; NULL when that
- * failed (logged).
+ * failed (the reason in pool->last_error; the caller logs it).
  */
 struct worker *
 worker_spawn(struct pool *pool)
@@ -169,12 +192,22 @@ worker_spawn(struct pool *pool)
 	pid_t		 pid, master_pid = getpid();
 	int		 program = pool->gen->conf->command != NULL;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("pool %s: socketpair", pool->name);
+	if (worker_socketpair(sv) == -1) {
+		snprintf(pool->last_error, sizeof(pool->last_error),
+		    "socketpair: %s", strerror(errno));
 		return (NULL);
 	}
-	if (program && pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1) {
-		log_warn("pool %s: pipe", pool->name);
+	/*
+	 * Every worker's stdout and stderr come back through a pipe, to be
+	 * logged with its pool and pid, cut and rate-limited: a module
+	 * worker's too, so it cannot reach the master's terminal or forge
+	 * lines of the log.
+	 */
+	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1 &&
+	    (errno != EMFILE || !master_fd_reserve_use() ||
+	    pipe2(out, O_CLOEXEC | O_NONBLOCK) == -1)) {
+		snprintf(pool->last_error, sizeof(pool->last_error),
+		    "pipe: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return (NULL);
@@ -191,13 +224,12 @@ worker_spawn(struct pool *pool)
 	sigprocmask(SIG_SETMASK, &all, &old);
 	if ((pid = fork()) == -1) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		log_warn("pool %s: fork", pool->name);
+		snprintf(pool->last_error, sizeof(pool->last_error),
+		    "fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		if (program) {
-			close(out[0]);
-			close(out[1]);
-		}
+		close(out[0]);
+		close(out[1]);
 		free(w);
 		return (NULL);
 	}
@@ -205,22 +237,22 @@ worker_spawn(struct pool *pool)
 		close(sv[0]);
 		if (program)
 			child_exec(w, sv[1], master_pid, out[1]);
-		child_main(w, sv[1], master_pid);
+		child_main(w, sv[1], master_pid, out[1]);
 		/* NOTREACHED */
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
-	if (program) {
-		close(out[1]);
-		w->out = conn_new(out[0], worker_output_cb, NULL,
-		    worker_output_close_cb, w);
-		w->out_timer = evtimer_new(master->base,
-		    worker_output_timer_cb, w);
-		if (w->out_timer == NULL)
-			fatalx("worker: evtimer_new");
-	}
-	/* Also here, so a kill of the group cannot race the child's own. */
-	setpgid(pid, pid);
+	close(out[1]);
+	w->out = conn_new(out[0], worker_output_cb, NULL,
+	    worker_output_close_cb, w);
+	w->out_timer = evtimer_new(master->base, worker_output_timer_cb, w);
+	if (w->out_timer == NULL)
+		fatalx("worker: evtimer_new");
+	/*
+	 * No setpgid here: the child makes its own session (setsid), which
+	 * a process already made a group leader cannot.  A kill before it
+	 * has done so reaches its pid, and it has no children yet.
+	 */
 
 	gen_ref(w->gen);
 	w->pid = pid;
@@ -463,6 +495,46 @@ worker_kill(struct worker *w, int code, const char *fmt, ...)
 	kill(w->pid, SIGKILL);
 }
 
+/*
+ * CANCEL of a task the worker holds behind the one it runs: tell the
+ * worker, which skips the task if it has not started it and then sends
+ * nothing for it (lib/wchan.h).  The client has its answer already;
+ * whatever comes back for the task is dropped.
+ */
+void
+worker_cancel(struct worker *w, struct task *task)
+{
+	struct fp_hdr	hdr = { 0 };
+	uint8_t		buf[FP_HDR_LEN];
+
+	task->cancelled = 1;
+	if (w->conn == NULL)
+		return;
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = FP_CANCEL;
+	hdr.id = task->seq;
+	fp_hdr_encode(buf, &hdr);
+	evbuffer_add(conn_output(w->conn), buf, sizeof(buf));
+}
+
+/*
+ * The worker answered a later task: the cancelled ones before it were
+ * skipped.  The clock of the one it ran started when they would have.
+ */
+static void
+worker_skipped(struct worker *w, struct task *task)
+{
+	struct task	*next = TAILQ_NEXT(task, entry);
+
+	TAILQ_REMOVE(&w->inflight, task, entry);
+	w->ninflight--;
+	if (next != NULL) {
+		next->started_us = task->started_us;
+		next->attempts++;
+	}
+	task_free(task);
+}
+
 static void
 worker_violation(struct worker *w, const char *what)
 {
@@ -594,12 +666,20 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 static int
 worker_frame_ok(struct worker *w, const struct fp_hdr *hdr)
 {
-	struct task	*task = TAILQ_FIRST(&w->inflight);
+	struct task	*task;
 	char		 what[96];
 
-	/* Only our own module workers may answer ERROR. */
+	/* Cancelled tasks before the one answered were skipped. */
+	while ((task = TAILQ_FIRST(&w->inflight)) != NULL &&
+	    task->cancelled && hdr->id != task->seq)
+		worker_skipped(w, task);
+	/*
+	 * Our own module workers may answer any ERROR; a program only
+	 * TOO_LARGE, for an output over max_payload (PROTOCOL.md).
+	 */
 	if ((hdr->type != FP_RESULT && (hdr->type != FP_ERROR ||
-	    w->gen->conf->command != NULL)) ||
+	    (w->gen->conf->command != NULL &&
+	    hdr->arg != FP_ERR_TOO_LARGE))) ||
 	    task == NULL || hdr->id != task->seq ||
 	    (hdr->type == FP_ERROR && (hdr->arg == 0 ||
 	    hdr->arg > FP_ERR_MAX))) {
@@ -711,6 +791,15 @@ worker_read_cb(void *arg)
 	pool_dispatch(pool);
 }
 
+/* The grace a worker whose channel closed has to exit before it is killed. */
+#define LOST_GRACE_MS	200
+
+/*
+ * The channel closed on the worker's side.  A worker that exits does so
+ * (its reap follows); one that is still there after LOST_GRACE_MS closed
+ * it and lives on, useless: it is killed with its group, and its task is
+ * answered WORKER_CRASHED (worker_timer_cb).
+ */
 static void
 worker_close_cb(void *arg, int err)
 {
@@ -718,6 +807,10 @@ worker_close_cb(void *arg, int err)
 
 	(void)err;
 	worker_close(w);
+	if (w->state == WORKER_LOST) {
+		evtimer_del(w->slow_timer);
+		master_arm_ms(w->timer, LOST_GRACE_MS);
+	}
 }
 
 static void
@@ -731,6 +824,28 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (w->state == WORKER_KILLED || w->state == WORKER_EXITED)
 		return;
+	if (w->state == WORKER_LOST) {
+		log_warnx("pool %s: worker %ld closed its channel but did not "
+		    "exit; killed", w->pool->name, (long)w->pid);
+		worker_kill(w, FP_ERR_WORKER_CRASHED, "worker %ld closed its "
+		    "channel while holding the task and was killed",
+		    (long)w->pid);
+		return;
+	}
+	/*
+	 * After a stall of the master (SIGSTOP, a loaded machine) this may
+	 * fire late: read what the worker sent first, so that a task that
+	 * ended in time is answered with its result, not a TIMEOUT.
+	 */
+	if (w->conn != NULL && task != NULL) {
+		conn_read_now(w->conn);
+		if (worker_read_frames(w) == -1)
+			return;
+		if (TAILQ_FIRST(&w->inflight) != task) {
+			pool_dispatch(w->pool);
+			return;
+		}
+	}
 	if (!worker_was_ready(w)) {
 		log_warnx("pool %s: worker %ld did not say it was ready within "
 		    "start_timeout (%.3f s); killed", w->pool->name,
@@ -915,7 +1030,17 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 		    "pool %s: worker %ld %s after %.3f s", pool->name,
 		    (long)w->pid, why, elapsed_s(&w->spawned_at));
 
-	if ((task = TAILQ_FIRST(&w->inflight)) != NULL) {
+	/*
+	 * Cancelled tasks at the front may have been skipped, and the next
+	 * one started: that one is answered as the running task, never
+	 * handed out again, so that no task can run twice.
+	 */
+	while ((task = TAILQ_FIRST(&w->inflight)) != NULL && task->cancelled) {
+		TAILQ_REMOVE(&w->inflight, task, entry);
+		w->ninflight--;
+		task_free(task);
+	}
+	if (task != NULL) {
 		TAILQ_REMOVE(&w->inflight, task, entry);
 		w->ninflight--;
 	}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "forkpool/worker.h"
+#include "wchan.h"
 
 /* The output of one task, after room for its header. */
 struct wbuf {
@@ -107,13 +108,17 @@ env_u32(const char *name, uint32_t dflt)
 	return ((uint32_t)v);
 }
 
-/* Run one task and write its RESULT. */
+/*
+ * Run one task and write its RESULT; an output over max_payload is
+ * answered ERROR TOO_LARGE (spec/PROTOCOL.md, Program workers, 2), and
+ * the worker goes on.
+ */
 static int
 serve_one(int fd, fp_worker_handler *handler, void *arg, struct wbuf *b,
     const struct fp_hdr *in, const uint8_t *body)
 {
 	struct fp_hdr	hdr = { 0 };
-	char		text[96];
+	char		text[160] = "";
 	int		status;
 
 	b->out.len = 0;
@@ -121,22 +126,26 @@ serve_one(int fd, fp_worker_handler *handler, void *arg, struct wbuf *b,
 	if (wbuf_grow(b, 0) == -1)
 		return (-1);
 	status = handler(arg, body + in->arg, in->len - in->arg, &b->out);
-	if (status < 0 || status > UINT16_MAX || b->overflow) {
-		/* A program worker answers RESULT or nothing: say it there. */
-		if (b->overflow || status == FP_HANDLE_TOO_LARGE)
-			snprintf(text, sizeof(text), "the output is over "
-			    "max_payload (%zu bytes)", b->out.max);
-		else
-			snprintf(text, sizeof(text), "the handler returned "
-			    "%d, which is not a status", status);
+	hdr.type = FP_RESULT;
+	if (b->overflow || status == FP_HANDLE_TOO_LARGE) {
+		snprintf(text, sizeof(text), "the handler's output is over "
+		    "max_payload (%zu bytes); raise max_payload in [daemon] "
+		    "or return less", b->out.max);
+		hdr.type = FP_ERROR;
+		status = FP_ERR_TOO_LARGE;
+	} else if (status < 0 || status > UINT16_MAX) {
+		/* Not a status: a failed RESULT that says so. */
+		snprintf(text, sizeof(text), "the handler returned %d, which "
+		    "is not a status", status);
+		status = 1;
+	}
+	if (text[0] != '\0') {
 		b->out.len = 0;
 		b->overflow = 0;
 		wbuf_write(&b->out, text, strlen(text));
-		status = 1;
 	}
 	hdr.len = b->out.len;
 	hdr.version = FP_PROTO_VERSION;
-	hdr.type = FP_RESULT;
 	hdr.arg = (uint16_t)status;
 	hdr.id = in->id;
 	fp_hdr_encode(b->data, &hdr);
@@ -146,13 +155,12 @@ serve_one(int fd, fp_worker_handler *handler, void *arg, struct wbuf *b,
 int
 fp_worker_serve(fp_worker_handler *handler, void *arg)
 {
-	struct fp_reader	 r;
+	struct fp_wchan		 ch;
 	struct fp_hdr		 hdr = { 0 };
 	struct wbuf		 b;
 	const uint8_t		*body;
-	uint8_t			 buf[65536], pong[FP_HDR_LEN];
-	int			 fd, rc = -1;
-	ssize_t			 n;
+	uint8_t			 pong[FP_HDR_LEN];
+	int			 fd, rc = -1, n;
 
 	fd = (int)env_u32("FORKPOOL_FD", 3);
 	memset(&b, 0, sizeof(b));
@@ -161,40 +169,20 @@ fp_worker_serve(fp_worker_handler *handler, void *arg)
 	b.out.commit = wbuf_commit;
 	b.out.max = env_u32("FORKPOOL_MAX_PAYLOAD", FP_DEFAULT_MAX_PAYLOAD);
 	b.out.priv = &b;
-	fp_reader_init(&r, (uint32_t)b.out.max + FP_POOL_NAME_MAX);
+	fp_wchan_init(&ch, fd, (uint32_t)b.out.max + FP_POOL_NAME_MAX);
 
 	hdr.version = FP_PROTO_VERSION;
 	hdr.type = FP_PONG;
 	fp_hdr_encode(pong, &hdr);
 	if (write_all(fd, pong, sizeof(pong)) == -1)
 		goto out;
-	for (;;) {
-		if ((n = read(fd, buf, sizeof(buf))) == -1) {
-			if (errno == EINTR)
-				continue;
+	while ((n = fp_wchan_next(&ch, &hdr, &body)) == 1)
+		if (serve_one(fd, handler, arg, &b, &hdr, body) == -1)
 			goto out;
-		}
-		if (n == 0) {
-			rc = 0;
-			goto out;
-		}
-		if (fp_reader_feed(&r, buf, n) == -1)
-			goto out;
-		while ((n = fp_reader_next(&r, &hdr, &body)) == 1) {
-			if (hdr.type != FP_SUBMIT || hdr.arg > hdr.len) {
-				errno = EPROTO;
-				goto out;
-			}
-			if (serve_one(fd, handler, arg, &b, &hdr, body) == -1)
-				goto out;
-		}
-		if (n == -1) {
-			errno = EPROTO;
-			goto out;
-		}
-	}
+	if (n == 0)
+		rc = 0;
 out:
-	fp_reader_free(&r);
+	fp_wchan_free(&ch);
 	free(b.data);
 	return (rc);
 }

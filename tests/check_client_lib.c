@@ -9,10 +9,12 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -284,15 +286,18 @@ connect_ok(struct fake *f)
 	return (c);
 }
 
-/* Run as a user for a while (effective uid only), to see a user's paths. */
+/*
+ * Run as a user for a while (real and effective uid; root stays the saved
+ * uid to come back to), to see a user's paths.
+ */
 static uid_t
 become_user(void)
 {
 	uid_t	saved = geteuid();
 
 	if (saved == 0)
-		ck_assert_int_eq(seteuid(65534), 0);
-	ck_assert_uint_ne(geteuid(), 0);
+		ck_assert_int_eq(setresuid(65534, 65534, 0), 0);
+	ck_assert_uint_ne(getuid(), 0);
 	return (saved);
 }
 
@@ -303,7 +308,7 @@ become_user(void)
 static void
 become_again(uid_t saved)
 {
-	ck_assert_int_eq(seteuid(saved), 0);
+	ck_assert_int_eq(setresuid(saved, saved, saved), 0);
 }
 
 START_TEST(test_path_explicit)
@@ -359,16 +364,32 @@ END_TEST
 
 START_TEST(test_path_user_xdg)
 {
-	/* A user without $FORKPOOL_SOCKET: $XDG_RUNTIME_DIR/forkpool.sock. */
-	char	buf[256];
+	/*
+	 * A user without $FORKPOOL_SOCKET: $XDG_RUNTIME_DIR/forkpool.sock
+	 * when it exists, else the system socket (socket_rule.md, 3 and 4).
+	 */
+	char	buf[256], dir[64], sock[128];
 	uid_t	saved;
+	int	fd;
 
+	snprintf(dir, sizeof(dir), "/tmp/fpxdg.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(sock, sizeof(sock), "%s/forkpool.sock", dir);
 	saved = become_user();
 	unsetenv("FORKPOOL_SOCKET");
-	setenv("XDG_RUNTIME_DIR", "/run/user/4321", 1);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
 	ck_assert_ptr_eq(fp_socket_path(NULL, buf, sizeof(buf)), buf);
-	ck_assert_str_eq(buf, "/run/user/4321/forkpool.sock");
+	ck_assert_str_eq(buf, "/run/forkpool/forkpool.sock");
 	become_again(saved);
+	ck_assert_int_ne(fd = open(sock, O_CREAT | O_WRONLY, 0644), -1);
+	close(fd);
+	saved = become_user();
+	ck_assert_ptr_eq(fp_socket_path(NULL, buf, sizeof(buf)), buf);
+	ck_assert_str_eq(buf, sock);
+	become_again(saved);
+	unlink(sock);
+	rmdir(dir);
 }
 END_TEST
 
@@ -376,22 +397,42 @@ START_TEST(test_path_user_tmp)
 {
 	/*
 	 * A user with neither variable (or an empty $XDG_RUNTIME_DIR):
-	 * /tmp/forkpool-UID.sock, with the effective uid.
+	 * /tmp/forkpool-UID/forkpool.sock (the real uid) when it exists,
+	 * else the system socket; never a socket directly in /tmp.
 	 */
-	char	buf[256], want[64];
+	char	buf[256], dir[64], want[96];
 	uid_t	saved;
+	int	fd, made = 0, made_file = 0;
 
-	saved = become_user();
-	snprintf(want, sizeof(want), "/tmp/forkpool-%lu.sock",
-	    (unsigned long)geteuid());
+	snprintf(dir, sizeof(dir), "/tmp/forkpool-65534");
+	snprintf(want, sizeof(want), "%s/forkpool.sock", dir);
 	unsetenv("FORKPOOL_SOCKET");
 	unsetenv("XDG_RUNTIME_DIR");
+	if (access(want, F_OK) == -1) {
+		saved = become_user();
+		ck_assert_ptr_eq(fp_socket_path(NULL, buf, sizeof(buf)), buf);
+		ck_assert_str_eq(buf, "/run/forkpool/forkpool.sock");
+		become_again(saved);
+		if (mkdir(dir, 0700) == 0) {
+			made = 1;
+			ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+		}
+		ck_assert_int_ne(fd = open(want, O_CREAT | O_WRONLY, 0644),
+		    -1);
+		close(fd);
+		made_file = 1;
+	}
+	saved = become_user();
 	ck_assert_ptr_eq(fp_socket_path(NULL, buf, sizeof(buf)), buf);
 	ck_assert_str_eq(buf, want);
 	setenv("XDG_RUNTIME_DIR", "", 1);
 	ck_assert_ptr_eq(fp_socket_path(NULL, buf, sizeof(buf)), buf);
 	ck_assert_str_eq(buf, want);
 	become_again(saved);
+	if (made_file)
+		unlink(want);
+	if (made)
+		rmdir(dir);
 }
 END_TEST
 

@@ -31,6 +31,8 @@ main(void)
 	srunner_add_suite(sr, program_suite());
 	srunner_add_suite(sr, worker_lib_suite());
 	srunner_add_suite(sr, share_suite());
+	srunner_add_suite(sr, trust_suite());
+	srunner_add_suite(sr, contain_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -46,6 +46,23 @@ upper(void *arg, const void *payload, size_t len, struct fp_out *out)
 	return (0);
 }
 
+/* Encode one frame (body a string) at p; its length. */
+static size_t
+put_frame(uint8_t *p, uint8_t type, uint16_t arg, uint64_t id,
+    const char *body)
+{
+	struct fp_hdr	hdr;
+
+	hdr.len = strlen(body);
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = type;
+	hdr.arg = arg;
+	hdr.id = id;
+	fp_hdr_encode(p, &hdr);
+	memcpy(p + FP_HDR_LEN, body, hdr.len);
+	return (FP_HDR_LEN + hdr.len);
+}
+
 /* A child serving on one end of a socketpair; returns our end. */
 static int
 serve_child(pid_t *pid, const char *max_payload)
@@ -109,12 +126,14 @@ START_TEST(test_pong_then_results_by_id)
 }
 END_TEST
 
-START_TEST(test_output_over_max_payload_is_a_failed_result)
+START_TEST(test_output_over_max_payload_is_too_large)
 {
 	/*
-	 * "Anything else it sends (..., a frame over max_payload) is a
-	 * protocol violation": so the loop turns an oversized output into a
-	 * failed RESULT of its own and never sends the frame.
+	 * "If its output would be over max_payload (given in
+	 * FORKPOOL_MAX_PAYLOAD), it answers ERROR with arg 3 (TOO_LARGE) and
+	 * a one-line explanation instead; ... the worker lives on."  The
+	 * oversized frame is never sent; a status outside 0..65535 is a
+	 * failed RESULT that says so.
 	 */
 	struct fp_hdr	 hdr;
 	char		*body;
@@ -125,11 +144,54 @@ START_TEST(test_output_over_max_payload_is_a_failed_result)
 	ck_assert_int_eq(trecv(fd, &hdr, &body, 5000), 1);
 	free(body);
 	tsend_submit(fd, 1, "p", "huge", 4);
-	expect_result(fd, 1, 1, "over max_payload (100 bytes)");
+	ck_assert_int_eq(trecv(fd, &hdr, &body, 5000), 1);
+	ck_assert_uint_eq(hdr.type, FP_ERROR);
+	ck_assert_uint_eq(hdr.arg, FP_ERR_TOO_LARGE);
+	ck_assert_uint_eq(hdr.id, 1);
+	ck_assert_msg(strstr(body, "over max_payload (100 bytes)") != NULL &&
+	    strchr(body, '\n') == NULL, "%s", body);
+	free(body);
 	tsend_submit(fd, 2, "p", "bad", 3);
 	expect_result(fd, 2, 1, "not a status");
 	tsend_submit(fd, 3, "p", "after", 5);
 	expect_result(fd, 3, 0, "AFTER");
+	close(fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+START_TEST(test_cancel_skips_queued)
+{
+	/*
+	 * Issue 14 item 4, the program worker's loop: a CANCEL naming a
+	 * SUBMIT still queued behind another makes fp_worker_serve skip it
+	 * and send nothing for it; a CANCEL for a task already answered, or
+	 * for no task, is ignored.
+	 */
+	struct fp_hdr	 hdr;
+	uint8_t		 frames[6 * (FP_HDR_LEN + 8)], *p = frames;
+	char		*body;
+	pid_t		 pid;
+	int		 fd, status;
+
+	fd = serve_child(&pid, "100");
+	ck_assert_int_eq(trecv(fd, &hdr, &body, 5000), 1);
+	free(body);
+	/* One write: the loop has them all before it runs the first. */
+	p += put_frame(p, FP_SUBMIT, 1, 1, "pone");
+	p += put_frame(p, FP_SUBMIT, 1, 2, "ptwo");
+	p += put_frame(p, FP_CANCEL, 0, 2, "");
+	p += put_frame(p, FP_CANCEL, 0, 99, "");
+	p += put_frame(p, FP_SUBMIT, 1, 3, "pthree");
+	tsend_raw(fd, frames, p - frames);
+	expect_result(fd, 1, 0, "ONE");
+	expect_result(fd, 3, 0, "THREE");
+	tsend_submit(fd, 4, "p", "four", 4);
+	expect_result(fd, 4, 0, "FOUR");
+	tsend(fd, FP_CANCEL, 0, 4, NULL, 0);
+	tsend_submit(fd, 5, "p", "five", 4);
+	expect_result(fd, 5, 0, "FIVE");
 	close(fd);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -161,7 +223,8 @@ START_TEST(test_served_by_forkpoold)
 	char		 ini[512], *body;
 	struct fp_hdr	 hdr;
 	struct fpd	*d;
-	int		 fd;
+	pid_t		 pid, pid2;
+	int		 fd, i;
 
 	if (dir == NULL)
 		dir = "build/tests/programs";
@@ -173,12 +236,22 @@ START_TEST(test_served_by_forkpoold)
 	ck_assert_uint_eq(hdr.type, FP_RESULT);
 	ck_assert_str_eq(body, "MAKE ME LOUD");
 	free(body);
-	tsubmit(fd, 2, "c", "huge", 4, &hdr, &body);
-	ck_assert_uint_eq(hdr.type, FP_RESULT);
-	ck_assert_uint_eq(hdr.arg, 1);
-	ck_assert_msg(strstr(body, "over max_payload (1024 bytes)") != NULL,
-	    "%s", body);
-	free(body);
+	pid = tworker_pid(d->sock, "c", 0);
+	pid2 = tworker_pid(d->sock, "c", 1);
+	/* Issue 10: relayed as TOO_LARGE; the worker lives, no back-off. */
+	for (i = 0; i < 12; i++) {
+		tsubmit(fd, 100 + i, "c", "huge", 4, &hdr, &body);
+		ck_assert_uint_eq(hdr.type, FP_ERROR);
+		ck_assert_uint_eq(hdr.arg, FP_ERR_TOO_LARGE);
+		ck_assert_msg(strstr(body, "over max_payload (1024 bytes)") !=
+		    NULL, "%s", body);
+		free(body);
+	}
+	ck_assert_int_eq(tworker_pid(d->sock, "c", 0), pid);
+	ck_assert_int_eq(tworker_pid(d->sock, "c", 1), pid2);
+	ck_assert_int_eq(tpool_int(d->sock, "c", "crashes"), 0);
+	ck_assert_int_eq(tpool_int(d->sock, "c", "restarts"), 0);
+	ck_assert_int_eq(fpd_log_count(d, "broke the protocol"), 0);
 	tsubmit(fd, 3, "c", "fail", 4, &hdr, &body);
 	ck_assert_uint_eq(hdr.type, FP_RESULT);
 	ck_assert_uint_eq(hdr.arg, 3);
@@ -195,7 +268,8 @@ worker_lib_suite(void)
 	TCase	*tc = tcase_create("serve");
 
 	tcase_add_test(tc, test_pong_then_results_by_id);
-	tcase_add_test(tc, test_output_over_max_payload_is_a_failed_result);
+	tcase_add_test(tc, test_output_over_max_payload_is_too_large);
+	tcase_add_test(tc, test_cancel_skips_queued);
 	tcase_add_test(tc, test_garbage_from_the_daemon_side_ends_the_loop);
 	tcase_add_test(tc, test_served_by_forkpoold);
 	suite_add_tcase(s, tc);

@@ -18,6 +18,7 @@
  * the runs' directories live under one made by the test program itself and
  * removed when it exits.
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -1092,4 +1094,84 @@ twait_pool_int(const char *sock, const char *pool, const char *key,
 		    want);
 		poll(NULL, 0, 5);
 	}
+}
+
+pid_t
+tdaemon_as(uid_t uid, int tty, const char *logpath, const char *const *args)
+{
+	const char	*daemon = getenv("FORKPOOLD");
+	char		*argv[16];
+	pid_t		 pid;
+	int		 i, fd;
+
+	ck_assert_ptr_nonnull(daemon);
+	ck_assert_int_ne(fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC,
+	    0644), -1);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		memcpy(&argv[0], &daemon, sizeof(char *));
+		for (i = 0; args[i] != NULL && i < 14; i++)
+			memcpy(&argv[i + 1], &args[i], sizeof(char *));
+		argv[i + 1] = NULL;
+		unsetenv("FORKPOOL_SOCKET");
+		unsetenv("XDG_RUNTIME_DIR");
+		unsetenv("NOTIFY_SOCKET");
+		if (tty != -1 && (setsid() == -1 ||
+		    ioctl(tty, TIOCSCTTY, 0) == -1 ||
+		    dup2(tty, STDIN_FILENO) == -1))
+			_exit(97);
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (uid != 0 && (setgroups(0, NULL) == -1 ||
+		    setgid(uid) == -1 || setuid(uid) == -1))
+			_exit(99);
+		execv(argv[0], argv);
+		_exit(98);
+	}
+	close(fd);
+	return (pid);
+}
+
+int
+tfile_has(const char *path, const char *needle)
+{
+	char	buf[16384];
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return (0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return (strstr(buf, needle) != NULL);
+}
+
+int
+twait_log_or_exit(pid_t pid, const char *logpath, const char *needle,
+    int *status)
+{
+	long long	deadline = tnow_ms() + 10000;
+
+	for (;;) {
+		if (tfile_has(logpath, needle))
+			return (1);
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return (0);
+		ck_assert_msg(tnow_ms() < deadline, "no \"%s\" in %s within "
+		    "10 s", needle, logpath);
+		poll(NULL, 0, 10);
+	}
+}
+
+void
+tdaemon_stop(pid_t pid)
+{
+	int	status;
+
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "forkpoold ended with wait status 0x%x", status);
 }

@@ -118,4 +118,24 @@ long long	 tpool_int(const char *sock, const char *pool, const char *key);
 void		 twait_state(const char *sock, const char *pool,
 		    const char *state, int n, int timeout_ms);
 
+/*
+ * forkpoold run by hand, for what fpd_start cannot do (another user, no
+ * socket named, a controlling terminal): run as uid with args
+ * (NULL-terminated, after argv[0]), its output in logpath, without
+ * FORKPOOL_SOCKET, XDG_RUNTIME_DIR or NOTIFY_SOCKET; with tty not -1, in
+ * a session of its own whose controlling terminal is tty.  Its pid.
+ */
+pid_t		 tdaemon_as(uid_t uid, int tty, const char *logpath,
+		    const char *const *args);
+/* Does the file at path hold needle? */
+int		 tfile_has(const char *path, const char *needle);
+/*
+ * Wait until the log holds needle (1) or the daemon has exited (0, its
+ * wait status in *status); fails the test after 10 s.
+ */
+int		 twait_log_or_exit(pid_t pid, const char *logpath,
+		    const char *needle, int *status);
+/* SIGTERM a daemon of tdaemon_as, and insist on a clean exit. */
+void		 tdaemon_stop(pid_t pid);
+
 #endif /* HARNESS_H */

@@ -15,6 +15,8 @@ EXTRA="$EXTRA libpython3.11-testsuite python3-venv python3-setuptools"
 # forkpool-redis (bridge/), its tests and make bench-redis.
 NEEDS="$NEEDS hiredis:libhiredis-dev"
 EXTRA="$EXTRA redis-server python3-redis python3-celery"
+# make fuzz-short (libFuzzer needs clang and its runtime).
+EXTRA="$EXTRA clang libclang-rt-dev"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"

@@ -53,8 +53,13 @@ enum fp_client_err {
 	FP_CLIENT_EPROTO = -4,		/* the daemon sent a frame we cannot read */
 	FP_CLIENT_ENOMEM = -5,
 	FP_CLIENT_EUSAGE = -6,		/* a bad argument: pool name, size */
-	FP_CLIENT_EREFUSED = -7		/* PING/STATUS/METRICS answered ERROR */
+	FP_CLIENT_EREFUSED = -7,	/* PING/STATUS/METRICS answered ERROR */
+	FP_CLIENT_EUNTRUSTED = -8	/* the daemon runs as a user not trusted */
 };
+
+/* The system socket, and its directory, of an installed forkpoold. */
+#define FP_SYSTEM_SOCKET_DIR	"/run/forkpool"
+#define FP_SYSTEM_SOCKET	FP_SYSTEM_SOCKET_DIR "/forkpool.sock"
 
 struct fp_client;
 
@@ -69,14 +74,24 @@ struct fp_reply {
 
 /*
  * The socket to use: explicit when not NULL, then $FORKPOOL_SOCKET, then
- * /run/forkpool/forkpool.sock for root, $XDG_RUNTIME_DIR/forkpool.sock or
- * /tmp/forkpool-UID.sock for others.  Returns buf, or NULL when it does
- * not fit.
+ * (for users other than root) the per-user socket if it exists,
+ * $XDG_RUNTIME_DIR/forkpool.sock or /tmp/forkpool-UID/forkpool.sock, then
+ * the system socket /run/forkpool/forkpool.sock.  Returns buf, or NULL
+ * when it does not fit.
  */
 FP_API char	*fp_socket_path(const char *explicit_path, char *buf, size_t len);
 
-/* Connect.  NULL only when out of memory; otherwise check fp_client_err(). */
+/*
+ * Connect.  NULL only when out of memory; otherwise check fp_client_err().
+ * Before anything is sent, the daemon's uid (SO_PEERCRED) must be root,
+ * ours, or the owner of the socket's directory when nobody else can write
+ * to it; any other is refused (FP_CLIENT_EUNTRUSTED) unless it is named in
+ * $FORKPOOL_TRUST_USER or, with fp_connect_trust(), in users: user names
+ * or numeric uids, separated by commas.
+ */
 FP_API struct fp_client *fp_connect(const char *path);
+FP_API struct fp_client *fp_connect_trust(const char *path,
+		    const char *users);
 FP_API void	 fp_close(struct fp_client *c);
 FP_API int	 fp_client_err(const struct fp_client *c);
 FP_API const char *fp_client_errstr(const struct fp_client *c);

@@ -21,8 +21,10 @@
  * the channel named by $FORKPOOL_FD (3 by default), says PONG once it is
  * called, answers each SUBMIT in order with a RESULT, and returns 0 when
  * the daemon closes the channel.  An output over $FORKPOOL_MAX_PAYLOAD, or
- * FP_HANDLE_TOO_LARGE, becomes a failed RESULT (status 1) with a message:
- * a program worker may send nothing else.
+ * FP_HANDLE_TOO_LARGE, is answered ERROR TOO_LARGE with a one-line text
+ * and the loop goes on; a status outside 0..65535 becomes a failed RESULT
+ * (status 1) that says so.  A task the daemon cancels (a CANCEL frame)
+ * before it starts is skipped and not answered.
  */
 #ifndef FORKPOOL_WORKER_H
 #define FORKPOOL_WORKER_H

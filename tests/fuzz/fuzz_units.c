@@ -79,14 +79,16 @@ struct bounded {
 	int		 size;		/* a size, else a duration */
 	uint64_t	 min;
 	uint64_t	 max;
+	uint64_t	 step;		/* the value must be a multiple */
 };
 
 static const struct bounded bounded[] = {
-	{ "task_timeout", 1, 0, 0, WEEK_MS },
-	{ "client_timeout", 0, 0, 1, WEEK_MS },
-	{ "rlimit_cpu", 1, 0, 1000, WEEK_MS },
-	{ "max_payload", 0, 1, 1, GIB },
-	{ "max_rss", 1, 1, 0, MAX_RSS_BYTES },
+	{ "task_timeout", 1, 0, 0, WEEK_MS, 1 },
+	{ "client_timeout", 0, 0, 1, WEEK_MS, 1 },
+	/* The kernel counts CPU time in whole seconds. */
+	{ "rlimit_cpu", 1, 0, 1000, WEEK_MS, 1000 },
+	{ "max_payload", 0, 1, 1, GIB, 1 },
+	{ "max_rss", 1, 1, 0, MAX_RSS_BYTES, 1 },
 };
 
 /* Where config.c stored bounded[i] in a parsed configuration. */
@@ -125,7 +127,8 @@ check_bounded(const char *s)
 		return;
 	for (i = 0; i < sizeof(bounded) / sizeof(bounded[0]); i++) {
 		ok = ref_parse(s, bounded[i].size ? ref_sizes : ref_durations,
-		    &v) == 0 && v >= bounded[i].min && v <= bounded[i].max;
+		    &v) == 0 && v >= bounded[i].min && v <= bounded[i].max &&
+		    v % bounded[i].step == 0;
 		snprintf(text, sizeof(text), bounded[i].pool ?
 		    "[pool:p]\nhandler = echo\n%s = %s\n" :
 		    "[daemon]\n%s = %s\n[pool:p]\nhandler = echo\n",

@@ -14,6 +14,17 @@
  *	open		open /etc/passwd, return "opened" (a sandbox kills it)
  *	exec		execve /bin/true (a sandbox kills it)
  *	alloc:N		allocate and touch N bytes, keep them, return "held"
+ *	say:TEXT	print TEXT on stdout and "err:TEXT" on stderr
+ *	long:N		print a line of N 'y's on stdout
+ *	tty		try TIOCSTI on stdout and open /dev/tty; say what
+ *			each did ("sti=ERRNO-NAME tty=ERRNO-NAME", or "ok")
+ *	spawn		fork a child that sleeps, in the worker's group;
+ *			return its pid
+ *	escape		fork a child that leaves the group (setsid) and
+ *			forks a sleeper, then exits; return the sleeper's pid
+ *	env		return the environment, one NAME=value a line
+ *	close		close the channel (descriptor 3) and block forever
+ *	mark:PATH	append one line, "mark", to the file PATH
  *	anything else	echo the payload
  *
  * module_args, separated by spaces, may combine:
@@ -21,6 +32,9 @@
  *	masterfail	init (in the master) fails
  *	crashloop=PATH	worker_init calls abort() while the file PATH exists
  */
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -162,6 +176,103 @@ faulty_touch(char *p, size_t n)
 		v[i] = 1;
 }
 
+/* Write all of a string to fd, ignoring failures. */
+static void
+faulty_say(int fd, const char *prefix, const char *p, size_t len)
+{
+	(void)!write(fd, prefix, strlen(prefix));
+	(void)!write(fd, p, len);
+	(void)!write(fd, "\n", 1);
+}
+
+/* TIOCSTI on stdout and open("/dev/tty"): what each did. */
+static int
+faulty_tty(struct fp_out *out)
+{
+	char	buf[128];
+	int	sti, tty, fd, blen;
+	char	c = 'x';
+
+	sti = ioctl(STDOUT_FILENO, TIOCSTI, &c) == -1 ? errno : 0;
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY)) == -1)
+		tty = errno;
+	else {
+		tty = ioctl(fd, TIOCSTI, &c) == -1 ? errno : 0;
+		close(fd);
+	}
+	blen = snprintf(buf, sizeof(buf), "sti=%s tty=%s",
+	    sti ? strerrorname_np(sti) : "ok", tty ? strerrorname_np(tty) :
+	    "ok");
+	return (fp_out_write(out, buf, blen) == -1 ? FP_HANDLE_TOO_LARGE : 0);
+}
+
+/* Fork a sleeper, in the group or escaped from it; return its pid. */
+static int
+faulty_spawn(struct fp_out *out, int escape)
+{
+	struct timespec	ts = { 3600, 0 };
+	char		buf[32];
+	pid_t		pid, sleeper = -1;
+	int		p[2], blen, status;
+
+	if (pipe(p) == -1 || (pid = fork()) == -1)
+		return (1);
+	if (pid == 0) {
+		if (escape) {
+			setsid();
+			if ((sleeper = fork()) != 0) {
+				(void)!write(p[1], &sleeper, sizeof(sleeper));
+				_exit(0);
+			}
+		} else {
+			sleeper = getpid();
+			(void)!write(p[1], &sleeper, sizeof(sleeper));
+		}
+		for (;;)
+			nanosleep(&ts, NULL);
+	}
+	if (read(p[0], &sleeper, sizeof(sleeper)) != sizeof(sleeper))
+		return (1);
+	close(p[0]);
+	close(p[1]);
+	if (escape)
+		waitpid(pid, &status, 0);
+	blen = snprintf(buf, sizeof(buf), "%ld", (long)sleeper);
+	return (fp_out_write(out, buf, blen) == -1 ? FP_HANDLE_TOO_LARGE : 0);
+}
+
+/* The environment, one variable a line. */
+static int
+faulty_env(struct fp_out *out)
+{
+	extern char	**environ;
+	size_t		  i;
+
+	for (i = 0; environ[i] != NULL; i++)
+		if (fp_out_write(out, environ[i], strlen(environ[i])) == -1 ||
+		    fp_out_write(out, "\n", 1) == -1)
+			return (FP_HANDLE_TOO_LARGE);
+	return (0);
+}
+
+/* Append "mark" to the file named: a side effect a test can see. */
+static int
+faulty_mark(struct fp_out *out, const char *p, size_t len)
+{
+	char	path[256];
+	int	fd;
+
+	if (len >= sizeof(path))
+		return (1);
+	memcpy(path, p, len);
+	path[len] = '\0';
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644)) == -1)
+		return (1);
+	(void)!write(fd, "mark\n", 5);
+	close(fd);
+	return (fp_out_write(out, "marked", 6) == -1 ? FP_HANDLE_TOO_LARGE : 0);
+}
+
 /* Do what the payload says. */
 static int
 faulty_handle(void *arg, const void *payload, size_t len, struct fp_out *out)
@@ -232,6 +343,32 @@ faulty_handle(void *arg, const void *payload, size_t len, struct fp_out *out)
 	}
 	if ((rest = faulty_num(p, len, "big:", &n)) != NULL && rest == end)
 		return (faulty_big(out, n));
+	if (len >= 4 && memcmp(p, "say:", 4) == 0) {
+		faulty_say(STDOUT_FILENO, "", p + 4, len - 4);
+		faulty_say(STDERR_FILENO, "err:", p + 4, len - 4);
+		return (fp_out_write(out, "said", 4) == -1 ?
+		    FP_HANDLE_TOO_LARGE : 0);
+	}
+	if ((rest = faulty_num(p, len, "long:", &n)) != NULL && rest == end) {
+		while (n-- > 0)
+			(void)!write(STDOUT_FILENO, "y", 1);
+		(void)!write(STDOUT_FILENO, "\n", 1);
+		return (fp_out_write(out, "said", 4) == -1 ?
+		    FP_HANDLE_TOO_LARGE : 0);
+	}
+	if (faulty_is(p, len, "tty"))
+		return (faulty_tty(out));
+	if (faulty_is(p, len, "spawn") || faulty_is(p, len, "escape"))
+		return (faulty_spawn(out, faulty_is(p, len, "escape")));
+	if (faulty_is(p, len, "env"))
+		return (faulty_env(out));
+	if (faulty_is(p, len, "close")) {
+		close(3);
+		for (;;)
+			pause();
+	}
+	if (len > 5 && memcmp(p, "mark:", 5) == 0)
+		return (faulty_mark(out, p + 5, len - 5));
 
 	return (fp_out_write(out, payload, len) == -1 ? FP_HANDLE_TOO_LARGE :
 	    0);
