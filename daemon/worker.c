@@ -1008,12 +1008,21 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	struct task	*task;
 	char		 why[64];
 	double		 ran = 0;
-	int		 unexpected;
+	int		 unexpected, asked;
 
-	unexpected = w->state != WORKER_STOPPING || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0;
+	asked = w->state == WORKER_STOPPING;
 	w->state = WORKER_EXITED;	/* no dispatch to it while drained */
 	worker_drain(w);
+	/*
+	 * Status 0 with no task in hand, after serving at least one, is a
+	 * worker that retired itself (a Python worker after
+	 * max_tasks_per_child): replaced at once and not held against the
+	 * pool's restart intensity (DESIGN.md).  One that served nothing
+	 * still counts, so a program that exits at once cannot fork-loop.
+	 * Read after the drain, so that its last result is not in flight.
+	 */
+	unexpected = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    (!asked && (w->ninflight != 0 || w->tasks == 0));
 	evtimer_del(w->timer);
 	evtimer_del(w->slow_timer);
 	worker_status_str(status, why, sizeof(why));

@@ -555,6 +555,40 @@ START_TEST(test_program_killed_mid_task)
 }
 END_TEST
 
+START_TEST(test_program_retires_itself)
+{
+	/*
+	 * DESIGN.md, Supervision: a program worker that exits with status 0
+	 * while idle has retired itself (a Python worker after
+	 * max_tasks_per_child): it is replaced at once and does not count
+	 * toward the restart throttle.  Six retirements in a row on a pool
+	 * whose restart_burst is 2 leave restarts at 0 and no back-off.
+	 */
+	struct fpd	*d;
+	char		 ini[INI_MAX];
+	pid_t		 pid, prev = -1;
+	int		 fd, i;
+
+	program_ini(ini, sizeof(ini), "py", "python3", "upper.py",
+	    "workers = 1\nrestart_burst = 2\nrestart_window = 60s\n");
+	d = fpd_start(ini);
+	fd = tconnect(d->sock);
+	for (i = 0; i < 6; i++) {
+		pid = program_pid(fd, 10 * i + 1, "py");
+		ck_assert_int_ne(pid, prev);
+		expect_output(fd, 10 * i + 2, "py", "!retire", "retiring");
+		ck_assert_msg(twait_pid_gone(pid, WAIT_MS) == 0, "worker %ld did "
+		    "not exit", (long)pid);
+		prev = pid;
+	}
+	ck_assert_int_eq(tpool_int(d->sock, "py", "restarts"), 0);
+	ck_assert_int_eq(fpd_log_count(d, "backing off"), 0);
+	expect_output(fd, 100, "py", "still", "STILL");
+	close(fd);
+	ck_assert_int_eq(fpd_stop(d), 0);
+}
+END_TEST
+
 /* Read a pid the worker wrote to path; waits for the file. */
 static pid_t
 read_pid_file(const char *path)
@@ -725,6 +759,7 @@ program_suite(void)
 	tcase_add_test(tc, test_program_output_dropped_quiet);
 	tcase_add_test(tc, test_program_output_long_line);
 	tcase_add_test(tc, test_program_environment);
+	tcase_add_test(tc, test_program_retires_itself);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("start");

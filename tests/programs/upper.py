@@ -21,6 +21,8 @@ or report on itself:
                   "flood over" MS milliseconds later; answer "flooded"
     !long:N       print one line of N "y"s, in pieces of 1000 bytes written
                   20 ms apart, then answer "printed"
+    !retire       answer "retiring", then exit with status 0, as a worker
+                  that has served its quota retires itself
 
 Anything else is answered with the payload in upper case.
 """
@@ -121,6 +123,8 @@ def handle(fd, fid, payload):
             time.sleep(ms / 1000)
             print("flood over", flush=True)
         return b"flooded"
+    if payload == b"!retire":
+        return b"retiring"
     if payload.startswith(b"!long:"):
         left = int(payload[6:])
         while left > 0:
@@ -142,6 +146,8 @@ def main():
         out = handle(fd, fid, body[arg:])
         if out is not None:
             send(fd, RESULT, 0, fid, out)
+        if body[arg:] == b"!retire":
+            sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -176,8 +176,8 @@ class TestCompat(unittest.TestCase):
         # hand it in the milliseconds it takes to leave.
         # (Distinct payloads: today's daemon counts an exit 0 toward the
         # quarantine of the task it handed over in that instant.)
-        # (A pool of its own: today's daemon also counts these exits
-        # toward the pool's restart back-off.)
+        # (A pool of its own, so the exits it causes stay out of the
+        # other tests' pool.)
         ex = self.executor("pyr", max_workers=1, max_tasks_per_child=2)
         pids = [ex.submit(pyfuncs.pid_tag, i).result(30) for i in range(8)]
         for pid in set(pids):
