@@ -108,6 +108,7 @@ CLI_SRCS	:= \
 	cli/bench.c \
 	cli/forkpool.c \
 	cli/map.c \
+	cli/reload.c \
 	cli/status.c \
 	cli/table.c \
 	cli/top.c
@@ -410,6 +411,7 @@ install: all
 	$(Q)test -e '$(DESTDIR)$(CONFDIR)/forkpool.ini' || \
 	    $(INSTALLED_CONF) > '$(DESTDIR)$(CONFDIR)/forkpool.ini'
 	$(Q)sed -e 's|^ExecStart=/usr/local/sbin/|ExecStart=$(SBINDIR)/|' \
+	    -e 's|^ExecReload=/usr/local/bin/|ExecReload=$(BINDIR)/|' \
 	    systemd/forkpool.service \
 	    > '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool.service'
 	$(Q)chmod 0644 '$(DESTDIR)$(SYSTEMDUNITDIR)/forkpool.service'
@@ -466,4 +468,6 @@ FORCE:
 
 .PHONY: all check run bench clean distclean FORCE
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+# (build/system holds the system test's Debian root: not ours to read.)
+-include $(shell find $(B) -path $(B)/system -prune -o -name '*.d' \
+	   -type f -print 2>/dev/null)

@@ -17,6 +17,14 @@
 #include "forkpoold.h"
 #include "log.h"
 
+/*
+ * What `forkpool reload` waits for in STATUS: each SIGHUP bumps the
+ * generation once it has been acted on, with the reason it changed
+ * nothing ("" when it applied).
+ */
+static unsigned long long	reload_generation;
+static char			reload_error[1024];
+
 /* One section of the new file, and what it will become. */
 struct reload_item {
 	struct pool_config	*pc;	/* owned until applied */
@@ -207,6 +215,29 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	    added, removed, changed);
 }
 
+/* The outcome of the latest SIGHUP: NULL when it applied, else why not. */
+const char *
+reload_last(unsigned long long *generation)
+{
+	*generation = reload_generation;
+	return (reload_error[0] == '\0' ? NULL : reload_error);
+}
+
+/* A reload applied but later rolled back: the latest outcome says so. */
+void
+reload_failed(const char *pool, const char *why)
+{
+	snprintf(reload_error, sizeof(reload_error), "pool %s: workers of "
+	    "the new configuration cannot start: %s", pool, why);
+}
+
+static void
+reload_done(const char *err)
+{
+	reload_generation++;
+	snprintf(reload_error, sizeof(reload_error), "%s", err);
+}
+
 /* Reload the configuration file, or change nothing and say why. */
 void
 reload_run(void)
@@ -219,6 +250,8 @@ reload_run(void)
 	if (master->stopping || master->starting) {
 		log_warnx("received SIGHUP while %s; not reloading",
 		    master->stopping ? "stopping" : "starting");
+		reload_done(master->stopping ? "the daemon is stopping" :
+		    "the daemon is still starting");
 		return;
 	}
 	sdnotify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -230,10 +263,12 @@ reload_run(void)
 		sdnotify_send("READY=1\nSTATUS=reload failed: %s", err);
 		if (nc != NULL)
 			config_free(nc);
+		reload_done(err);
 		return;
 	}
 	reload_apply(nc, items, n);
 	config_free(nc);
+	reload_done("");
 	sdnotify_send("READY=1\nSTATUS=serving %u pools on %s (reloaded)",
 	    master->npools, master->socket_path);
 }

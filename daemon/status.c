@@ -107,6 +107,17 @@ status_pool(const struct pool *pool, const struct timeval *now)
 	return (obj);
 }
 
+/* The latest reload, for `forkpool reload` to wait on. */
+static json_t *
+status_reload(void)
+{
+	unsigned long long	 generation;
+	const char		*err = reload_last(&generation);
+
+	return (json_pack("{s:I, s:b, s:s?}", "generation",
+	    (json_int_t)generation, "ok", err == NULL, "error", err));
+}
+
 /* The whole document, malloc'd. */
 char *
 status_json(void)
@@ -131,6 +142,8 @@ status_json(void)
 	    "stopping", master->stopping,
 	    "master_rss_bytes", (json_int_t)metrics_master_rss(),
 	    "pools", pools);
+	if (doc != NULL)
+		json_object_set_new(doc, "reload", status_reload());
 	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("status: json");
 	json_decref(doc);
