@@ -9,6 +9,10 @@ NEEDS="libevent_core:libevent-dev inih:libinih-dev check:check
 zlib:zlib1g-dev jansson:libjansson-dev libxxhash:libxxhash-dev libseccomp:libseccomp-dev"
 # Packages with no .pc file of their own that the build still needs.
 EXTRA="libsubunit-dev python3 python3-prometheus-client systemd man-db"
+# make deb and make check-system: the packaging, lintian, and a Debian
+# root booted under systemd-nspawn.
+[ "${FORKPOOL_DEPS_SYSTEM:-}" = 1 ] && EXTRA="$EXTRA debhelper dh-python
+lintian debootstrap systemd-container util-linux"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
