@@ -75,8 +75,8 @@ client_gid_listed(gid_t gid)
  * allow_users and allow_groups, checked from the peer's credentials as the
  * kernel gives them (SO_PEERCRED, SO_PEERGROUPS): a client not allowed is
  * told FORBIDDEN and closed.  With both lists empty anyone who can open
- * the socket may use it (socket_mode and socket_group decide that).  Root
- * and the daemon's own user are always admitted.
+ * the socket may use it (socket_mode and socket_group decide that).  The
+ * daemon's own user is always admitted.
  */
 static int
 client_allowed(struct client *c)
@@ -95,9 +95,9 @@ client_allowed(struct client *c)
 		cred.uid = (uid_t)-1;
 		cred.gid = (gid_t)-1;
 	}
-	/* Root and the daemon's own user could signal it anyway:
-	 * `forkpool reload` (ExecReload=) runs as one of them. */
-	if (cred.uid == 0 || cred.uid == geteuid())
+	/* Its own user could signal or trace it anyway, and `forkpool
+	 * reload` (ExecReload=) runs as that user. */
+	if (cred.uid == geteuid())
 		return (1);
 	for (i = 0; i < conf->n_allow_uids; i++)
 		if (conf->allow_uids[i] == cred.uid)
