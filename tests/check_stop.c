@@ -475,6 +475,47 @@ START_TEST(test_check_bad)
 }
 END_TEST
 
+START_TEST(test_check_pool_user)
+{
+	/*
+	 * forkpoold -t on a pool with user = nobody: as root it passes but
+	 * warns that the daemon must run as root for it (the shipped unit
+	 * does not) and points to the drop-in; as anyone else it fails, as
+	 * the daemon itself would.
+	 */
+	char	 dir[] = "/tmp/fp-check-XXXXXX", ini[PATH_MAX], err[PATH_MAX];
+	char	*out;
+	pid_t	 pid;
+	int	 st;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(ini, sizeof(ini), "%s/user.ini", dir);
+	snprintf(err, sizeof(err), "%s/stderr", dir);
+	write_text(ini, "[pool:asnobody]\n"
+	    "handler = echo\n"
+	    "workers = 1\n"
+	    "user = nobody\n");
+
+	pid = spawn_forkpoold((const char *[]){ "-t", "-c", ini, NULL }, err);
+	st = wait_child(pid, WAIT_MS);
+	out = slurp(err);
+	if (geteuid() == 0)
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+		    strstr(out, "warning: pool asnobody sets user or group")
+		    != NULL && strstr(out, "forkpoold(8)") != NULL,
+		    "-t as root: wait status 0x%x:\n%s", st, out);
+	else
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		    strstr(out, "to run as root") != NULL,
+		    "-t as uid %u: wait status 0x%x:\n%s",
+		    (unsigned)geteuid(), st, out);
+	free(out);
+	unlink(ini);
+	unlink(err);
+	rmdir(dir);
+}
+END_TEST
+
 static const char ini_echo[] =
     "[pool:echo]\n"
     "handler = echo\n"
@@ -613,6 +654,7 @@ stop_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_check_good);
 	tcase_add_test(tc, test_check_bad);
+	tcase_add_test(tc, test_check_pool_user);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("socket");
