@@ -225,6 +225,19 @@ check_activation() {
 	fi
 }
 
+# python3-forkpool, installed by apt-get with python3 as its Depends:,
+# submits from Python with no socket argument.
+check_python() {
+	local out
+	out=$(ctr python3 -c 'import forkpool
+print(forkpool.Client().submit("echo", b"from python").decode())' 2>&1)
+	if [ "$out" = "from python" ]; then
+		ok "python3-forkpool: forkpool.Client().submit from Python"
+	else
+		notok "python3-forkpool submits from Python" "$out"
+	fi
+}
+
 # systemctl status shows the daemon's STATUS= line.
 check_status_line() {
 	local st
@@ -494,6 +507,7 @@ boot
 say "# booted in $((SECONDS - start)) s: $(ctr systemctl --version | head -n 1)"
 check_enabled
 check_activation
+check_python
 check_status_line
 check_reload_under_load
 check_reload_refused
