@@ -493,6 +493,41 @@ check_group_member() {
 	fi
 }
 
+# An upgrade (the same package again) restarts the running daemon on the
+# new binary; the socket keeps serving.
+check_upgrade() {
+	local pid out
+	ctr forkpool submit echo up >/dev/null 2>&1
+	pid=$(main_pid)
+	out=$(ctr sh -c 'dpkg -i /var/tmp/debs/forkpool_*.deb' 2>&1)
+	if [ $? = 0 ] && restarted_from "$pid" && active forkpool.socket active &&
+	    [ "$(ctr forkpool submit echo upgraded 2>&1)" = upgraded ]; then
+		ok "dpkg -i over the installed package: daemon restarted" \
+		    "($pid -> $(main_pid)), socket kept serving"
+	else
+		notok "an upgrade restarts the daemon" "$out" "MainPID $pid ->" \
+		    "$(main_pid)"
+	fi
+}
+
+# Purging the package stops the service and the socket and takes away
+# what it installed: units enabled, configuration.
+check_purge() {
+	local out
+	out=$(ctr apt-get purge -y -q forkpool 2>&1)
+	if [ $? = 0 ] && active forkpool.service inactive &&
+	    active forkpool.socket inactive &&
+	    ctr test ! -e /etc/systemd/system/sockets.target.wants/forkpool.socket \
+	    -a ! -e /etc/forkpool/forkpool.ini -a ! -e /usr/sbin/forkpoold; then
+		ok "apt-get purge forkpool: service and socket stopped, units" \
+		    "disabled, configuration gone"
+	else
+		notok "purge stops and removes everything" "$out" \
+		    "$(ctr systemctl status --no-pager forkpool.socket \
+		    forkpool.service)"
+	fi
+}
+
 # ---- main ----------------------------------------------------------------
 
 preflight
@@ -520,6 +555,8 @@ check_stop_under_load
 check_pool_user
 check_allow_users
 check_group_member
+check_upgrade
+check_purge
 teardown
 say "# $((SECONDS - start)) s in all"
 say "$passed passed, $failed failed"
