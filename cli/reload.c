@@ -5,7 +5,8 @@
  * of reporting a success it never saw).
  *
  * The STATUS document names the daemon's pid and the latest reload: a
- * generation that each SIGHUP bumps once acted on, and its error.  Send
+ * generation that each SIGHUP bumps once acted on, and the error of the
+ * last one that failed (null once one applies).  Send
  * SIGHUP, then ask STATUS until the generation moves.  kill(2) is the
  * shell's and systemd's way too; this only adds the waiting.
  */
@@ -70,9 +71,8 @@ reload_wait(struct fp_client *c, long long pid, long long gen0,
 		}
 		if (gen != gen0) {
 			if (err[0] != '\0') {
-				cli_warnx("forkpoold (pid %lld) refused the "
-				    "reload and changed nothing: %s", pid,
-				    err);
+				/* "reload failed, nothing changed: why" */
+				cli_warnx("forkpoold (pid %lld): %s", pid, err);
 				return (EXIT_DAEMON_ERROR);
 			}
 			printf("forkpoold (pid %lld) reloaded its "

@@ -391,7 +391,8 @@ void		 gen_unref(struct gen *gen);
 /* reload.c */
 void		 reload_run(void);
 const char	*reload_last(unsigned long long *);
-void		 reload_failed(const char *, const char *);
+void		 reload_failed(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
 
 /* pool.c */
 struct pool	*pool_create(struct gen *gen);

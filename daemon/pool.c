@@ -368,7 +368,9 @@ pool_rollback(struct pool *pool)
 	    "cannot start (%s); keeping the old configuration", pool->name,
 	    pool->last_error);
 	sdnotify_status("reload failed; see the log");
-	reload_failed(pool->name, pool->last_error);
+	reload_failed(": pool %s: workers of the new configuration cannot "
+	    "start (%s); kept the old configuration", pool->name,
+	    pool->last_error);
 	gen_unref(pool->gen);
 	pool->gen = pool->prev_gen;
 	pool->conf = pool->gen->conf;

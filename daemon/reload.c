@@ -10,6 +10,7 @@
  * timeouts) apply in place, the pool growing or shrinking without touching
  * a busy worker.  The socket cannot move without a restart.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,8 @@
 
 /*
  * What `forkpool reload` waits for in STATUS: each SIGHUP bumps the
- * generation once it has been acted on, with the reason it changed
- * nothing ("" when it applied).
+ * generation once it has been acted on; reload_error says why the last
+ * reload failed ("" once one applies).
  */
 static unsigned long long	reload_generation;
 static char			reload_error[1024];
@@ -215,7 +216,7 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	    added, removed, changed);
 }
 
-/* The outcome of the latest SIGHUP: NULL when it applied, else why not. */
+/* The latest SIGHUP acted on, and why the last reload failed, or NULL. */
 const char *
 reload_last(unsigned long long *generation)
 {
@@ -223,19 +224,17 @@ reload_last(unsigned long long *generation)
 	return (reload_error[0] == '\0' ? NULL : reload_error);
 }
 
-/* A reload applied but later rolled back: the latest outcome says so. */
+/* A reload did not take: "reload failed" and what fmt says, for STATUS. */
 void
-reload_failed(const char *pool, const char *why)
+reload_failed(const char *fmt, ...)
 {
-	snprintf(reload_error, sizeof(reload_error), "pool %s: workers of "
-	    "the new configuration cannot start: %s", pool, why);
-}
+	char	what[1000];
+	va_list	ap;
 
-static void
-reload_done(const char *err)
-{
-	reload_generation++;
-	snprintf(reload_error, sizeof(reload_error), "%s", err);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(reload_error, sizeof(reload_error), "reload failed%s", what);
 }
 
 /* Reload the configuration file, or change nothing and say why. */
@@ -250,8 +249,9 @@ reload_run(void)
 	if (master->stopping || master->starting) {
 		log_warnx("received SIGHUP while %s; not reloading",
 		    master->stopping ? "stopping" : "starting");
-		reload_done(master->stopping ? "the daemon is stopping" :
-		    "the daemon is still starting");
+		reload_failed(": received SIGHUP while %s; not reloading",
+		    master->stopping ? "stopping" : "starting");
+		reload_generation++;
 		return;
 	}
 	sdnotify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -263,12 +263,15 @@ reload_run(void)
 		sdnotify_send("READY=1\nSTATUS=reload failed: %s", err);
 		if (nc != NULL)
 			config_free(nc);
-		reload_done(err);
+		reload_failed(", nothing changed: %s", err);
+		reload_generation++;
 		return;
 	}
 	reload_apply(nc, items, n);
 	config_free(nc);
-	reload_done("");
+	reload_error[0] = '\0';
+	/* Last: `forkpool reload` waits for the generation to move. */
+	reload_generation++;
 	sdnotify_send("READY=1\nSTATUS=serving %u pools on %s (reloaded)",
 	    master->npools, master->socket_path);
 }

@@ -115,7 +115,7 @@ status_reload(void)
 	const char		*err = reload_last(&generation);
 
 	return (json_pack("{s:I, s:b, s:s?}", "generation",
-	    (json_int_t)generation, "ok", err == NULL, "error", err));
+	    (json_int_t)generation, "failed", err != NULL, "error", err));
 }
 
 /* The whole document, malloc'd. */

@@ -429,8 +429,8 @@ START_TEST(test_reload)
 	    "-w", "30", NULL });
 	expect_status(&r, 3);
 	ck_assert_str_eq(r.out, "");
-	ck_assert_msg(strstr(r.err, "refused the reload and changed "
-	    "nothing") != NULL && strstr(r.err, ":10: workers") != NULL &&
+	ck_assert_msg(strstr(r.err, "reload failed, nothing changed: ") !=
+	    NULL && strstr(r.err, ":10: workers") != NULL &&
 	    strstr(r.err, "lots") != NULL, "stderr: %s", r.err);
 	run_free(&r);
 	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "submit",
@@ -443,7 +443,7 @@ START_TEST(test_reload)
 	    "--json", NULL });
 	expect_status(&r, 0);
 	ck_assert_msg(strstr(r.out, "\"generation\": 2") != NULL &&
-	    strstr(r.out, "\"ok\": false") != NULL, "%s", r.out);
+	    strstr(r.out, "\"failed\": true") != NULL, "%s", r.out);
 	run_free(&r);
 	fpd_stop(d);
 }

@@ -295,7 +295,7 @@ check_reload_under_load() {
 	fi
 }
 
-refused_logged() { journal | grep -q 'refused the reload.*many'; }
+refused_logged() { journal | grep -q 'forkpoold (pid.*reload failed.*many'; }
 
 # A file the daemon refuses fails systemctl reload, the reason is in the
 # journal, and the daemon keeps serving with the old one.
@@ -311,7 +311,7 @@ check_reload_refused() {
 	    [ "$(main_pid)" = "$pid" ] &&
 	    [ "$(ctr forkpool submit echo still 2>&1)" = still ]; then
 		ok "a refused file fails systemctl reload (exit $rc): $(journal |
-		    grep -o 'refused the reload.*' | tail -n 1)"
+		    grep -o 'forkpoold (pid.*reload failed.*' | tail -n 1)"
 	else
 		notok "a broken file fails systemctl reload with the reason" \
 		    "exit $rc: $out" "$(journal | tail -n 5)"
