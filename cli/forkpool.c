@@ -4,6 +4,7 @@
  *	forkpool [-s SOCKET] submit POOL [DATA]
  *	forkpool [-s SOCKET] map POOL
  *	forkpool [-s SOCKET] ping | status [--json] | metrics
+ *	forkpool [-s SOCKET] reload [-w SECONDS]
  *	forkpool [-s SOCKET] top [-n COUNT] [-d SECONDS]
  *	forkpool [-s SOCKET] bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE]
  *	    [-d SIZE | -f FILE] [--json] POOL
@@ -50,6 +51,11 @@ usage(FILE *fp)
 	    "                      table, or the raw STATUS document "
 	    "indented\n"
 	    "  metrics             the Prometheus metrics text\n"
+	    "  reload [-w SECONDS] make the daemon read its configuration "
+	    "again and\n"
+	    "                      wait (90 s at most) for the outcome: exit "
+	    "3 with\n"
+	    "                      the reason when it refused the file\n"
 	    "  top [-n COUNT] [-d SECONDS]\n"
 	    "                      pools and workers, refreshed every "
 	    "SECONDS (1);\n"
@@ -400,6 +406,8 @@ main(int argc, char **argv)
 		return (status_run(sock, argc, argv));
 	if (strcmp(cmd, "metrics") == 0)
 		return (cmd_metrics(sock, argc, argv));
+	if (strcmp(cmd, "reload") == 0)
+		return (reload_run(sock, argc, argv));
 	if (strcmp(cmd, "top") == 0)
 		return (top_run(sock, argc, argv));
 	if (strcmp(cmd, "bench") == 0)

@@ -42,6 +42,9 @@ int		 bench_run(const char *, int, char **);
 /* map.c */
 int		 map_run(const char *, int, char **);
 
+/* reload.c */
+int		 reload_run(const char *, int, char **);
+
 /* status.c */
 int		 status_run(const char *, int, char **);
 

@@ -89,7 +89,8 @@ client_gid_listed(gid_t gid)
  * allow_users and allow_groups, checked from the peer's credentials as the
  * kernel gives them (SO_PEERCRED, SO_PEERGROUPS): a client not allowed is
  * told FORBIDDEN and closed.  With both lists empty anyone who can open
- * the socket may use it (socket_mode and socket_group decide that).
+ * the socket may use it (socket_mode and socket_group decide that).  The
+ * daemon's own user is always admitted, unless it is root.
  */
 static int
 client_allowed(struct client *c)
@@ -108,6 +109,13 @@ client_allowed(struct client *c)
 		cred.uid = (uid_t)-1;
 		cred.gid = (gid_t)-1;
 	}
+	/*
+	 * Its own unprivileged user (forkpool under systemd) could signal
+	 * or trace it anyway, and `forkpool reload` (ExecReload=) runs as
+	 * that user.  Root gets no such pass: the lists decide for it.
+	 */
+	if (cred.uid == geteuid() && cred.uid != 0)
+		return (1);
 	for (i = 0; i < conf->n_allow_uids; i++)
 		if (conf->allow_uids[i] == cred.uid)
 			return (1);

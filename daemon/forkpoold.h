@@ -478,6 +478,7 @@ void		 gen_unref(struct gen *gen);
 
 /* reload.c */
 void		 reload_run(void);
+const char	*reload_last(unsigned long long *);
 void		 reload_failed(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
 

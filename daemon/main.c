@@ -86,6 +86,23 @@ main_warn_shared_users(const struct config *conf)
 }
 
 /*
+ * -t run as root passes a pool with its own user, but the daemon that
+ * will run the file may not be root: the shipped forkpool.service runs it
+ * as user forkpool, where such a pool is a fatal error.
+ */
+static void
+main_warn_user(const struct pool_config *pc)
+{
+	if ((pc->uid == -1 && pc->gid == -1) || geteuid() != 0)
+		return;
+	fprintf(stderr, "forkpoold: warning: pool %s sets user or group, "
+	    "which needs forkpoold itself to run as root; the shipped "
+	    "forkpool.service runs it as user forkpool and would refuse "
+	    "this pool without the drop-in described in forkpoold(8), "
+	    "\"Pools with a user of their own\"\n", pc->name);
+}
+
+/*
  * -t: the file parsed; now load every pool's module and run its init, as a
  * start would, so a module that cannot load fails the check too.
  */
@@ -100,6 +117,7 @@ main_test(struct config *conf)
 	main_warn_shared_users(conf);
 	while ((pc = TAILQ_FIRST(&conf->pools)) != NULL) {
 		TAILQ_REMOVE(&conf->pools, pc, entry);
+		main_warn_user(pc);
 		if ((gen = gen_new(pc, err, sizeof(err))) == NULL) {
 			fprintf(stderr, "forkpoold: %s\n", err);
 			config_pool_free(pc);

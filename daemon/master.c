@@ -557,9 +557,13 @@ master_run(struct config *conf, const char *socket_path)
 	if ((fd = sdnotify_listen_fd()) != -1) {
 		if (listen_adopt(fd, err, sizeof(err)) == -1)
 			master_fatal("%s", err);
-		log_info("socket activation: serving on the socket systemd "
-		    "passed (fd %d); the socket setting %s is ignored", fd,
-		    socket_path);
+		if (conf->socket != NULL)
+			log_info("socket activation: serving on the socket "
+			    "systemd passed (fd %d); the socket setting %s is "
+			    "ignored", fd, conf->socket);
+		else
+			log_info("socket activation: serving on the socket "
+			    "systemd passed (fd %d)", fd);
 	} else if (listen_open(socket_path, conf->socket_mode, err,
 	    sizeof(err)) == -1)
 		master_fatal("%s", err);

@@ -18,6 +18,13 @@
 #include "forkpoold.h"
 #include "log.h"
 
+/*
+ * What `forkpool reload` waits for in STATUS: each SIGHUP bumps the
+ * generation once it has been acted on; master->reload_error says why the
+ * last reload failed ("" once one applies).
+ */
+static unsigned long long	reload_generation;
+
 /* One section of the new file, and what it will become. */
 struct reload_item {
 	struct pool_config	*pc;	/* owned until applied */
@@ -227,6 +234,14 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	    added, removed, changed);
 }
 
+/* The latest SIGHUP acted on, and why the last reload failed, or NULL. */
+const char *
+reload_last(unsigned long long *generation)
+{
+	*generation = reload_generation;
+	return (master->reload_error[0] == '\0' ? NULL : master->reload_error);
+}
+
 /*
  * A reload did not take: "reload failed" and what fmt says, logged once,
  * kept for STATUS, and told to systemd (the tick in master.c repeats it in
@@ -257,8 +272,12 @@ reload_run(void)
 	size_t			 n;
 
 	if (master->stopping || master->starting) {
-		log_warnx("received SIGHUP while %s; not reloading",
+		/* No READY=1 here: systemd is told of the start or stop. */
+		snprintf(master->reload_error, sizeof(master->reload_error),
+		    "reload failed: received SIGHUP while %s; not reloading",
 		    master->stopping ? "stopping" : "starting");
+		log_warnx("%s", master->reload_error);
+		reload_generation++;
 		return;
 	}
 	sdnotify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -269,11 +288,14 @@ reload_run(void)
 		reload_failed(", nothing changed: %s", err);
 		if (nc != NULL)
 			config_free(nc);
+		reload_generation++;
 		return;
 	}
 	master->reload_error[0] = '\0';
 	reload_apply(nc, items, n);
 	config_free(nc);
+	/* Last: `forkpool reload` waits for the generation to move. */
+	reload_generation++;
 	sdnotify_send("READY=1\nSTATUS=serving %u pools on %s (reloaded)",
 	    master->npools, master->socket_path);
 }

@@ -9,13 +9,16 @@
  *
  * sdnotify_init() takes every one of those variables out of the
  * environment, so no worker inherits them and talks to systemd in the
- * master's name.
+ * master's name, and out of the block the kernel shows as
+ * /proc/PID/environ too (sdnotify_scrub), so a forked worker's does not
+ * show them either.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +134,84 @@ sdnotify_listen_env(void)
 	listen_fd = LISTEN_FDS_START;
 }
 
+static const char *const sdnotify_vars[] = {
+	"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_PID",
+	"LISTEN_FDS", "LISTEN_FDNAMES", NULL
+};
+
+/* Is the string "NAME=value" one of systemd's variables? */
+static int
+sdnotify_is_var(const char *s)
+{
+	size_t	i, len;
+
+	for (i = 0; sdnotify_vars[i] != NULL; i++) {
+		len = strlen(sdnotify_vars[i]);
+		if (strncmp(s, sdnotify_vars[i], len) == 0 && s[len] == '=')
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Where the kernel keeps the environment we were exec'ed with, the block
+ * /proc/PID/environ shows: fields 50 and 51 of /proc/self/stat (proc(5)),
+ * counted after the command name, which may hold blanks and parentheses.
+ */
+static int
+sdnotify_env_block(char **start, char **end)
+{
+	char		 buf[2048], *p;
+	uintmax_t	 s = 0, e = 0;
+	size_t		 n;
+	FILE		*fp;
+	int		 field;
+
+	if ((fp = fopen("/proc/self/stat", "re")) == NULL)
+		return (-1);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return (-1);
+	/* p is at the end of field 2; fields are single blanks apart. */
+	for (field = 2; field < 50 && (p = strchr(p + 1, ' ')) != NULL; field++)
+		;
+	if (p == NULL || sscanf(p, " %ju %ju", &s, &e) != 2 || s == 0 || e <= s)
+		return (-1);
+	*start = (char *)(uintptr_t)s;
+	*end = (char *)(uintptr_t)e;
+	return (0);
+}
+
+/*
+ * unsetenv() only drops a pointer: the kernel still shows the block we
+ * were exec'ed with, and every forked worker shares it.  So, as
+ * setproctitle() implementations do, overwrite those strings in the block
+ * itself, in place (other strings there stay where they are: getenv()
+ * results point into them), once they have been read and taken out of
+ * environ.  /proc/PID/environ shows empty strings where they were.
+ */
+static void
+sdnotify_scrub(void)
+{
+	extern char	**environ;
+	char		 *start = NULL, *end = NULL, *found[16];
+	size_t		  i, n = 0;
+
+	for (i = 0; environ != NULL && environ[i] != NULL; i++)
+		if (sdnotify_is_var(environ[i]) &&
+		    n < sizeof(found) / sizeof(found[0]))
+			found[n++] = environ[i];
+	if (n > 0 && sdnotify_env_block(&start, &end) == -1)
+		n = 0;
+	for (i = 0; sdnotify_vars[i] != NULL; i++)
+		unsetenv(sdnotify_vars[i]);
+	for (i = 0; i < n; i++)
+		if (found[i] >= start && found[i] < end)
+			memset(found[i], 0, strnlen(found[i], end - found[i]));
+}
+
 /* Read and remove every systemd variable. */
 void
 sdnotify_init(void)
@@ -141,12 +222,7 @@ sdnotify_init(void)
 		sdnotify_open(path);
 	sdnotify_watchdog_env();
 	sdnotify_listen_env();
-	unsetenv("NOTIFY_SOCKET");
-	unsetenv("WATCHDOG_USEC");
-	unsetenv("WATCHDOG_PID");
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
+	sdnotify_scrub();
 }
 
 /* The socket systemd passed us, or -1. */

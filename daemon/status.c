@@ -148,6 +148,17 @@ status_pool(const struct pool *pool)
 	return (obj);
 }
 
+/* The latest reload, for `forkpool reload` to wait on. */
+static json_t *
+status_reload(void)
+{
+	unsigned long long	 generation;
+	const char		*err = reload_last(&generation);
+
+	return (json_pack("{s:I, s:b, s:s?}", "generation",
+	    (json_int_t)generation, "failed", err != NULL, "error", err));
+}
+
 /* The whole document, malloc'd. */
 char *
 status_json(void)
@@ -178,10 +189,7 @@ status_json(void)
 	json_object_set_new(doc, "held_bytes", json_integer(master->held));
 	json_object_set_new(doc, "max_memory", json_integer(
 	    master->conf->max_memory));
-	json_object_set_new(doc, "reload", json_pack("{s:b, s:s?}",
-	    "failed", master->reload_error[0] != '\0',
-	    "error", master->reload_error[0] != '\0' ? master->reload_error :
-	    NULL));
+	json_object_set_new(doc, "reload", status_reload());
 	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("status: json");
 	json_decref(doc);

@@ -397,6 +397,58 @@ START_TEST(test_ping)
 }
 END_TEST
 
+START_TEST(test_reload)
+{
+	/*
+	 * reload waits for the daemon's outcome: exit 0 once a good file is
+	 * applied (the new pool serves at once), exit 3 with the daemon's
+	 * reason, file and line, when it refused a broken one and kept
+	 * serving the old configuration; STATUS counts both.
+	 */
+	struct fpd	*d;
+	struct run	 r;
+	char		 want[400];
+
+	d = fpd_start(INI_CLI);
+	fpd_rewrite(d, INI_CLI "[pool:more]\nhandler = echo\nworkers = 1\n");
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "reload",
+	    NULL });
+	expect_status(&r, 0);
+	snprintf(want, sizeof(want), "forkpoold (pid %ld) reloaded its "
+	    "configuration\n", (long)d->pid);
+	ck_assert_str_eq(r.out, want);
+	run_free(&r);
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "submit",
+	    "more", "added", NULL });
+	expect_status(&r, 0);
+	ck_assert_str_eq(r.out, "added");
+	run_free(&r);
+
+	fpd_rewrite(d, INI_CLI "[pool:more]\nhandler = echo\nworkers = lots\n");
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "reload",
+	    "-w", "30", NULL });
+	expect_status(&r, 3);
+	ck_assert_str_eq(r.out, "");
+	ck_assert_msg(strstr(r.err, "reload failed, nothing changed: ") !=
+	    NULL && strstr(r.err, ":10: workers") != NULL &&
+	    strstr(r.err, "lots") != NULL, "stderr: %s", r.err);
+	run_free(&r);
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "submit",
+	    "more", "kept", NULL });
+	expect_status(&r, 0);
+	ck_assert_str_eq(r.out, "kept");
+	run_free(&r);
+
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "status",
+	    "--json", NULL });
+	expect_status(&r, 0);
+	ck_assert_msg(strstr(r.out, "\"generation\": 2") != NULL &&
+	    strstr(r.out, "\"failed\": true") != NULL, "%s", r.out);
+	run_free(&r);
+	fpd_stop(d);
+}
+END_TEST
+
 /* The line of text that contains every one of the words, or NULL. */
 static const char *
 find_line(const char *text, const char *const *words)
@@ -1165,6 +1217,7 @@ cli_suite(void)
 	tcase_add_test(tc, test_map_order);
 	tcase_add_test(tc, test_map_failures);
 	tcase_add_test(tc, test_ping);
+	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_status_table);
 	tcase_add_test(tc, test_status_json);
 	tcase_add_test(tc, test_metrics);

@@ -442,40 +442,81 @@ START_TEST(test_check_good)
 }
 END_TEST
 
+/*
+ * forkpoold -t -c on a file holding text, in a scratch directory removed
+ * afterwards: its standard error (malloc'd) and wait status; the file's
+ * path, for messages, in ini.
+ */
+static char *
+check_text(const char *text, char *ini, size_t inilen, int *st)
+{
+	char	 dir[] = "/tmp/fp-check-XXXXXX", err[PATH_MAX], *out;
+	pid_t	 pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(ini, inilen, "%s/check.ini", dir);
+	snprintf(err, sizeof(err), "%s/stderr", dir);
+	write_text(ini, text);
+	pid = spawn_forkpoold((const char *[]){ "-t", "-c", ini, NULL }, err);
+	*st = wait_child(pid, WAIT_MS);
+	out = slurp(err);
+	unlink(ini);
+	unlink(err);
+	rmdir(dir);
+	return (out);
+}
+
 START_TEST(test_check_bad)
 {
 	/*
 	 * forkpoold -t on a file with an unknown key exits 1 and names the
 	 * file and the line on stderr as FILE:LINE:.
 	 */
-	char	 dir[] = "/tmp/fp-check-XXXXXX", ini[PATH_MAX], err[PATH_MAX];
-	char	 where[PATH_MAX + 16], *out;
-	pid_t	 pid;
+	char	 ini[PATH_MAX], where[PATH_MAX + 16], *out;
 	int	 st;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(ini, sizeof(ini), "%s/bad.ini", dir);
-	snprintf(err, sizeof(err), "%s/stderr", dir);
-	write_text(ini, "[daemon]\n"
+	out = check_text("[daemon]\n"
 	    "shutdown_timeout = 5s\n"
 	    "\n"
 	    "[pool:echo]\n"
 	    "handler = echo\n"
 	    "no_such_key = 1\n"
-	    "workers = 1\n");
-
-	pid = spawn_forkpoold((const char *[]){ "-t", "-c", ini, NULL }, err);
-	st = wait_child(pid, WAIT_MS);
-	out = slurp(err);
+	    "workers = 1\n", ini, sizeof(ini), &st);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1,
 	    "-t on a bad file: wait status 0x%x:\n%s", st, out);
 	snprintf(where, sizeof(where), "%s:6:", ini);
 	ck_assert_msg(strstr(out, where) != NULL,
 	    "stderr does not say %s:\n%s", where, out);
 	free(out);
-	unlink(ini);
-	unlink(err);
-	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_check_pool_user)
+{
+	/*
+	 * forkpoold -t on a pool with user = nobody: as root it passes but
+	 * warns that the daemon must run as root for it (the shipped unit
+	 * does not) and points to the drop-in; as anyone else it fails, as
+	 * the daemon itself would.
+	 */
+	char	 ini[PATH_MAX], *out;
+	int	 st;
+
+	out = check_text("[pool:asnobody]\n"
+	    "handler = echo\n"
+	    "workers = 1\n"
+	    "user = nobody\n", ini, sizeof(ini), &st);
+	if (geteuid() == 0)
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+		    strstr(out, "warning: pool asnobody sets user or group")
+		    != NULL && strstr(out, "forkpoold(8)") != NULL,
+		    "-t as root: wait status 0x%x:\n%s", st, out);
+	else
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		    strstr(out, "to run as root") != NULL,
+		    "-t as uid %u: wait status 0x%x:\n%s",
+		    (unsigned)geteuid(), st, out);
+	free(out);
 }
 END_TEST
 
@@ -617,6 +658,7 @@ stop_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_check_good);
 	tcase_add_test(tc, test_check_bad);
+	tcase_add_test(tc, test_check_pool_user);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("socket");

@@ -159,18 +159,30 @@ slurp(const char *path, size_t *lenp)
 	return (buf);
 }
 
-/* The forkpoold under test, as an absolute path. */
+/* A program under test ($var, else dflt), as an absolute path. */
 static char *
-forkpoold_path(void)
+binary_path(const char *var, const char *dflt)
 {
-	const char	*v = getenv("FORKPOOLD");
+	const char	*v = getenv(var);
 	char		*abs;
 
 	if (v == NULL || *v == '\0')
-		v = "build/forkpoold";
+		v = dflt;
 	abs = realpath(v, NULL);
-	ck_assert_msg(abs != NULL, "no forkpoold at %s (set FORKPOOLD)", v);
+	ck_assert_msg(abs != NULL, "no %s at %s (set %s)", dflt, v, var);
 	return (abs);
+}
+
+static char *
+forkpoold_path(void)
+{
+	return (binary_path("FORKPOOLD", "build/forkpoold"));
+}
+
+static char *
+forkpool_path(void)
+{
+	return (binary_path("FORKPOOL", "build/forkpool"));
 }
 
 /* The source tree, for make and the unit files, as an absolute path. */
@@ -775,14 +787,12 @@ has_name(const char *list, char sep, const char *name)
 
 /*
  * Only the master talks to systemd: NOTIFY_SOCKET, WATCHDOG_* and LISTEN_*
- * are out of the environment before any worker is forked.
- *
- * A forked worker's /proc/PID/environ cannot show this: the kernel reports
- * the block the master was exec'ed with, which unsetenv() never rewrites.
- * A program worker is forked the same way and then exec'ed with the
- * environment it inherited, so both what it reports itself and its
- * /proc/PID/environ show what every worker sees.  A variable of our own
- * proves the environment is the inherited one.
+ * are out of the environment before any worker is forked, and out of what
+ * /proc/PID/environ shows of a forked (module or built-in) worker, which
+ * is the block the master was exec'ed with: the master overwrote them
+ * there.  A program worker is exec'ed with the environment it inherited,
+ * so what it reports itself shows what every worker sees.  A variable of
+ * our own proves the environment is the inherited one.
  */
 START_TEST(test_worker_environment)
 {
@@ -816,9 +826,11 @@ START_TEST(test_worker_environment)
 	free(names);
 	close(fd);
 
-	for (i = 0; i < 2; i++) {
-		pid = tworker_pid(d->sock, "env", (int)i);
-		ck_assert_msg(pid > 0, "no pid for worker %zu of pool env", i);
+	for (i = 0; i < 3; i++) {
+		/* Two program workers, then the forked echo worker. */
+		pid = tworker_pid(d->sock, i < 2 ? "env" : "echo",
+		    i < 2 ? (int)i : 0);
+		ck_assert_msg(pid > 0, "no pid for worker %zu", i);
 		snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
 		ck_assert_msg((env = slurp(path, &len)) != NULL, "%s: %s",
 		    path, strerror(errno));
@@ -935,34 +947,56 @@ have_analyze(const char *what)
 	return (0);
 }
 
+/* text with every "from" replaced by "to", malloc'd. */
+static char *
+replace_all(const char *text, const char *from, const char *to)
+{
+	size_t		 n = 0, flen = strlen(from), tlen = strlen(to);
+	const char	*p;
+	char		*out, *q;
+
+	for (p = text; (p = strstr(p, from)) != NULL; p += flen)
+		n++;
+	ck_assert((out = malloc(strlen(text) + n * tlen + 1)) != NULL);
+	for (q = out; (p = strstr(text, from)) != NULL; text = p + flen) {
+		memcpy(q, text, p - text);
+		q += p - text;
+		memcpy(q, to, tlen);
+		q += tlen;
+	}
+	strcpy(q, text);
+	return (out);
+}
+
 /*
- * Copy systemd/NAME into the scratch directory, ExecStart pointing to the
- * forkpoold under test, as make install points it to SBINDIR.
+ * Copy systemd/NAME into the scratch directory, ExecStart and ExecReload
+ * pointing to the forkpoold and forkpool under test, as make install
+ * points them to SBINDIR and BINDIR.
  */
 static void
 copy_unit(const char *name)
 {
-	static const char	 old[] = "ExecStart=/usr/local/sbin/forkpoold";
-	char			 src[PATH_MAX], *text, *out, *daemon, *p;
-	size_t			 cap;
+	char	 src[PATH_MAX], *text, *out, *daemon, *client, *cli;
 
 	snprintf(src, sizeof(src), "%s/systemd/%s", srcdir(), name);
 	ck_assert_msg((text = slurp(src, NULL)) != NULL, "%s: %s", src,
 	    strerror(errno));
+	ck_assert_msg(strstr(name, ".service") == NULL ||
+	    strstr(text, "ExecStart=/usr/local/sbin/forkpoold") != NULL,
+	    "%s has no \"ExecStart=/usr/local/sbin/forkpoold\"", src);
 	daemon = forkpoold_path();
-	cap = strlen(text) + strlen(daemon) + 1;
-	ck_assert((out = malloc(cap)) != NULL);
-	if ((p = strstr(text, old)) != NULL) {
-		snprintf(out, cap, "%.*sExecStart=%s%s", (int)(p - text), text,
-		    daemon, p + strlen(old));
-	} else
-		snprintf(out, cap, "%s", text);
-	ck_assert_msg(strstr(name, ".service") == NULL || p != NULL,
-	    "%s has no \"%s\"", src, old);
-	write_file(tmppath(0, name), out, 0644);
-	free(out);
-	free(daemon);
+	client = forkpool_path();
+	ck_assert(asprintf(&cli, "%s ", client) != -1);
+	out = replace_all(text, "/usr/local/sbin/forkpoold", daemon);
 	free(text);
+	/* With its blank: "forkpool" alone is a prefix of forkpoold. */
+	text = replace_all(out, "/usr/local/bin/forkpool ", cli);
+	write_file(tmppath(0, name), text, 0644);
+	free(out);
+	free(text);
+	free(cli);
+	free(daemon);
+	free(client);
 }
 
 /*

@@ -17,6 +17,10 @@ NEEDS="$NEEDS hiredis:libhiredis-dev"
 EXTRA="$EXTRA redis-server python3-redis python3-celery"
 # make fuzz-short (libFuzzer needs clang and its runtime).
 EXTRA="$EXTRA clang libclang-rt-dev"
+# make deb and make check-system: the packaging, lintian, and a Debian
+# root booted under systemd-nspawn.
+[ "${FORKPOOL_DEPS_SYSTEM:-}" = 1 ] && EXTRA="$EXTRA debhelper dh-python
+lintian debootstrap systemd-container util-linux"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
