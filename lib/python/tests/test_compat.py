@@ -290,12 +290,29 @@ class TestCompat(unittest.TestCase):
         self.assertGreater(after["overloaded"], before["overloaded"])
 
     def test_overloaded_shown_when_asked(self):
-        # retry_overloaded=False hands OVERLOADED to the caller.
+        # retry_overloaded=False hands OVERLOADED to the caller.  Both
+        # workers of pyq are held first, so the 256 calls after them meet
+        # a full queue (64 queued, 4 prefetched per worker) whatever the
+        # machine's speed; every call is answered once, run or refused.
         ex = self.executor("pyq", retry_overloaded=False)
+        marks = [os.path.join(self.tmp, "held%d" % i) for i in range(2)]
+        held = [ex.submit(pyfuncs.wait_for, m, self.release, i)
+                for i, m in enumerate(marks)]
+        deadline_poll(lambda: all(os.path.exists(m) for m in marks), 30,
+                      what="both workers held")
         fs = [ex.submit(pyfuncs.echo, i) for i in range(256)]
+        deadline_poll(lambda: sum(f.done() for f in fs) >= 256 - 72, 30,
+                      what="the calls past the queue refused")
+        self.open_gate()
+        self.assertEqual([f.result(30) for f in held], [0, 1])
         errors = [f.exception(60) for f in fs]
-        self.assertTrue(any(isinstance(e, forkpool.Overloaded)
-                            for e in errors))
+        refused = [e for e in errors if e is not None]
+        self.assertGreaterEqual(len(refused), 256 - 72)
+        self.assertTrue(all(isinstance(e, forkpool.Overloaded)
+                            for e in refused), refused[:3])
+        self.assertEqual([f.result() for i, f in enumerate(fs)
+                          if errors[i] is None],
+                         [i for i in range(256) if errors[i] is None])
 
 
 if __name__ == "__main__":
