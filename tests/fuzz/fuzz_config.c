@@ -89,7 +89,8 @@ check_pool(const struct pool_config *pc)
 	    pc->command == NULL));
 	CHECK(pc->workers >= 1 && pc->workers <= 4096);
 	CHECK(pc->queue_limit >= 1 && pc->queue_limit <= 1048576);
-	CHECK(pc->prefetch >= 1 && pc->prefetch <= 1024);
+	CHECK(pc->prefetch == PREFETCH_AUTO ||
+	    (pc->prefetch >= 1 && pc->prefetch <= 1024));
 	CHECK(pc->restart_burst <= 10000 && pc->retries <= 100 &&
 	    pc->quarantine_after <= 1000);
 	CHECK(pc->task_timeout_ms <= WEEK_MS && pc->slow_task_ms <= WEEK_MS);
