@@ -200,13 +200,7 @@ class AsyncClient:
         fut = asyncio.get_running_loop().create_future()
         self._waiting[fid] = fut
         await self._send(_p.encode(ftype, 0, fid))
-        rtype, arg, _, body = await fut
-        if rtype == _p.ERROR:
-            raise _e.from_reply(arg, body)
-        if rtype != want:
-            raise _e.ProtocolError("reply of type 0x%02x to a request of "
-                                   "type 0x%02x" % (rtype, ftype))
-        return body
+        return _client.reply_body(await fut, ftype, want)
 
     async def ping(self) -> bool:
         """Ask the daemon whether it answers; returns True."""

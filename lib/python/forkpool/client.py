@@ -228,6 +228,18 @@ def result_of(frame):
                            (ftype, fid))
 
 
+def reply_body(frame, ftype, want):
+    """The body of the reply of type want to a request of type ftype, or
+    the exception an ERROR reply means."""
+    rtype, arg, _, body = frame
+    if rtype == _p.ERROR:
+        raise _e.from_reply(arg, body)
+    if rtype != want:
+        raise _e.ProtocolError("reply of type 0x%02x to a request of "
+                               "type 0x%02x" % (rtype, ftype))
+    return body
+
+
 class Client:
     """One connection to forkpoold, bytes in and bytes out.
 
@@ -387,13 +399,8 @@ class Client:
             fid = next(self._ids)
             self._wanted.add(fid)
             self._send(_p.encode(ftype, 0, fid, body))
-            rtype, arg, _, rbody = self._wait(fid)
-        if rtype == _p.ERROR:
-            raise _e.from_reply(arg, rbody)
-        if rtype != want:
-            raise _e.ProtocolError("reply of type 0x%02x to a request of "
-                                   "type 0x%02x" % (rtype, ftype))
-        return rbody
+            frame = self._wait(fid)
+        return reply_body(frame, ftype, want)
 
     def _submit_frame(self, fid, pool, payload):
         payload = _as_bytes(payload)
