@@ -5,7 +5,8 @@ Runs the same pure-Python functions (bench/pywork.py), on the same inputs,
 with 2 worker processes on every side, in the same run:
 
 1. CPU-bound work (count_primes, about 10 ms a task): forkpool.Executor on a
-   `command = PYTHON -m forkpool.worker` pool, against
+   `command = PYTHON -m forkpool.worker` pool with prefetch 2 (the
+   sample config's py pool), against
    ProcessPoolExecutor(2).map and multiprocessing.Pool(2).imap(chunksize=1).
    Per script run, the standard library's pools are created, used and shut
    down inside the timed span, as a script pays for them each time it runs;
@@ -47,6 +48,9 @@ from benchlib import (cpu_seconds, fmt_num, fmt_rate, fmt_ratio, log,
 
 WORKERS = 2
 TINY_PREFETCH = 16
+# The sample config's py pool (conf/forkpool.ini, and why): one call
+# waiting in each worker, so that a worker never sleeps between calls.
+CPU_PREFETCH = 2
 START_TIMEOUT = 60.0
 PRIME_BASE = 1000000        # task i counts the primes in
 PRIME_STEP = 2000           # [BASE + i * STEP, BASE + (i + 1) * STEP)
@@ -69,6 +73,23 @@ def cpu_of(pids):
         if s is None:
             return None
         total += s
+    return total
+
+
+def waits_of(pids):
+    """Total voluntary context switches of some processes (each a wait,
+    for input or otherwise), or None if one is unknown."""
+    if not pids:
+        return None
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            return None
     return total
 
 
@@ -160,14 +181,18 @@ def timed_map(make, fn, args, warm=None, pids=None, is_pool=False):
             run_map(pool, fn, warm, is_pool)
         wpids = pids(pool) if pids else None
         c0, w0 = time.process_time(), cpu_of(wpids)
+        v0 = waits_of(wpids)
         if warm is not None:
             t0 = clock()
         out = run_map(pool, fn, args, is_pool)
         t_done = clock()
         c1, w1 = time.process_time(), cpu_of(wpids)
+        v1 = waits_of(wpids)
         res["caller_cpu_us_per_task"] = (c1 - c0) * 1e6 / n
         if w0 is not None and w1 is not None:
             res["workers_cpu_us_per_task"] = (w1 - w0) * 1e6 / n
+        if v0 is not None and v1 is not None:
+            res["workers_waits_per_task"] = (v1 - v0) / n
     finally:
         close(pool, is_pool)
     secs = (t_done if warm is not None else clock()) - t0
@@ -323,6 +348,13 @@ def report(runs, cfg, meta):
                   t.med("fp_cpu", "caller_cpu_us_per_task"),
                   t.med("ppe_cpu_warm", "caller_cpu_us_per_task"),
                   t.med("pool_cpu_warm", "caller_cpu_us_per_task"))))
+    t.add("  workers' waits per task (voluntary context switches; a worker "
+          "that waits for its next call sleeps): forkpool %s, "
+          "ProcessPoolExecutor %s, Pool %s (prefetch %d)" % (
+              fmt_num(t.med("fp_cpu", "workers_waits_per_task"), 3),
+              fmt_num(t.med("ppe_cpu_warm", "workers_waits_per_task"), 3),
+              fmt_num(t.med("pool_cpu_warm", "workers_waits_per_task"), 3),
+              CPU_PREFETCH))
 
     t.add()
     t.add("2. start-up paid once: %d tasks (about 6 ms each) whose module "
@@ -505,7 +537,8 @@ def main():
     tiny = list(range(cfg["tiny"]))
     warm_tiny = (list(range(2000)),)
 
-    pools = ("[pool:py]\n" + pool_config(python, pypath, "pywork", 1) +
+    pools = ("[pool:py]\n" + pool_config(python, pypath, "pywork",
+                                            CPU_PREFETCH) +
              "\n[pool:tiny]\n" + pool_config(python, pypath, "pywork",
                                               TINY_PREFETCH) +
              "\n[pool:slow]\n" + pool_config(python, pypath,
