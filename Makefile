@@ -113,6 +113,7 @@ CLI_SRCS	:= \
 	cli/reload.c \
 	cli/status.c \
 	cli/table.c \
+	cli/term.c \
 	cli/top.c
 
 # forkpool-redis: the Redis Streams bridge, with the daemon's log,

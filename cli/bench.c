@@ -460,8 +460,8 @@ bench_progress(struct bench *b, struct conn *conns, int64_t start,
 	rate = now > *last_at ? (double)(done - *last) * 1e9 /
 	    (double)(now - *last_at) : 0;
 	fprintf(stderr, "\r%s: %llu of %llu tasks (%.0f%%), %.0f tasks/s, "
-	    "%.1f s\033[K", b->pool, (unsigned long long)done, b->tasks,
-	    100.0 * (double)done / (double)b->tasks, rate,
+	    "%.1f s" TERM_CLEAR_EOL, b->pool, (unsigned long long)done,
+	    b->tasks, 100.0 * (double)done / (double)b->tasks, rate,
 	    (double)(now - start) / 1e9);
 	fflush(stderr);
 	*last = done;
@@ -498,7 +498,7 @@ bench_wait(struct bench *b, struct conn *conns)
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (b->progress) {
-		fputs("\r\033[K", stderr);
+		fputs("\r" TERM_CLEAR_EOL, stderr);
 		fflush(stderr);
 	}
 	for (i = 0; i < b->conns; i++)

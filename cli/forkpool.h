@@ -4,6 +4,9 @@
 #ifndef CLI_FORKPOOL_H
 #define CLI_FORKPOOL_H
 
+#include <sys/types.h>
+
+#include <signal.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -69,6 +72,25 @@ void		 table_str(char *, const json_t *, const char *);
 void		 table_bytes(char *, const json_t *, const char *);
 void		 table_uptime(char *, size_t, const json_t *);
 void		 table_backoff(char *, const json_t *);
+
+/* term.c */
+/* Escape sequences for drawing on the terminal term_enter() took. */
+#define TERM_HOME		"\033[H"	/* cursor to the top left */
+#define TERM_REVERSE		"\033[7m"
+#define TERM_PLAIN		"\033[m"	/* reverse video off */
+#define TERM_CLEAR_EOL		"\033[K"	/* to the end of the line */
+#define TERM_CLEAR_BELOW	"\033[J"	/* to the end of the screen */
+
+void		 term_write(int, const char *, size_t);
+int		 term_init(int);
+void		 term_enter(int);
+void		 term_leave(void);
+void		 term_signals(sigset_t *);
+void		 term_want_redraw(void);
+int		 term_take_redraw(void);
+void		 term_size(size_t *, size_t *);
+ssize_t		 term_read_keys(int, double, const sigset_t *, char *,
+		    size_t);
 
 /* top.c */
 int		 top_run(const char *, int, char **);
