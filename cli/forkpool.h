@@ -72,6 +72,7 @@ void		 table_str(char *, const json_t *, const char *);
 void		 table_bytes(char *, const json_t *, const char *);
 void		 table_uptime(char *, size_t, const json_t *);
 void		 table_backoff(char *, const json_t *);
+int		 table_workers(const json_t *, int, FILE *);
 
 /* term.c */
 /* Escape sequences for drawing on the terminal term_enter() took. */

@@ -189,45 +189,6 @@ top_pools(struct top *t, const json_t *root, double now, FILE *fp)
 	return (0);
 }
 
-/* The workers table: one row per worker process, under its pool. */
-static int
-top_workers(const json_t *root, FILE *fp)
-{
-	static const char *heads[] = { "POOL", "PID", "STATE", "TASKS", "RSS",
-	    "RUNNING" };
-	static const int right[] = { 0, 1, 0, 1, 1, 1 };
-	struct table	 tab = { 6, heads, right, 0, NULL };
-	const json_t	*p, *w, *ms;
-	char		 (*row)[TABLE_CELL_MAX];
-	size_t		 i, j;
-
-	json_array_foreach(json_object_get(root, "pools"), i, p) {
-		json_array_foreach(json_object_get(p, "workers"), j, w) {
-			if ((row = table_add_row(&tab)) == NULL) {
-				table_free(&tab);
-				return (-1);
-			}
-			table_str(row[0], p, "name");
-			table_int(row[1], w, "pid");
-			table_str(row[2], w, "state");
-			table_int(row[3], w, "tasks");
-			table_bytes(row[4], w, "rss_bytes");
-			ms = json_object_get(w, "running_ms");
-			if (json_is_integer(ms))
-				snprintf(row[5], TABLE_CELL_MAX, "%.1f s",
-				    json_integer_value(ms) / 1000.0);
-			else
-				snprintf(row[5], TABLE_CELL_MAX, "-");
-		}
-	}
-	if (tab.nrows == 0)
-		fprintf(fp, "no worker processes\n");
-	else
-		table_print(&tab, fp, "");
-	table_free(&tab);
-	return (0);
-}
-
 /* The two header lines: the daemon, then the totals. */
 static void
 top_header(const struct top *t, const json_t *root, FILE *fp)
@@ -281,7 +242,7 @@ top_render(struct top *t, const json_t *root, double now)
 	fputc('\n', fp);
 	t->head[1] = top_line_no(fp, &buf, &len);
 	if (rc == 0)
-		rc = top_workers(root, fp);
+		rc = table_workers(json_object_get(root, "pools"), 1, fp);
 	if (fclose(fp) == EOF || rc == -1) {
 		free(buf);
 		return (-1);
