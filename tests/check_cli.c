@@ -750,6 +750,19 @@ jnum(const json_t *obj, const char *key)
 	return (json_number_value(v));
 }
 
+/* Write text to the file name in the daemon's directory; its path. */
+static void
+bench_file(char *path, size_t size, const struct fpd *d, const char *name,
+    const char *text)
+{
+	FILE	*f;
+
+	snprintf(path, size, "%s/%s", d->dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 START_TEST(test_bench_count)
 {
 	/*
@@ -837,13 +850,9 @@ START_TEST(test_bench_errors)
 	struct run	 r;
 	json_t		*doc, *errs;
 	char		 file[400];
-	FILE		*f;
 
 	d = fpd_start(INI_CRASH);
-	snprintf(file, sizeof(file), "%s/payload", d->dir);
-	ck_assert_ptr_nonnull(f = fopen(file, "w"));
-	fputs("segv", f);
-	ck_assert_int_eq(fclose(f), 0);
+	bench_file(file, sizeof(file), d, "payload", "segv");
 	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
 	    "--json", "-f", file, "-n", "5", "-c", "1", "-P", "1", "faulty",
 	    NULL });
@@ -866,9 +875,7 @@ START_TEST(test_bench_errors)
 	    "5 WORKER_CRASHED", NULL }));
 	run_free(&r);
 
-	ck_assert_ptr_nonnull(f = fopen(file, "w"));
-	fputs("fail:4:no", f);
-	ck_assert_int_eq(fclose(f), 0);
+	bench_file(file, sizeof(file), d, "payload", "fail:4:no");
 	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
 	    "--json", "-f", file, "-n", "7", "faulty", NULL });
 	expect_status(&r, 1);
@@ -941,13 +948,9 @@ START_TEST(test_bench_slices)
 	struct run	 r;
 	json_t		*doc;
 	char		 file[400];
-	FILE		*f;
 
 	d = fpd_start(INI_CLI);
-	snprintf(file, sizeof(file), "%s/corpus", d->dir);
-	ck_assert_ptr_nonnull(f = fopen(file, "w"));
-	fputs("okokokokfail:1:x", f);
-	ck_assert_int_eq(fclose(f), 0);
+	bench_file(file, sizeof(file), d, "corpus", "okokokokfail:1:x");
 	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
 	    "--json", "-f", file, "--slice", "8", "-n", "10", "-c", "2",
 	    "-P", "1", "faulty", NULL });
