@@ -141,7 +141,7 @@ def fair_share_p99(forkpool, sock, n_lat):
     try:
         time.sleep(0.5)     # the bulk's first window is queued by then
         res = run_bench(forkpool, sock, pool="echo_auto", n=n_lat, conns=1,
-                         depth=1, warmup=100)
+                        depth=1, warmup=100)
     finally:
         bulk.terminate()
         bulk.communicate()
@@ -723,10 +723,10 @@ def main():
             ready = rss_kib(daemon.pid)
             warm = 20_000
             run_bench(forkpool, daemon.sock, n=warm, conns=4, depth=DEPTH,
-                       warmup=0)
+                      warmup=0)
             before = rss_kib(daemon.pid)
             res = run_bench(forkpool, daemon.sock, n=cfg["rss"], conns=4,
-                             depth=DEPTH, warmup=0)
+                            depth=DEPTH, warmup=0)
             after = rss_kib(daemon.pid)
             rss = dict(ready_kib=ready, warmup=warm, before_kib=before,
                        after_kib=after, tasks=cfg["rss"],
