@@ -323,7 +323,7 @@ client_read(unsigned int i)
 		if (client_frame(i, &hdr, body) == -1)
 			break;
 	if (rc != 0)
-		client_close(i);	/* a broken stream or a frame not ours */
+		client_close(i);	/* a broken stream, or not ours */
 }
 
 /* Write what the client's buffer holds; wait for EPOLLOUT if it is full. */

@@ -20,10 +20,10 @@
  * counts none of them.
  *
  * The timed part starts when every connection is open and warmed up and
- * ends with the last reply.  Exit status: 0 every task succeeded, 1 a handler reported
- * a failure, 3 the daemon answered ERROR (also for a pool it does not
- * have, which is checked with STATUS before any task is sent), 2 a usage
- * or connection error.
+ * ends with the last reply.  Exit status: 0 every task succeeded, 1 a
+ * handler reported a failure, 3 the daemon answered ERROR (also for a
+ * pool it does not have, which is checked with STATUS before any task is
+ * sent), 2 a usage or connection error.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -255,14 +255,21 @@ conn_take(struct conn *cn, struct fp_reply *r, int64_t now)
 	return (0);
 }
 
-/* The payload of task i of the run: the same bytes, or its slice. */
+/*
+ * The payload of task i of the run: the same bytes, or its slice.  Both
+ * factors are taken modulo the span first (at most 2^30), so that their
+ * product cannot wrap.
+ */
 static const char *
 bench_payload(const struct bench *b, uint64_t i)
 {
+	uint64_t	span;
+
 	if (b->stride == 0)
 		return (b->payload);
-	return (b->payload + (size_t)((i * b->stride) %
-	    (b->file_len - b->payload_len + 1)));
+	span = b->file_len - b->payload_len + 1;
+	return (b->payload + (size_t)((i % span) * (b->stride % span) %
+	    span));
 }
 
 /*
