@@ -109,6 +109,7 @@ DAEMON_SRCS	:= \
 CLI_SRCS	:= \
 	cli/bench.c \
 	cli/forkpool.c \
+	cli/hist.c \
 	cli/map.c \
 	cli/reload.c \
 	cli/status.c \

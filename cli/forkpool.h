@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -41,6 +42,26 @@ json_t		*cli_status(struct fp_client *, int *);
 
 /* bench.c */
 int		 bench_run(const char *, int, char **);
+
+/* hist.c */
+/*
+ * The latency histogram: values below HIST_SUB nanoseconds exactly, above
+ * that HIST_SUB buckets per power of two, so a bucket is at most 1/128 of
+ * its value wide.  58 powers of two cover every uint64_t.
+ */
+#define HIST_SUB_BITS		7
+#define HIST_SUB		(1U << HIST_SUB_BITS)
+#define HIST_BUCKETS		((64 - HIST_SUB_BITS + 1) * HIST_SUB)
+
+struct hist {
+	uint64_t	 count[HIST_BUCKETS];
+	uint64_t	 n;
+	uint64_t	 max;
+};
+
+void		 hist_add(struct hist *, uint64_t);
+void		 hist_merge(struct hist *, const struct hist *);
+double		 hist_quantile(const struct hist *, double);
 
 /* map.c */
 int		 map_run(const char *, int, char **);
