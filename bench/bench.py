@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """make bench: forkpoold against multiprocessing.Pool and a minimal relay.
 
-Drives the real daemon with bench/driver (C, one thread per connection,
-per-task latency), runs multiprocessing.Pool with the same number of workers
+Drives the real daemon with `forkpool bench --json` (C, one thread per
+connection, per-task latency), runs multiprocessing.Pool with the same number of workers
 on the same work in the same run, and a minimal relay (bench/relay.c) for
 the machine's ceiling.  Prints one table of medians over the repetitions,
 with ratios and the targets, and writes every raw figure to
@@ -96,7 +96,8 @@ def make_corpus(size):
 
 
 def corpus_chunks(corpus, n, size=DEFLATE_SIZE, stride=STRIDE):
-    """Task i of the deflate scenarios, the same slices driver -f takes."""
+    """Task i of the deflate scenarios, the same slices forkpool bench
+    --slice takes."""
     span = len(corpus) - size + 1
     for i in range(n):
         off = (i * stride) % span
@@ -112,88 +113,42 @@ def percentile_us(lat, q):
 
 # ---------------------------------------------------------------- builds
 
-def compile_tools(srcdir, outdir):
-    """cc the driver and the relay into BUILD/bench when out of date.
-    The driver links libforkpool's client when lib/client.c builds."""
-    os.makedirs(outdir, exist_ok=True)
-    cc = os.environ.get("CC", "cc")
-    flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-D_GNU_SOURCE"]
-    inc = ["-I" + os.path.join(srcdir, "lib")]
-
-    def stale(target, sources):
-        if not os.path.exists(target):
-            return True
-        t = os.path.getmtime(target)
-        return any(os.path.getmtime(s) > t for s in sources
-                   if os.path.exists(s))
-
-    relay = os.path.join(outdir, "relay")
-    rsrc = [os.path.join(srcdir, "bench", "relay.c")]
-    if stale(relay, rsrc):
-        subprocess.run([cc] + flags + ["-o", relay] + rsrc, check=True)
-
-    driver = os.path.join(outdir, "driver")
-    dsrc = [os.path.join(srcdir, "bench", "driver.c"),
-            os.path.join(srcdir, "lib", "proto.c")]
-    client = os.path.join(srcdir, "lib", "client.c")
-    marker = driver + ".lib"
-    deps = dsrc + [client, os.path.join(srcdir, "lib", "forkpool",
-                                        "client.h"),
-                   os.path.join(srcdir, "lib", "forkpool", "proto.h")]
-    if stale(driver, deps) or (os.path.exists(client)
-                               and not os.path.exists(marker)):
-        withlib = False
-        if os.path.exists(client):
-            r = subprocess.run([cc] + flags + inc + ["-DWITH_CLIENT_LIB",
-                               "-o", driver] + dsrc + [client, "-lpthread"],
-                               capture_output=True, text=True)
-            withlib = r.returncode == 0
-            if not withlib:
-                log("bench: lib/client.c does not build; the driver "
-                    "speaks raw frames only:\n" + r.stderr.strip())
-        if not withlib:
-            subprocess.run([cc] + flags + inc + ["-o", driver] + dsrc +
-                           ["-lpthread"], check=True)
-        if withlib:
-            open(marker, "w").close()
-        elif os.path.exists(marker):
-            os.unlink(marker)
-    faulty = os.path.join(outdir, "faulty.so")
-    fsrc = [os.path.join(srcdir, "tests", "modules", "faulty.c")]
-    if stale(faulty, fsrc):
-        subprocess.run([cc] + flags + inc + ["-shared", "-fPIC", "-o",
-                                             faulty] + fsrc, check=True)
-    return driver, relay, os.path.exists(marker)
+def built(path):
+    """A binary `make bench` built; bench.py calls no compiler."""
+    if not os.path.exists(path):
+        raise SystemExit("bench: %s is missing: run make bench" % path)
+    return path
 
 
 def ms_corpus(path, n=1000):
     """A corpus whose every 7-byte slice at a multiple of 7 is "sleep:1"
-    (the faulty module's 1 ms task): 7n + 6 bytes keep the driver's
-    offsets, (i * 7) mod 7n, on those multiples."""
+    (the faulty module's 1 ms task): with --slice 7 --stride 7, 7n + 6
+    bytes keep the offsets, (i * 7) mod 7n, on those multiples.  (With
+    the deflate rows' stride, 4099, only one task in seven was a sleep:
+    the others were echoes of a misaligned slice.)"""
     with open(path, "wb") as f:
         f.write(b"sleep:1" * n + b"sleep:")
 
 
-def fair_share_p99(driver, sock, n_lat):
+def fair_share_p99(forkpool, sock, n_lat):
     """A bulk client keeps BULK_QUEUED tiny tasks queued on pool echo_auto
     while a second client runs n_lat one-at-a-time tasks there: the second
     client's figures (its p99 is the fair-share figure)."""
-    bulk = subprocess.Popen([driver, "-m", "frames", "-s", sock, "-p",
-                             "echo_auto", "-n", str(BULK_QUEUED * 20), "-c",
-                             "1", "-d", str(BULK_QUEUED), "-z", "16", "-w",
-                             "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    bulk = subprocess.Popen(bench_cmd(forkpool, sock, "echo_auto",
+                                      BULK_QUEUED * 20, 1, BULK_QUEUED),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         time.sleep(0.5)     # the bulk's first window is queued by then
-        res = run_driver(driver, sock, pool="echo_auto", n=n_lat, conns=1,
-                         depth=1, warmup=100)
+        res = run_bench(forkpool, sock, pool="echo_auto", n=n_lat, conns=1,
+                        depth=1, warmup=100)
     finally:
         bulk.terminate()
         bulk.communicate()
     return res
 
 
-def master_syscalls(forkpoold, driver, tmp, moddir, n):
+def master_syscalls(forkpoold, forkpool, tmp, moddir, n):
     """System calls per task of the master alone (strace -c on its pid,
     not its workers) at prefetch 1, echo 16 B, 4 conns x 256: (all,
     epoll_ctl), or None without strace."""
@@ -205,11 +160,11 @@ def master_syscalls(forkpoold, driver, tmp, moddir, n):
                start_timeout=START_TIMEOUT)
     out = os.path.join(tmp, "strace.txt")
     try:
-        run_driver(driver, d.sock, n=2000, conns=4, depth=DEPTH, warmup=0)
+        run_bench(forkpool, d.sock, n=2000, conns=4, depth=DEPTH, warmup=0)
         st = subprocess.Popen(["strace", "-c", "-o", out, "-p",
                                str(d.pid)], stderr=subprocess.DEVNULL)
         time.sleep(0.5)     # attached
-        run_driver(driver, d.sock, n=n, conns=4, depth=DEPTH, warmup=0)
+        run_bench(forkpool, d.sock, n=n, conns=4, depth=DEPTH, warmup=0)
         st.send_signal(signal.SIGINT)
         st.wait(30)
     finally:
@@ -226,7 +181,7 @@ def master_syscalls(forkpoold, driver, tmp, moddir, n):
                 epoll_ctl_per_task=ctl / n)
 
 
-def master_instructions(forkpoold, driver, tmp, moddir, n):
+def master_instructions(forkpoold, forkpool, tmp, moddir, n):
     """User-space instructions per task of the master (callgrind, with
     collection on only around the run, in the master only), echo 16 B at
     prefetch 16, 4 conns x 256; None without valgrind."""
@@ -242,10 +197,10 @@ def master_instructions(forkpoold, driver, tmp, moddir, n):
                    "--child-silent-after-fork=yes",
                    "--callgrind-out-file=" + out + ".%p"])
     try:
-        run_driver(driver, d.sock, n=2000, conns=4, depth=DEPTH, warmup=0)
+        run_bench(forkpool, d.sock, n=2000, conns=4, depth=DEPTH, warmup=0)
         subprocess.run(["callgrind_control", "-i", "on", str(d.pid)],
                        check=True, capture_output=True)
-        run_driver(driver, d.sock, n=n, conns=4, depth=DEPTH, warmup=0)
+        run_bench(forkpool, d.sock, n=n, conns=4, depth=DEPTH, warmup=0)
         subprocess.run(["callgrind_control", "-i", "off", str(d.pid)],
                        check=True, capture_output=True)
     finally:
@@ -289,52 +244,47 @@ class Relay:
 
 # ---------------------------------------------------------------- runners
 
-def run_driver(driver, sock, mode="frames", pool="echo", n=1000, conns=1,
-               depth=1, size=16, corpus=None, warmup=1000, server_pid=None):
-    """One driver run; its JSON, plus the server's CPU seconds per task."""
-    cmd = [driver, "-m", mode, "-s", sock, "-p", pool, "-n", str(n),
-           "-c", str(conns), "-d", str(depth), "-z", str(size),
-           "-w", str(warmup)]
+def bench_cmd(forkpool, sock, pool, n, conns, depth, size=16, corpus=None,
+              stride=STRIDE, warmup=0):
+    """The forkpool bench command line of one run."""
+    cmd = [forkpool, "-s", sock, "bench", "--json", "-n", str(n), "-c",
+           str(conns), "-P", str(depth), "--warmup", str(warmup)]
     if corpus is not None:
-        cmd += ["-f", corpus, "-k", str(STRIDE)]
+        cmd += ["-f", corpus, "--slice", str(size), "--stride", str(stride)]
+    else:
+        cmd += ["-d", str(size)]
+    return cmd + [pool]
+
+
+def run_bench(forkpool, sock, pool="echo", n=1000, conns=1, depth=1,
+              size=16, corpus=None, stride=STRIDE, warmup=1000,
+              server_pid=None):
+    """One forkpool bench run; its JSON, with the table's keys, plus the
+    server's CPU microseconds per task."""
+    cmd = bench_cmd(forkpool, sock, pool, n, conns, depth, size, corpus,
+                    stride, warmup)
     cpu0 = cpu_seconds(server_pid) if server_pid else None
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     cpu1 = cpu_seconds(server_pid) if server_pid else None
     try:
         res = json.loads(r.stdout)
     except ValueError:
-        raise RuntimeError("driver %s failed (status %d): %s"
-                           % (" ".join(cmd[1:]), r.returncode, r.stderr))
-    if r.returncode != 0 or not res.get("ok") or res["bad"] or \
-            res["failed"] or res["errors"]:
-        raise RuntimeError("driver %s: not all tasks succeeded: %s %s"
-                           % (" ".join(cmd[1:]), r.stdout.strip(),
-                              r.stderr.strip()))
-    # Both include the warm-up: upper bounds, close for large runs.
-    if cpu0 is not None:
-        res["server_cpu_us_per_task"] = (cpu1 - cpu0) * 1e6 / (n + warmup)
-    res["driver_cpu_us_per_task"] = res["driver_cpu_s"] * 1e6 / (n + warmup)
-    return res
-
-
-def run_cli_bench(forkpool, sock, n, conns=4, depth=DEPTH):
-    """One `forkpool bench` run (the command-line load generator, not the
-    driver) on the echo pool; its figures in the driver's keys."""
-    cmd = [forkpool, "-s", sock, "bench", "--json", "-n", str(n), "-c",
-           str(conns), "-P", str(depth), "echo"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    try:
-        res = json.loads(r.stdout)
-    except ValueError:
         raise RuntimeError("%s failed (status %d): %s"
-                           % (" ".join(cmd), r.returncode, r.stderr))
-    if r.returncode != 0 or res["ok"] != n:
+                           % (" ".join(cmd[1:]), r.returncode, r.stderr))
+    if r.returncode != 0 or res["ok"] != n or res["unmatched"] or \
+            res["failed"] or res["errors"]:
         raise RuntimeError("%s: not all tasks succeeded: %s %s"
-                           % (" ".join(cmd), r.stdout.strip(),
+                           % (" ".join(cmd[1:]), r.stdout.strip(),
                               r.stderr.strip()))
     res["mb_per_s"] = res["mb_per_s_in"]
     res["p50_us"] = res["latency_ms"]["p50"] * 1e3
     res["p99_us"] = res["latency_ms"]["p99"] * 1e3
+    # Both include the warm-up (per connection): upper bounds, close for
+    # large runs.
+    total = n + warmup * conns
+    if cpu0 is not None:
+        res["server_cpu_us_per_task"] = (cpu1 - cpu0) * 1e6 / total
+    res["bench_cpu_us_per_task"] = res["cpu_seconds"] * 1e6 / total
     return res
 
 
@@ -473,26 +423,18 @@ def report(runs, rss, cfg, meta):
         "{:,}".format(cfg["echo"]), ECHO_PREFETCH))
     t.row("forkpoold, 1 conn x %d" % DEPTH, "fp_echo_1")
     t.row("forkpoold, 4 conns x %d" % DEPTH, "fp_echo_4")
-    if "fp_lib_echo_4" in runs:
-        t.row("forkpoold via libforkpool, 4 x %d" % DEPTH, "fp_lib_echo_4")
-    if "cli_echo_4" in runs:
-        t.row("forkpool bench (the CLI), 4 x %d" % DEPTH, "cli_echo_4")
     t.row("Pool(2).imap(identity, chunksize=1)", "pool_echo")
     t.note("ratio forkpoold / Pool.imap: 1 conn %s, 4 conns %s" % (
         fmt_ratio(t.ratio("fp_echo_1", "pool_echo")),
         fmt_ratio(t.ratio("fp_echo_4", "pool_echo"))))
     t.note("CPU per task, 4 conns: forkpoold master %s us, relay %s us; "
-           "the driver %s us (%s us against the relay)" % (
+           "forkpool bench %s us (%s us against the relay)" % (
                fmt_num(t.med("fp_echo_4", "server_cpu_us_per_task"), 2),
                fmt_num(t.med("relay_echo_4", "server_cpu_us_per_task"), 2),
-               fmt_num(t.med("fp_echo_4", "driver_cpu_us_per_task"), 2),
-               fmt_num(t.med("relay_echo_4", "driver_cpu_us_per_task"), 2)))
+               fmt_num(t.med("fp_echo_4", "bench_cpu_us_per_task"), 2),
+               fmt_num(t.med("relay_echo_4", "bench_cpu_us_per_task"), 2)))
     t.note("(Pool.imap queues all its tasks at once: its latency is "
            "mostly queueing)")
-    if "cli_echo_4" in runs:
-        t.note("forkpool bench / the driver, 4 conns: %s (the CLI's own "
-               "load generator, not used for the other rows)"
-               % fmt_ratio(t.ratio("cli_echo_4", "fp_echo_4")))
 
     t.header("2. deflate, 64 KiB text-like tasks x %s (level %d, "
              "prefetch 1, %d in flight)" % ("{:,}".format(cfg["deflate"]),
@@ -645,11 +587,9 @@ def main():
     build = os.path.join(srcdir, args.build) \
         if not os.path.isabs(args.build) else args.build
     forkpoold = os.environ.get("FORKPOOLD", os.path.join(build, "forkpoold"))
-    # Optional: `forkpool bench` gets a row of its own when it is built.
-    forkpool = os.environ.get("FORKPOOL", os.path.join(build, "forkpool"))
-    with_cli = os.access(forkpool, os.X_OK) and subprocess.run(
-        [forkpool, "-h"], capture_output=True, text=True).stdout.find(
-            "bench") != -1
+    # The load generator of every row but Pool's.
+    forkpool = built(os.environ.get("FORKPOOL",
+                                    os.path.join(build, "forkpool")))
     moddir = os.environ.get("FORKPOOL_MODULE_DIR",
                             os.path.join(build, "modules"))
     cfg = benchlib.counts(args, FULL, QUICK)
@@ -659,11 +599,15 @@ def main():
         use_daemon = False
 
     outdir = os.path.join(build, "bench")
-    driver, relay_bin, withlib = compile_tools(srcdir, outdir)
+    relay_bin = built(os.path.join(outdir, "relay"))
+    faulty = built(os.path.join(
+        os.environ.get("FORKPOOL_TEST_MODULE_DIR",
+                       os.path.join(build, "tests", "modules")),
+        "faulty.so"))
     meta = dict(kernel="Linux " + platform.release(),
                 cpus=os.cpu_count(), python=platform.python_version(),
                 started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                quick=args.quick, driver_lib=withlib, config=cfg)
+                quick=args.quick, config=cfg)
 
     tmp = tempfile.mkdtemp(prefix="fpbench.")
     global _CORPUS
@@ -674,7 +618,6 @@ def main():
 
     ms_path = os.path.join(tmp, "ms.txt")
     ms_corpus(ms_path)
-    faulty = os.path.join(outdir, "faulty.so")
     pools = ("[pool:echo]\nhandler = echo\nworkers = %d\nprefetch = %d\n"
              "queue_limit = 65536\n\n"
              "[pool:deflate]\nmodule = deflate.so\nmodule_args = level=%d\n"
@@ -713,58 +656,52 @@ def main():
                 log("bench: repetition %d of %d" % (rep + 1, cfg["reps"]))
                 n = cfg["echo"]
                 if daemon:
-                    add("fp_echo_1", run_driver(
-                        driver, daemon.sock, n=n, conns=1, depth=DEPTH,
+                    add("fp_echo_1", run_bench(
+                        forkpool, daemon.sock, n=n, conns=1, depth=DEPTH,
                         server_pid=fpid))
-                    add("fp_echo_4", run_driver(
-                        driver, daemon.sock, n=n, conns=4, depth=DEPTH,
+                    add("fp_echo_4", run_bench(
+                        forkpool, daemon.sock, n=n, conns=4, depth=DEPTH,
                         server_pid=fpid))
-                    if withlib:
-                        add("fp_lib_echo_4", run_driver(
-                            driver, daemon.sock, mode="lib", n=n, conns=4,
-                            depth=DEPTH, server_pid=fpid))
-                    if with_cli:
-                        add("cli_echo_4", run_cli_bench(
-                            forkpool, daemon.sock, n))
-                add("relay_echo_1", run_driver(
-                    driver, relay.sock, mode="relay", n=n, conns=1,
+                add("relay_echo_1", run_bench(
+                    forkpool, relay.sock, n=n, conns=1,
                     depth=DEPTH, server_pid=relay.pid))
-                add("relay_echo_4", run_driver(
-                    driver, relay.sock, mode="relay", n=n, conns=4,
+                add("relay_echo_4", run_bench(
+                    forkpool, relay.sock, n=n, conns=4,
                     depth=DEPTH, server_pid=relay.pid))
-                add("relay1_echo_4", run_driver(
-                    driver, relay1.sock, mode="relay", n=n, conns=4,
+                add("relay1_echo_4", run_bench(
+                    forkpool, relay1.sock, n=n, conns=4,
                     depth=DEPTH, server_pid=relay1.pid))
                 if daemon:
                     for name, p in (("fp_echo_auto_4", "echo_auto"),
                                     ("fp_echo_p1_4", "echo_p1")):
-                        add(name, run_driver(
-                            driver, daemon.sock, pool=p, n=n, conns=4,
+                        add(name, run_bench(
+                            forkpool, daemon.sock, pool=p, n=n, conns=4,
                             depth=DEPTH, server_pid=fpid))
                     m = MS_TASKS["quick" if args.quick else "full"]
                     for name, p in (("fp_ms_auto", "ms_auto"),
                                     ("fp_ms_p1", "ms_p1")):
-                        add(name, run_driver(
-                            driver, daemon.sock, pool=p, n=m, conns=4,
-                            depth=16, size=7, corpus=ms_path, warmup=40))
-                    add("fp_fair", fair_share_p99(driver, daemon.sock,
+                        add(name, run_bench(
+                            forkpool, daemon.sock, pool=p, n=m, conns=4,
+                            depth=16, size=7, corpus=ms_path, stride=7,
+                            warmup=40))
+                    add("fp_fair", fair_share_p99(forkpool, daemon.sock,
                                                   cfg["latency"] // 10))
                 add("pool_echo", pool_echo(pool, n))
 
                 n = cfg["latency"]
                 if daemon:
-                    add("fp_lat", run_driver(
-                        driver, daemon.sock, n=n, conns=1, depth=1,
+                    add("fp_lat", run_bench(
+                        forkpool, daemon.sock, n=n, conns=1, depth=1,
                         warmup=200))
-                add("relay_lat", run_driver(
-                    driver, relay.sock, mode="relay", n=n, conns=1,
+                add("relay_lat", run_bench(
+                    forkpool, relay.sock, n=n, conns=1,
                     depth=1, warmup=200))
                 add("pool_lat", pool_apply_latency(pool, n))
 
                 n = cfg["deflate"]
                 if daemon:
-                    add("fp_deflate", run_driver(
-                        driver, daemon.sock, pool="deflate", n=n, conns=1,
+                    add("fp_deflate", run_bench(
+                        forkpool, daemon.sock, pool="deflate", n=n, conns=1,
                         depth=DEFLATE_DEPTH, size=DEFLATE_SIZE,
                         corpus=corpus_path, warmup=8, server_pid=fpid))
                 add("pool_deflate", pool_imap(
@@ -785,11 +722,11 @@ def main():
                             start_timeout=START_TIMEOUT)
             ready = rss_kib(daemon.pid)
             warm = 20_000
-            run_driver(driver, daemon.sock, n=warm, conns=4, depth=DEPTH,
-                       warmup=0)
+            run_bench(forkpool, daemon.sock, n=warm, conns=4, depth=DEPTH,
+                      warmup=0)
             before = rss_kib(daemon.pid)
-            res = run_driver(driver, daemon.sock, n=cfg["rss"], conns=4,
-                             depth=DEPTH, warmup=0)
+            res = run_bench(forkpool, daemon.sock, n=cfg["rss"], conns=4,
+                            depth=DEPTH, warmup=0)
             after = rss_kib(daemon.pid)
             rss = dict(ready_kib=ready, warmup=warm, before_kib=before,
                        after_kib=after, tasks=cfg["rss"],
@@ -798,10 +735,10 @@ def main():
             daemon = None
             log("bench: the master's system calls and instructions")
             meta["master_cost"] = dict(
-                syscalls=master_syscalls(forkpoold, driver, tmp, moddir,
+                syscalls=master_syscalls(forkpoold, forkpool, tmp, moddir,
                                          cfg["echo"]),
                 instructions=master_instructions(
-                    forkpoold, driver, tmp, moddir, cfg["echo"] // 10))
+                    forkpoold, forkpool, tmp, moddir, cfg["echo"] // 10))
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         log("bench: %s" % e)
         if daemon:

@@ -2,13 +2,17 @@
  * relay: the machine's ceiling for relaying small tasks to workers.
  *
  * It does what forkpoold's data path does and nothing else: one epoll loop
- * reads fixed 16-byte messages from clients on a Unix socket, keeps one
- * FIFO queue, hands up to PREFETCH messages at a time to each worker over
- * its own socketpair (one write per batch), and routes each reply back to
- * the client that sent it (one write per client per loop turn).  Each
- * worker is a tight read/echo/write loop.  No frames, no pools, no
- * supervision, no timers: whatever forkpoold spends beyond this is the
- * price of its features, which is what the benchmark wants to show.
+ * reads SUBMIT frames from clients on a Unix socket (with the codec of
+ * lib/forkpool/proto.h, so that `forkpool bench` drives it as it drives
+ * the daemon), keeps one FIFO queue, hands up to PREFETCH tasks at a time
+ * to each worker over its own socketpair as fixed 32-byte messages (one
+ * write per batch), and routes each reply back as a RESULT frame to the
+ * client that sent it (one write per client per loop turn).  Each worker
+ * is a tight read/echo/write loop.  No pools (every name is the same
+ * echo), no supervision, no timers: whatever forkpoold spends beyond this
+ * is the price of its features, which is what the benchmark wants to
+ * show.  Payloads are at most 16 bytes; STATUS is answered with a fixed
+ * object naming the pool "echo", which is all `forkpool bench` asks.
  *
  *	relay -s SOCKET [-w WORKERS] [-p PREFETCH] [-1]
  *
@@ -35,7 +39,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MSG_LEN		16
+#include "forkpool/proto.h"
+
+/* To a worker and back: id (8 bytes), length (4), padding, payload. */
+#define MSG_LEN		32
+#define MSG_LEN_AT	8
+#define MSG_DATA_AT	16
+#define PAYLOAD_MAX	(MSG_LEN - MSG_DATA_AT)
+#define STATUS_JSON	"{\"pools\": [{\"name\": \"echo\"}]}"
 #define MAX_CLIENTS	256
 #define MAX_WORKERS	64
 #define QUEUE_CAP	(1U << 16)	/* messages; a power of two */
@@ -52,8 +63,7 @@ struct qmsg {
 struct rclient {
 	int		 fd;		/* -1: free slot */
 	unsigned int	 gen;		/* bumped on reuse */
-	uint8_t		 in[MSG_LEN];	/* a partial message */
-	size_t		 inlen;
+	struct fp_reader reader;	/* frames in */
 	uint8_t		*out;
 	size_t		 outlen;
 	int		 dirty;
@@ -212,7 +222,8 @@ client_accept(int lfd)
 		c = &clients[i];
 		c->fd = fd;
 		c->gen++;
-		c->inlen = c->outlen = 0;
+		fp_reader_init(&c->reader, MSG_LEN + FP_POOL_NAME_MAX);
+		c->outlen = 0;
 		c->dirty = c->wantout = 0;
 		epoll_add(fd, EPOLLIN, TAG_CLIENT(i));
 	}
@@ -225,52 +236,94 @@ client_close(unsigned int i)
 	struct rclient	*c = &clients[i];
 
 	close(c->fd);		/* also leaves the epoll set */
+	fp_reader_free(&c->reader);
 	c->fd = -1;
 	c->gen++;
 	c->dirty = 0;
 }
 
-/* Read what the client sent and queue every whole message. */
+/* Append one reply frame to the client's buffer, written this turn. */
+static void
+client_reply(unsigned int i, uint8_t type, uint64_t id, const void *data,
+    uint32_t len)
+{
+	struct rclient	*c = &clients[i];
+	struct fp_hdr	 hdr;
+
+	if (c->outlen + FP_HDR_LEN + len > CLIENT_OUT_CAP)
+		errx(1, "client %u does not read its replies", i);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.len = len;
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = type;
+	hdr.id = id;
+	fp_hdr_encode(c->out + c->outlen, &hdr);
+	memcpy(c->out + c->outlen + FP_HDR_LEN, data, len);
+	c->outlen += FP_HDR_LEN + len;
+	c->dirty = 1;
+}
+
+/* Queue a SUBMIT, answer a STATUS; -1 for anything else. */
+static int
+client_frame(unsigned int i, const struct fp_hdr *hdr, const uint8_t *body)
+{
+	struct qmsg	*q;
+	uint32_t	 len;
+
+	if (hdr->type == FP_STATUS) {
+		client_reply(i, FP_STATUS_REPLY, hdr->id, STATUS_JSON,
+		    sizeof(STATUS_JSON) - 1);
+		return (0);
+	}
+	if (hdr->type != FP_SUBMIT || hdr->arg > hdr->len ||
+	    hdr->len - hdr->arg > PAYLOAD_MAX)
+		return (-1);
+	len = hdr->len - hdr->arg;
+	q = &queue[qtail++ & (QUEUE_CAP - 1)];
+	q->slot = i;
+	q->gen = clients[i].gen;
+	memset(q->data, 0, MSG_LEN);
+	memcpy(q->data, &hdr->id, sizeof(hdr->id));
+	memcpy(q->data + MSG_LEN_AT, &len, sizeof(len));
+	memcpy(q->data + MSG_DATA_AT, body + hdr->arg, len);
+	return (0);
+}
+
+/*
+ * Read what the client sent and queue every whole frame.  A frame is at
+ * least a header long and a partial one held may complete, so reading
+ * (free - 1) headers' worth never queues more than there is room for.
+ */
 static void
 client_read(unsigned int i)
 {
 	struct rclient	*c = &clients[i];
 	uint8_t		 buf[64 * 1024];
-	const uint8_t	*p;
-	size_t		 room, len, take;
+	const uint8_t	*body;
+	struct fp_hdr	 hdr;
+	size_t		 room, nfree = QUEUE_CAP - (qtail - qhead);
 	ssize_t		 r;
-	struct qmsg	*q;
+	int		 rc;
 
-	room = (size_t)(QUEUE_CAP - (qtail - qhead)) * MSG_LEN;
+	if (nfree < 2)
+		return;		/* queue full: leave it in the socket */
+	room = (nfree - 1) * FP_HDR_LEN;
 	if (room > sizeof(buf))
 		room = sizeof(buf);
-	if (room < MSG_LEN)
-		return;		/* queue full: leave it in the socket */
-	r = read(c->fd, buf, room - c->inlen);
+	r = read(c->fd, buf, room);
 	if (r == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
 		client_close(i);
 		return;
 	}
-	p = buf;
-	len = (size_t)r;
-	while (len > 0) {
-		take = MSG_LEN - c->inlen;
-		if (take > len)
-			take = len;
-		memcpy(c->in + c->inlen, p, take);
-		c->inlen += take;
-		p += take;
-		len -= take;
-		if (c->inlen < MSG_LEN)
+	if (fp_reader_feed(&c->reader, buf, (size_t)r) == -1)
+		err(1, "fp_reader_feed");
+	while ((rc = fp_reader_next(&c->reader, &hdr, &body)) == 1)
+		if (client_frame(i, &hdr, body) == -1)
 			break;
-		q = &queue[qtail++ & (QUEUE_CAP - 1)];
-		q->slot = i;
-		q->gen = c->gen;
-		memcpy(q->data, c->in, MSG_LEN);
-		c->inlen = 0;
-	}
+	if (rc != 0)
+		client_close(i);	/* a broken stream, or not ours */
 }
 
 /* Write what the client's buffer holds; wait for EPOLLOUT if it is full. */
@@ -306,6 +359,8 @@ worker_read(unsigned int wi)
 	struct rworker	*w = &workers[wi];
 	struct rclient	*c;
 	uint8_t		 buf[WORKER_BUF];
+	uint64_t	 id;
+	uint32_t	 mlen;
 	const uint8_t	*p;
 	size_t		 len, take;
 	unsigned int	 slot, gen;
@@ -336,11 +391,9 @@ worker_read(unsigned int wi)
 		c = &clients[slot];
 		if (c->fd == -1 || c->gen != gen)
 			continue;	/* the client left */
-		if (c->outlen + MSG_LEN > CLIENT_OUT_CAP)
-			errx(1, "client %u does not read its replies", slot);
-		memcpy(c->out + c->outlen, w->in, MSG_LEN);
-		c->outlen += MSG_LEN;
-		c->dirty = 1;
+		memcpy(&id, w->in, sizeof(id));
+		memcpy(&mlen, w->in + MSG_LEN_AT, sizeof(mlen));
+		client_reply(slot, FP_RESULT, id, w->in + MSG_DATA_AT, mlen);
 	}
 }
 

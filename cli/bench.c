@@ -2,7 +2,8 @@
  * forkpool bench POOL: a load generator, in the spirit of redis-benchmark.
  *
  *	forkpool bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE]
- *	    [-d SIZE | -f FILE] [--json] POOL
+ *	    [-d SIZE | -f FILE [--slice SIZE [--stride BYTES]]]
+ *	    [--warmup TASKS] [--json] POOL
  *
  * One thread per connection, each with its own libforkpool handle, keeps
  * PIPELINE tasks in flight with the pipelined API: it queues tasks until
@@ -12,11 +13,17 @@
  * reply was taken, and goes into a per-thread log-linear histogram: memory
  * stays constant however many tasks run, and percentiles are within 1%.
  *
- * The timed part starts when every connection is open and ends with the
- * last reply.  Exit status: 0 every task succeeded, 1 a handler reported
- * a failure, 3 the daemon answered ERROR (also for a pool it does not
- * have, which is checked with STATUS before any task is sent), 2 a usage
- * or connection error.
+ * With --slice, task i of the run is SIZE bytes of FILE starting at
+ * (i * STRIDE) mod (file size - SIZE + 1), so a large file of real data
+ * gives every task a different payload.  --warmup runs that many tasks on
+ * each connection before the timed part (the first tasks' payloads) and
+ * counts none of them.
+ *
+ * The timed part starts when every connection is open and warmed up and
+ * ends with the last reply.  Exit status: 0 every task succeeded, 1 a
+ * handler reported a failure, 3 the daemon answered ERROR (also for a
+ * pool it does not have, which is checked with STATUS before any task is
+ * sent), 2 a usage or connection error.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -51,21 +58,6 @@
 #define BENCH_SLOT_BITS		16
 #define BENCH_SLOT_MASK		((1ULL << BENCH_SLOT_BITS) - 1)
 
-/*
- * The latency histogram: values below HIST_SUB nanoseconds exactly, above
- * that HIST_SUB buckets per power of two, so a bucket is at most 1/128 of
- * its value wide.  58 powers of two cover every uint64_t.
- */
-#define HIST_SUB_BITS		7
-#define HIST_SUB		(1U << HIST_SUB_BITS)
-#define HIST_BUCKETS		((64 - HIST_SUB_BITS + 1) * HIST_SUB)
-
-struct hist {
-	uint64_t	 count[HIST_BUCKETS];
-	uint64_t	 n;
-	uint64_t	 max;
-};
-
 /* What every connection shares: the run's settings. */
 struct bench {
 	const char	*sock;
@@ -73,8 +65,11 @@ struct bench {
 	unsigned long long tasks;
 	unsigned long long conns;
 	unsigned long long pipeline;
-	const char	*payload;
-	size_t		 payload_len;
+	const char	*payload;	/* the whole payload, or the file */
+	size_t		 payload_len;	/* of one task */
+	size_t		 file_len;	/* of payload, when sliced */
+	size_t		 stride;	/* between slices; 0: not sliced */
+	unsigned long long warmup;	/* untimed tasks per connection */
 	int		 json;
 	int		 progress;	/* a progress line on stderr */
 
@@ -90,6 +85,7 @@ struct conn {
 	pthread_t	 thread;
 	struct fp_client *c;
 	uint64_t	 n;		/* tasks to run on it */
+	uint64_t	 first;		/* index in the run of its first task */
 	uint64_t	 done;		/* replies taken; read for progress */
 
 	int64_t		*sent_ns;	/* per slot */
@@ -121,78 +117,6 @@ bench_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (bench_ns(&ts));
-}
-
-/* The bucket of a value, in a few instructions. */
-static size_t
-hist_index(uint64_t v)
-{
-	unsigned int	shift;
-
-	if (v < HIST_SUB)
-		return ((size_t)v);
-	shift = (unsigned int)(63 - __builtin_clzll(v)) - HIST_SUB_BITS;
-	return (((size_t)(shift + 1) << HIST_SUB_BITS) +
-	    (size_t)((v >> shift) - HIST_SUB));
-}
-
-/* The middle of a bucket's range of values. */
-static double
-hist_value(size_t i)
-{
-	unsigned int	shift;
-	double		lo;
-
-	if (i < HIST_SUB)
-		return ((double)i);
-	shift = (unsigned int)(i >> HIST_SUB_BITS) - 1;
-	lo = (double)((uint64_t)((i & (HIST_SUB - 1)) + HIST_SUB) << shift);
-	return (lo + ((double)(1ULL << shift) - 1) / 2);
-}
-
-static void
-hist_add(struct hist *h, uint64_t v)
-{
-	h->count[hist_index(v)]++;
-	h->n++;
-	if (v > h->max)
-		h->max = v;
-}
-
-static void
-hist_merge(struct hist *into, const struct hist *h)
-{
-	size_t	i;
-
-	for (i = 0; i < HIST_BUCKETS; i++)
-		into->count[i] += h->count[i];
-	into->n += h->n;
-	if (h->max > into->max)
-		into->max = h->max;
-}
-
-/* The q-quantile (nearest rank), in nanoseconds; never above the max. */
-static double
-hist_quantile(const struct hist *h, double q)
-{
-	uint64_t	rank, seen = 0;
-	double		v;
-	size_t		i;
-
-	if (h->n == 0)
-		return (0);
-	rank = (uint64_t)(q * (double)h->n);
-	if ((double)rank < q * (double)h->n)
-		rank++;
-	if (rank < 1)
-		rank = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->count[i];
-		if (seen >= rank)
-			break;
-	}
-	v = hist_value(i);
-	return (v > (double)h->max ? (double)h->max : v);
 }
 
 /* Stop the connection's run, saying why. */
@@ -245,11 +169,28 @@ conn_take(struct conn *cn, struct fp_reply *r, int64_t now)
 }
 
 /*
- * Run the connection's tasks, PIPELINE in flight.  0, or -1 with
+ * The payload of task i of the run: the same bytes, or its slice.  Both
+ * factors are taken modulo the span first (at most 2^30), so that their
+ * product cannot wrap.
+ */
+static const char *
+bench_payload(const struct bench *b, uint64_t i)
+{
+	uint64_t	span;
+
+	if (b->stride == 0)
+		return (b->payload);
+	span = b->file_len - b->payload_len + 1;
+	return (b->payload + (size_t)((i % span) * (b->stride % span) %
+	    span));
+}
+
+/*
+ * Run n of the connection's tasks, PIPELINE in flight.  0, or -1 with
  * cn->fatal set.
  */
 static int
-conn_run(struct conn *cn)
+conn_run(struct conn *cn, uint64_t n)
 {
 	struct bench	*b = cn->b;
 	struct fp_reply	 r;
@@ -259,14 +200,15 @@ conn_run(struct conn *cn)
 	int64_t		 t;
 	int		 pending = 0, rc;
 
-	while (cn->done < cn->n) {
-		if (sent < cn->n && cn->nfree > 0) {
+	while (cn->done < n) {
+		if (sent < n && cn->nfree > 0) {
 			t = bench_now_ns();
-			while (sent < cn->n && cn->nfree > 0) {
+			while (sent < n && cn->nfree > 0) {
 				slot = cn->free_slots[--cn->nfree];
 				id = ((sent + 1) << BENCH_SLOT_BITS) | slot;
 				if (fp_send_submit(cn->c, id, b->pool,
-				    b->payload, b->payload_len) == -1)
+				    bench_payload(b, cn->first + sent),
+				    b->payload_len) == -1)
 					return (conn_fail(cn, "%s",
 					    fp_client_errstr(cn->c)));
 				cn->slot_id[slot] = id;
@@ -303,16 +245,45 @@ conn_run(struct conn *cn)
 	return (0);
 }
 
-/* A connection's thread: wait for the others, run, say it is done. */
+/*
+ * The warm-up: tasks that fill caches and wake workers, then forgotten.
+ * Every one was answered, so every slot is free again.  0, or -1 with
+ * cn->fatal set.
+ */
+static int
+conn_warm_up(struct conn *cn)
+{
+	uint64_t	n = cn->b->warmup < cn->n ? cn->b->warmup : cn->n;
+
+	if (n == 0)
+		return (0);
+	if (conn_run(cn, n) == -1)
+		return (-1);
+	memset(&cn->lat, 0, sizeof(cn->lat));
+	cn->ok = cn->failed = cn->bad = 0;
+	cn->bytes_in = cn->bytes_out = 0;
+	memset(cn->errors, 0, sizeof(cn->errors));
+	__atomic_store_n(&cn->done, 0, __ATOMIC_RELAXED);
+	return (0);
+}
+
+/*
+ * A connection's thread: warm up, wait for the others, run, say it is
+ * done.  A failed warm-up still meets the others at the barrier, which
+ * would wait for it forever.
+ */
 static void *
 conn_main(void *arg)
 {
 	struct conn	*cn = arg;
 	struct bench	*b = cn->b;
+	int		 warm;
 
+	warm = conn_warm_up(cn);
 	pthread_barrier_wait(&b->barrier);
 	clock_gettime(CLOCK_MONOTONIC, &cn->start);
-	conn_run(cn);
+	if (warm == 0)
+		conn_run(cn, cn->n);
 	clock_gettime(CLOCK_MONOTONIC, &cn->end);
 
 	pthread_mutex_lock(&b->lock);
@@ -330,6 +301,8 @@ conn_init(struct bench *b, struct conn *cn, unsigned int i)
 
 	cn->b = b;
 	cn->n = b->tasks / b->conns + (i < b->tasks % b->conns ? 1 : 0);
+	cn->first = i * (b->tasks / b->conns) +
+	    (i < b->tasks % b->conns ? i : b->tasks % b->conns);
 	cn->sent_ns = calloc(b->pipeline, sizeof(*cn->sent_ns));
 	cn->slot_id = calloc(b->pipeline, sizeof(*cn->slot_id));
 	cn->free_slots = calloc(b->pipeline, sizeof(*cn->free_slots));
@@ -407,8 +380,8 @@ bench_progress(struct bench *b, struct conn *conns, int64_t start,
 	rate = now > *last_at ? (double)(done - *last) * 1e9 /
 	    (double)(now - *last_at) : 0;
 	fprintf(stderr, "\r%s: %llu of %llu tasks (%.0f%%), %.0f tasks/s, "
-	    "%.1f s\033[K", b->pool, (unsigned long long)done, b->tasks,
-	    100.0 * (double)done / (double)b->tasks, rate,
+	    "%.1f s" TERM_CLEAR_EOL, b->pool, (unsigned long long)done,
+	    b->tasks, 100.0 * (double)done / (double)b->tasks, rate,
 	    (double)(now - start) / 1e9);
 	fflush(stderr);
 	*last = done;
@@ -445,7 +418,7 @@ bench_wait(struct bench *b, struct conn *conns)
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (b->progress) {
-		fputs("\r\033[K", stderr);
+		fputs("\r" TERM_CLEAR_EOL, stderr);
 		fflush(stderr);
 	}
 	for (i = 0; i < b->conns; i++)
@@ -523,6 +496,9 @@ bench_print(const struct bench *b, const struct bench_total *tot)
 	printf("bench %s: %llu tasks of %zu bytes, %llu connection%s x "
 	    "%llu in flight\n", b->pool, b->tasks, b->payload_len, b->conns,
 	    b->conns == 1 ? "" : "s", b->pipeline);
+	if (b->warmup > 0)
+		printf("  warm-up   %llu tasks per connection, not counted\n",
+		    b->warmup);
 	if (tot->seconds >= 1)
 		printf("  time      %.3f s\n", tot->seconds);
 	else
@@ -576,7 +552,7 @@ bench_print_json(const struct bench *b, const struct bench_total *tot)
 	    "p99.9", hist_quantile(&tot->lat, 0.999) / 1e6,
 	    "max", (double)tot->lat.max / 1e6);
 	doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, "
-	    "s:I, s:I, s:o, s:I, s:I, s:o, s:I, s:f}",
+	    "s:I, s:I, s:o, s:I, s:I, s:o, s:I, s:f, s:I}",
 	    "pool", b->pool,
 	    "tasks", (json_int_t)b->tasks,
 	    "replies", (json_int_t)tot->replies,
@@ -594,7 +570,8 @@ bench_print_json(const struct bench *b, const struct bench_total *tot)
 	    "failed", (json_int_t)tot->failed,
 	    "errors", errs,
 	    "unmatched", (json_int_t)tot->bad,
-	    "cpu_seconds", tot->cpu_seconds);
+	    "cpu_seconds", tot->cpu_seconds,
+	    "warmup", (json_int_t)b->warmup);
 	if (doc == NULL) {
 		cli_warnx("out of memory");
 		return (-1);
@@ -657,16 +634,20 @@ bench_read_file(const char *path, size_t *lenp)
 /* Parse the command line into b; 0, or the exit status of a usage error. */
 static int
 bench_args(struct bench *b, int argc, char **argv, const char **file,
-    unsigned long long *size, int *size_set)
+    unsigned long long *size, int *size_set, unsigned long long *slice,
+    unsigned long long *stride)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "warmup", required_argument, NULL, 'W' },
+		{ "slice", required_argument, NULL, 'S' },
+		{ "stride", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
 	unsigned long long	*v;
 	const char		*what;
 	unsigned long long	 max;
-	int			 ch;
+	int			 ch, zero_ok;
 
 	opterr = 0;
 	optind = 0;	/* glibc: start afresh on the command's own words */
@@ -694,6 +675,21 @@ bench_args(struct bench *b, int argc, char **argv, const char **file,
 			max = CLI_MAX_PAYLOAD;
 			*size_set = 1;
 			break;
+		case 'W':
+			v = &b->warmup;
+			what = "--warmup takes a number of tasks";
+			max = BENCH_TASKS_MAX;
+			break;
+		case 'S':
+			v = slice;
+			what = "--slice takes a payload size in bytes";
+			max = CLI_MAX_PAYLOAD;
+			break;
+		case 'K':
+			v = stride;
+			what = "--stride takes a number of bytes";
+			max = CLI_MAX_PAYLOAD;
+			break;
 		case 'f':
 			*file = optarg;
 			continue;
@@ -710,16 +706,18 @@ bench_args(struct bench *b, int argc, char **argv, const char **file,
 			return (cli_usage_error("bench has no option %s",
 			    argv[optind - 1]));
 		}
+		zero_ok = ch == 'd' || ch == 'W';
 		if (cli_parse_uint(optarg, max, v) == -1 ||
-		    (*v == 0 && ch != 'd'))
+		    (*v == 0 && !zero_ok))
 			return (cli_usage_error("bench %s from %s to %llu, "
-			    "not \"%s\"", what, ch == 'd' ? "0" : "1", max,
+			    "not \"%s\"", what, zero_ok ? "0" : "1", max,
 			    optarg));
 	}
 	if (optind + 1 != argc)
 		return (cli_usage_error("bench takes one pool name: bench "
 		    "[-n TASKS] [-c CONNECTIONS] [-P PIPELINE] [-d SIZE | "
-		    "-f FILE] [--json] POOL"));
+		    "-f FILE [--slice SIZE [--stride BYTES]]] "
+		    "[--warmup TASKS] [--json] POOL"));
 	b->pool = argv[optind];
 	if (!fp_pool_name_valid(b->pool, strlen(b->pool)))
 		return (cli_usage_error("invalid pool name \"%s\": use 1 to "
@@ -728,6 +726,10 @@ bench_args(struct bench *b, int argc, char **argv, const char **file,
 	if (*file != NULL && *size_set)
 		return (cli_usage_error("bench takes -d SIZE or -f FILE, not "
 		    "both"));
+	if (*slice == 0 && *stride != 0)
+		return (cli_usage_error("bench --stride needs --slice"));
+	if (*file == NULL && *slice != 0)
+		return (cli_usage_error("bench --slice needs -f FILE"));
 	return (0);
 }
 
@@ -798,6 +800,27 @@ out:
 	return (rc);
 }
 
+/*
+ * Tasks as slices of the file just read: SIZE bytes each, STRIDE apart
+ * (by default, end to end).  0, or -1 having said why.
+ */
+static int
+bench_slice(struct bench *b, const char *file, unsigned long long size,
+    unsigned long long stride)
+{
+	if (size == 0)
+		return (0);
+	if (size > b->payload_len) {
+		cli_warnx("%s: %zu bytes, fewer than one --slice of %llu",
+		    file, b->payload_len, size);
+		return (-1);
+	}
+	b->file_len = b->payload_len;
+	b->payload_len = (size_t)size;
+	b->stride = (size_t)(stride != 0 ? stride : size);
+	return (0);
+}
+
 /* bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE] [-d SIZE | -f FILE] */
 int
 bench_run(const char *sock, int argc, char **argv)
@@ -805,7 +828,7 @@ bench_run(const char *sock, int argc, char **argv)
 	struct bench		 b;
 	const char		*file = NULL;
 	char			*payload;
-	unsigned long long	 size = 16;
+	unsigned long long	 size = 16, slice = 0, stride = 0;
 	int			 size_set = 0, rc;
 
 	memset(&b, 0, sizeof(b));
@@ -813,7 +836,8 @@ bench_run(const char *sock, int argc, char **argv)
 	b.tasks = 100000;
 	b.conns = 4;
 	b.pipeline = 64;
-	if ((rc = bench_args(&b, argc, argv, &file, &size, &size_set)) != 0)
+	if ((rc = bench_args(&b, argc, argv, &file, &size, &size_set, &slice,
+	    &stride)) != 0)
 		return (rc);
 	/* Fewer tasks than connections: the others would idle. */
 	if (b.conns > b.tasks)
@@ -822,6 +846,10 @@ bench_run(const char *sock, int argc, char **argv)
 	if (file != NULL) {
 		if ((payload = bench_read_file(file, &b.payload_len)) == NULL)
 			return (EXIT_USAGE);
+		if (bench_slice(&b, file, slice, stride) == -1) {
+			free(payload);
+			return (EXIT_USAGE);
+		}
 	} else {
 		if ((payload = malloc((size_t)size + 1)) == NULL) {
 			cli_warnx("out of memory");

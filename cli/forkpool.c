@@ -7,7 +7,8 @@
  *	forkpool [-s SOCKET] reload [-w SECONDS]
  *	forkpool [-s SOCKET] top [-n COUNT] [-d SECONDS]
  *	forkpool [-s SOCKET] bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE]
- *	    [-d SIZE | -f FILE] [--json] POOL
+ *	    [-d SIZE | -f FILE [--slice SIZE [--stride BYTES]]]
+ *	    [--warmup TASKS] [--json] POOL
  *
  * Exit status: 0 success, 1 the handler reported failure, 2 a usage or
  * connection error, 3 the daemon answered ERROR.
@@ -64,15 +65,20 @@ usage(FILE *fp)
 	    "                      of plain lines (default 1)\n"
 	    "  bench [-n TASKS] [-c CONNECTIONS] [-P PIPELINE] [-d SIZE | "
 	    "-f FILE]\n"
-	    "        [--json] POOL\n"
+	    "        [--slice SIZE [--stride BYTES]] [--warmup TASKS] "
+	    "[--json] POOL\n"
 	    "                      load POOL with TASKS tasks (100000) over\n"
 	    "                      CONNECTIONS (4), PIPELINE in flight on "
 	    "each (64),\n"
-	    "                      payloads of SIZE bytes (16) or FILE; "
-	    "print\n"
-	    "                      tasks/s, MB/s, latency percentiles and "
-	    "errors\n"
-	    "                      by code\n"
+	    "                      payloads of SIZE bytes (16), FILE, or "
+	    "--slice\n"
+	    "                      SIZE bytes of FILE --stride BYTES "
+	    "apart; each\n"
+	    "                      connection first runs --warmup tasks, "
+	    "untimed;\n"
+	    "                      print tasks/s, MB/s, latency "
+	    "percentiles and\n"
+	    "                      errors by code\n"
 	    "\n"
 	    "Options:\n"
 	    "  -s SOCKET  the daemon's socket (default: $FORKPOOL_SOCKET, "

@@ -4,6 +4,10 @@
 #ifndef CLI_FORKPOOL_H
 #define CLI_FORKPOOL_H
 
+#include <sys/types.h>
+
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -39,6 +43,26 @@ json_t		*cli_status(struct fp_client *, int *);
 /* bench.c */
 int		 bench_run(const char *, int, char **);
 
+/* hist.c */
+/*
+ * The latency histogram: values below HIST_SUB nanoseconds exactly, above
+ * that HIST_SUB buckets per power of two, so a bucket is at most 1/128 of
+ * its value wide.  58 powers of two cover every uint64_t.
+ */
+#define HIST_SUB_BITS		7
+#define HIST_SUB		(1U << HIST_SUB_BITS)
+#define HIST_BUCKETS		((64 - HIST_SUB_BITS + 1) * HIST_SUB)
+
+struct hist {
+	uint64_t	 count[HIST_BUCKETS];
+	uint64_t	 n;
+	uint64_t	 max;
+};
+
+void		 hist_add(struct hist *, uint64_t);
+void		 hist_merge(struct hist *, const struct hist *);
+double		 hist_quantile(const struct hist *, double);
+
 /* map.c */
 int		 map_run(const char *, int, char **);
 
@@ -69,6 +93,26 @@ void		 table_str(char *, const json_t *, const char *);
 void		 table_bytes(char *, const json_t *, const char *);
 void		 table_uptime(char *, size_t, const json_t *);
 void		 table_backoff(char *, const json_t *);
+int		 table_workers(const json_t *, int, FILE *);
+
+/* term.c */
+/* Escape sequences for drawing on the terminal term_enter() took. */
+#define TERM_HOME		"\033[H"	/* cursor to the top left */
+#define TERM_REVERSE		"\033[7m"
+#define TERM_PLAIN		"\033[m"	/* reverse video off */
+#define TERM_CLEAR_EOL		"\033[K"	/* to the end of the line */
+#define TERM_CLEAR_BELOW	"\033[J"	/* to the end of the screen */
+
+void		 term_write(int, const char *, size_t);
+int		 term_init(int);
+void		 term_enter(int);
+void		 term_leave(void);
+void		 term_signals(sigset_t *);
+void		 term_want_redraw(void);
+int		 term_take_redraw(void);
+void		 term_size(size_t *, size_t *);
+ssize_t		 term_read_keys(int, double, const sigset_t *, char *,
+		    size_t);
 
 /* top.c */
 int		 top_run(const char *, int, char **);

@@ -94,40 +94,6 @@ status_commands(const json_t *pools)
 	}
 }
 
-/* The workers table: one row per worker process, under its pool. */
-static int
-status_workers(const json_t *pools)
-{
-	static const char *heads[] = { "POOL", "PID", "STATE", "TASKS",
-	    "RSS" };
-	static const int right[] = { 0, 1, 0, 1, 1 };
-	struct table	 t = { 5, heads, right, 0, NULL };
-	const json_t	*p, *w;
-	char		 (*row)[TABLE_CELL_MAX];
-	size_t		 i, j;
-
-	json_array_foreach(pools, i, p) {
-		json_array_foreach(json_object_get(p, "workers"), j, w) {
-			if ((row = table_add_row(&t)) == NULL) {
-				free(t.cells);
-				cli_warnx("out of memory");
-				return (-1);
-			}
-			table_str(row[0], p, "name");
-			table_int(row[1], w, "pid");
-			table_str(row[2], w, "state");
-			table_int(row[3], w, "tasks");
-			table_bytes(row[4], w, "rss_bytes");
-		}
-	}
-	if (t.nrows == 0)
-		printf("no worker processes\n");
-	else
-		table_print(&t, stdout, "");
-	free(t.cells);
-	return (0);
-}
-
 /* The whole human-readable report. */
 static int
 status_print(const json_t *root, const char *path)
@@ -157,7 +123,11 @@ status_print(const json_t *root, const char *path)
 		return (-1);
 	status_commands(pools);
 	printf("\n");
-	return (status_workers(pools));
+	if (table_workers(pools, 0, stdout) == -1) {
+		cli_warnx("out of memory");
+		return (-1);
+	}
+	return (0);
 }
 
 /* status [--json] */

@@ -161,3 +161,55 @@ table_backoff(char *cell, const json_t *pool)
 		snprintf(cell, TABLE_CELL_MAX, "%s", json_is_true(b) ? "yes" :
 		    "no");
 }
+
+/* How long a busy worker has run its task: "1.5 s", or "-". */
+static void
+table_running(char *cell, const json_t *w)
+{
+	const json_t	*ms = json_object_get(w, "running_ms");
+
+	if (json_is_integer(ms))
+		snprintf(cell, TABLE_CELL_MAX, "%.1f s",
+		    json_integer_value(ms) / 1000.0);
+	else
+		snprintf(cell, TABLE_CELL_MAX, "-");
+}
+
+/*
+ * The workers table of status and top: one row per worker process, under
+ * its pool, with how long its task has run when running is set.  0, or -1
+ * out of memory (nothing printed).
+ */
+int
+table_workers(const json_t *pools, int running, FILE *fp)
+{
+	static const char *heads[] = { "POOL", "PID", "STATE", "TASKS", "RSS",
+	    "RUNNING" };
+	static const int right[] = { 0, 1, 0, 1, 1, 1 };
+	struct table	 tab = { running ? 6 : 5, heads, right, 0, NULL };
+	const json_t	*p, *w;
+	char		 (*row)[TABLE_CELL_MAX];
+	size_t		 i, j;
+
+	json_array_foreach(pools, i, p) {
+		json_array_foreach(json_object_get(p, "workers"), j, w) {
+			if ((row = table_add_row(&tab)) == NULL) {
+				table_free(&tab);
+				return (-1);
+			}
+			table_str(row[0], p, "name");
+			table_int(row[1], w, "pid");
+			table_str(row[2], w, "state");
+			table_int(row[3], w, "tasks");
+			table_bytes(row[4], w, "rss_bytes");
+			if (running)
+				table_running(row[5], w);
+		}
+	}
+	if (tab.nrows == 0)
+		fprintf(fp, "no worker processes\n");
+	else
+		table_print(&tab, fp, "");
+	table_free(&tab);
+	return (0);
+}

@@ -16,18 +16,16 @@
  *
  * A frame is rendered once into memory and then shown: written as it is,
  * or cut to the window's width and height, so a resize only redraws.
+ * Holding the terminal (raw keys, the alternate screen, the signals that
+ * give it back) is term.c's.
  */
-#include <sys/ioctl.h>
-
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,10 +37,6 @@
 #define TOP_DELAY_MAX	86400.0
 #define TOP_COUNT_MAX	1000000000ULL
 #define TOP_HEADS	2	/* table heads in a frame */
-
-/* Escape sequences: alternate screen on and cursor hidden, and back. */
-#define TERM_ENTER	"\033[?1049h\033[?25l"
-#define TERM_LEAVE	"\033[?25h\033[?1049l"
 
 struct top {
 	const char	*sock;
@@ -60,15 +54,6 @@ struct top {
 	long		 head[TOP_HEADS]; /* its table heads' lines, or -1 */
 };
 
-/*
- * The terminal as it was, for the signal handlers: they restore it with
- * write() and tcsetattr(), both async-signal-safe.
- */
-static struct termios		 top_saved;
-static volatile sig_atomic_t	 top_term_raw;	/* top_saved must come back */
-static volatile sig_atomic_t	 top_term_alt;	/* on the alternate screen */
-static volatile sig_atomic_t	 top_redraw;	/* SIGWINCH or back from ^Z */
-
 /* Monotonic seconds. */
 static double
 top_now(void)
@@ -77,130 +62,6 @@ top_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (ts.tv_sec + ts.tv_nsec / 1e9);
-}
-
-/* Write all of buf to fd; async-signal-safe. */
-static void
-top_write(int fd, const char *buf, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-/* Give the terminal back as it was; async-signal-safe. */
-static void
-top_term_leave(void)
-{
-	int	saved_errno = errno;
-
-	if (top_term_alt) {
-		top_write(STDOUT_FILENO, TERM_LEAVE, strlen(TERM_LEAVE));
-		top_term_alt = 0;
-	}
-	if (top_term_raw) {
-		tcsetattr(STDIN_FILENO, TCSADRAIN, &top_saved);
-		top_term_raw = 0;
-	}
-	errno = saved_errno;
-}
-
-/*
- * Take the terminal: keys one at a time without echo (signals still come
- * from ^C and ^Z), the alternate screen, no cursor.  Async-signal-safe,
- * for the return from ^Z.
- */
-static void
-top_term_enter(int keys)
-{
-	struct termios	raw;
-	int		saved_errno = errno;
-
-	if (keys && !top_term_raw) {
-		raw = top_saved;
-		raw.c_lflag &= ~(ICANON | ECHO);
-		raw.c_cc[VMIN] = 1;
-		raw.c_cc[VTIME] = 0;
-		if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0)
-			top_term_raw = 1;
-	}
-	if (!top_term_alt) {
-		top_write(STDOUT_FILENO, TERM_ENTER, strlen(TERM_ENTER));
-		top_term_alt = 1;
-	}
-	errno = saved_errno;
-}
-
-/* SIGINT, SIGTERM, SIGHUP: restore the terminal, then die of the signal. */
-static void
-top_fatal_sig(int sig)
-{
-	top_term_leave();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/*
- * ^Z: restore the terminal and stop; the handler runs on when SIGCONT
- * comes, takes the terminal again and asks for a redraw.  SA_RESETHAND
- * made the stop the default action, SA_NODEFER lets it happen here.
- */
-static void
-top_stop_sig(int sig)
-{
-	struct sigaction	sa;
-	int			keys = top_term_raw;
-
-	top_term_leave();
-	raise(sig);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = top_stop_sig;
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTSTP, &sa, NULL);
-	top_term_enter(keys);
-	top_redraw = 1;
-}
-
-static void
-top_winch_sig(int sig)
-{
-	(void)sig;
-	top_redraw = 1;
-}
-
-/* Handlers for the live view; SIGWINCH stays blocked but in ppoll(). */
-static void
-top_signals(sigset_t *waitmask)
-{
-	struct sigaction	sa;
-	sigset_t		block;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = top_fatal_sig;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = top_winch_sig;
-	sigaction(SIGWINCH, &sa, NULL);
-	sa.sa_handler = top_stop_sig;
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	sigaction(SIGTSTP, &sa, NULL);
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGWINCH);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	sigdelset(waitmask, SIGWINCH);
 }
 
 /* A rate for the table: "-" without one, "12.5" or "81234". */
@@ -328,45 +189,6 @@ top_pools(struct top *t, const json_t *root, double now, FILE *fp)
 	return (0);
 }
 
-/* The workers table: one row per worker process, under its pool. */
-static int
-top_workers(const json_t *root, FILE *fp)
-{
-	static const char *heads[] = { "POOL", "PID", "STATE", "TASKS", "RSS",
-	    "RUNNING" };
-	static const int right[] = { 0, 1, 0, 1, 1, 1 };
-	struct table	 tab = { 6, heads, right, 0, NULL };
-	const json_t	*p, *w, *ms;
-	char		 (*row)[TABLE_CELL_MAX];
-	size_t		 i, j;
-
-	json_array_foreach(json_object_get(root, "pools"), i, p) {
-		json_array_foreach(json_object_get(p, "workers"), j, w) {
-			if ((row = table_add_row(&tab)) == NULL) {
-				table_free(&tab);
-				return (-1);
-			}
-			table_str(row[0], p, "name");
-			table_int(row[1], w, "pid");
-			table_str(row[2], w, "state");
-			table_int(row[3], w, "tasks");
-			table_bytes(row[4], w, "rss_bytes");
-			ms = json_object_get(w, "running_ms");
-			if (json_is_integer(ms))
-				snprintf(row[5], TABLE_CELL_MAX, "%.1f s",
-				    json_integer_value(ms) / 1000.0);
-			else
-				snprintf(row[5], TABLE_CELL_MAX, "-");
-		}
-	}
-	if (tab.nrows == 0)
-		fprintf(fp, "no worker processes\n");
-	else
-		table_print(&tab, fp, "");
-	table_free(&tab);
-	return (0);
-}
-
 /* The two header lines: the daemon, then the totals. */
 static void
 top_header(const struct top *t, const json_t *root, FILE *fp)
@@ -420,7 +242,7 @@ top_render(struct top *t, const json_t *root, double now)
 	fputc('\n', fp);
 	t->head[1] = top_line_no(fp, &buf, &len);
 	if (rc == 0)
-		rc = top_workers(root, fp);
+		rc = table_workers(json_object_get(root, "pools"), 1, fp);
 	if (fclose(fp) == EOF || rc == -1) {
 		free(buf);
 		return (-1);
@@ -519,24 +341,19 @@ top_show_plain(struct top *t, int first)
 static int
 top_show_tty(struct top *t)
 {
-	struct winsize	 ws;
 	FILE		*fp;
 	char		*buf = NULL, *line, *nl, more[64];
-	size_t		 len = 0, rows = 24, cols = 80, n, i, nlines = 0;
+	size_t		 len = 0, rows, cols, n, i, nlines = 0;
 	long		 no;
 	int		 head;
 
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
-	    ws.ws_col > 0) {
-		rows = ws.ws_row;
-		cols = ws.ws_col;
-	}
+	term_size(&rows, &cols);
 	for (i = 0; i < t->framelen; i++)
 		if (t->frame[i] == '\n')
 			nlines++;
 	if ((fp = open_memstream(&buf, &len)) == NULL)
 		return (-1);
-	fputs("\033[H", fp);
+	fputs(TERM_HOME, fp);
 	line = t->frame;
 	for (no = 0; (size_t)no < rows && line < t->frame + t->framelen;
 	    no++) {
@@ -552,23 +369,23 @@ top_show_tty(struct top *t)
 		}
 		head = no == t->head[0] || no == t->head[1];
 		if (head)
-			fputs("\033[7m", fp);
+			fputs(TERM_REVERSE, fp);
 		fwrite(line, 1, n < cols ? n : cols, fp);
 		if (head)
-			fputs("\033[m", fp);
-		fputs("\033[K", fp);
+			fputs(TERM_PLAIN, fp);
+		fputs(TERM_CLEAR_EOL, fp);
 		if (nl == NULL || (size_t)no + 1 == rows)
 			break;
 		/* No newline after the last row: it would scroll. */
 		fputs("\r\n", fp);
 		line = nl + 1;
 	}
-	fputs("\033[J", fp);
+	fputs(TERM_CLEAR_BELOW, fp);
 	if (fclose(fp) == EOF) {
 		free(buf);
 		return (-1);
 	}
-	top_write(STDOUT_FILENO, buf, len);
+	term_write(STDOUT_FILENO, buf, len);
 	free(buf);
 	return (0);
 }
@@ -580,36 +397,24 @@ top_show_tty(struct top *t)
 static int
 top_wait(struct top *t, double until, const sigset_t *waitmask)
 {
-	struct pollfd	pfd;
-	struct timespec	ts;
 	double		left;
 	char		keys[64];
 	ssize_t		n, i;
 
 	for (;;) {
-		if (top_redraw) {
-			top_redraw = 0;
+		if (term_take_redraw())
 			top_show_tty(t);
-		}
 		if ((left = until - top_now()) <= 0)
 			return (0);
-		ts.tv_sec = (time_t)left;
-		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-		pfd.fd = t->keys ? STDIN_FILENO : -1;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (ppoll(&pfd, 1, &ts, waitmask) <= 0 || pfd.revents == 0)
-			continue;	/* timeout, or a signal */
-		if ((n = read(STDIN_FILENO, keys, sizeof(keys))) <= 0) {
-			if (n == -1 && (errno == EINTR || errno == EAGAIN))
-				continue;
+		n = term_read_keys(t->keys, left, waitmask, keys,
+		    sizeof(keys));
+		if (n == -1)
 			return (1);	/* the terminal is gone */
-		}
 		for (i = 0; i < n; i++) {
 			if (keys[i] == 'q' || keys[i] == 'Q')
 				return (1);
 			if (keys[i] == '\f')	/* ^L */
-				top_redraw = 1;
+				term_want_redraw();
 		}
 	}
 }
@@ -624,27 +429,26 @@ top_live(struct top *t)
 	char			why[600];
 	int			rc = EXIT_OK, ignored;
 
-	if (t->keys && tcgetattr(STDIN_FILENO, &top_saved) == -1)
-		t->keys = 0;
-	top_signals(&waitmask);
-	top_term_enter(t->keys);
+	t->keys = term_init(t->keys);
+	term_signals(&waitmask);
+	term_enter(t->keys);
 	for (;;) {
 		next = top_now() + t->delay;
 		/* A daemon out of reach is on the screen, tried again later. */
 		if (top_refresh(t, why, sizeof(why), &ignored) == -2) {
-			top_term_leave();
+			term_leave();
 			cli_warnx("out of memory");
 			rc = EXIT_USAGE;
 			break;
 		}
-		top_redraw = 0;
+		(void)term_take_redraw();	/* this one draws it all */
 		top_show_tty(t);
 		if (t->count != 0 && ++shown >= t->count)
 			break;
 		if (top_wait(t, next, &waitmask))
 			break;
 	}
-	top_term_leave();
+	term_leave();
 	return (rc);
 }
 

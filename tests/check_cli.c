@@ -750,6 +750,19 @@ jnum(const json_t *obj, const char *key)
 	return (json_number_value(v));
 }
 
+/* Write text to the file name in the daemon's directory; its path. */
+static void
+bench_file(char *path, size_t size, const struct fpd *d, const char *name,
+    const char *text)
+{
+	FILE	*f;
+
+	snprintf(path, size, "%s/%s", d->dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 START_TEST(test_bench_count)
 {
 	/*
@@ -837,13 +850,9 @@ START_TEST(test_bench_errors)
 	struct run	 r;
 	json_t		*doc, *errs;
 	char		 file[400];
-	FILE		*f;
 
 	d = fpd_start(INI_CRASH);
-	snprintf(file, sizeof(file), "%s/payload", d->dir);
-	ck_assert_ptr_nonnull(f = fopen(file, "w"));
-	fputs("segv", f);
-	ck_assert_int_eq(fclose(f), 0);
+	bench_file(file, sizeof(file), d, "payload", "segv");
 	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
 	    "--json", "-f", file, "-n", "5", "-c", "1", "-P", "1", "faulty",
 	    NULL });
@@ -866,9 +875,7 @@ START_TEST(test_bench_errors)
 	    "5 WORKER_CRASHED", NULL }));
 	run_free(&r);
 
-	ck_assert_ptr_nonnull(f = fopen(file, "w"));
-	fputs("fail:4:no", f);
-	ck_assert_int_eq(fclose(f), 0);
+	bench_file(file, sizeof(file), d, "payload", "fail:4:no");
 	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
 	    "--json", "-f", file, "-n", "7", "faulty", NULL });
 	expect_status(&r, 1);
@@ -876,6 +883,94 @@ START_TEST(test_bench_errors)
 	ck_assert_int_eq(jint(doc, "failed"), 7);
 	ck_assert_int_eq(jint(doc, "ok"), 0);
 	ck_assert_uint_eq(json_object_size(json_object_get(doc, "errors")), 0);
+	json_decref(doc);
+	run_free(&r);
+	fpd_stop(d);
+}
+END_TEST
+
+START_TEST(test_bench_warmup)
+{
+	/*
+	 * bench --warmup 30 -n 100 -c 2: the daemon completes 100 + 2 x 30
+	 * tasks, but the report counts only the 100 of the timed part, and
+	 * says how many warm-up tasks each connection ran.  A warm-up larger
+	 * than a connection's share is cut to it: -n 10 -c 2 --warmup 50
+	 * runs 5 + 5 warm-up tasks.
+	 */
+	struct fpd	*d;
+	struct run	 r;
+	json_t		*doc;
+	long long	 before, after;
+
+	d = fpd_start(INI_CLI);
+	before = tpool_int(d->sock, "echo", "completed");
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "--json", "-n", "100", "-c", "2", "-P", "4", "--warmup", "30",
+	    "echo", NULL });
+	expect_status(&r, 0);
+	doc = bench_json(&r);
+	ck_assert_int_eq(jint(doc, "tasks"), 100);
+	ck_assert_int_eq(jint(doc, "replies"), 100);
+	ck_assert_int_eq(jint(doc, "ok"), 100);
+	ck_assert_int_eq(jint(doc, "bytes_in"), 100 * 16);
+	ck_assert_int_eq(jint(doc, "bytes_out"), 100 * 16);
+	ck_assert_int_eq(jint(doc, "warmup"), 30);
+	after = tpool_int(d->sock, "echo", "completed");
+	ck_assert_int_eq(after - before, 100 + 2 * 30);
+	json_decref(doc);
+	run_free(&r);
+
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "-n", "10", "-c", "2", "--warmup", "50", "echo", NULL });
+	expect_status(&r, 0);
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "warm-up",
+	    "50 tasks per connection", "not counted", NULL }));
+	ck_assert_ptr_nonnull(find_line(r.out, (const char *[]){ "10 ok",
+	    NULL }));
+	ck_assert_int_eq(tpool_int(d->sock, "echo", "completed") - after,
+	    10 + 5 + 5);
+	run_free(&r);
+	fpd_stop(d);
+}
+END_TEST
+
+START_TEST(test_bench_slices)
+{
+	/*
+	 * --slice 8 of a 16-byte file "okokokokfail:1:x": task i's payload
+	 * starts at (8 i) mod 9, so of tasks 0..9 only task 1 (offset 8)
+	 * is "fail:1:x", numbered across both connections.  9 tasks echo 8
+	 * bytes and one fails with "x": 73 bytes out.  --stride 9 puts
+	 * every slice at offset 0: no task fails.
+	 */
+	struct fpd	*d;
+	struct run	 r;
+	json_t		*doc;
+	char		 file[400];
+
+	d = fpd_start(INI_CLI);
+	bench_file(file, sizeof(file), d, "corpus", "okokokokfail:1:x");
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "--json", "-f", file, "--slice", "8", "-n", "10", "-c", "2",
+	    "-P", "1", "faulty", NULL });
+	expect_status(&r, 1);
+	doc = bench_json(&r);
+	ck_assert_int_eq(jint(doc, "payload_bytes"), 8);
+	ck_assert_int_eq(jint(doc, "ok"), 9);
+	ck_assert_int_eq(jint(doc, "failed"), 1);
+	ck_assert_int_eq(jint(doc, "bytes_in"), 10 * 8);
+	ck_assert_int_eq(jint(doc, "bytes_out"), 9 * 8 + 1);
+	json_decref(doc);
+	run_free(&r);
+
+	cli_run(&r, NULL, 0, (const char *[]){ "-s", d->sock, "bench",
+	    "--json", "-f", file, "--slice", "8", "--stride", "9", "-n", "10",
+	    "faulty", NULL });
+	expect_status(&r, 0);
+	doc = bench_json(&r);
+	ck_assert_int_eq(jint(doc, "ok"), 10);
+	ck_assert_int_eq(jint(doc, "bytes_out"), 10 * 8);
 	json_decref(doc);
 	run_free(&r);
 	fpd_stop(d);
@@ -1174,7 +1269,14 @@ START_TEST(test_usage_top_bench)
 	    { "bench", "-f", "/nonexistent/payload", "echo", NULL },
 	    { "bench", "--bogus", "echo", NULL },
 	    { "bench", "-z", "echo", NULL },
-	    { "bench", "echo", "-n", NULL } };
+	    { "bench", "echo", "-n", NULL },
+	    { "bench", "--warmup", "x", "echo", NULL },
+	    { "bench", "--slice", "4", "echo", NULL },
+	    { "bench", "-d", "4", "--slice", "4", "echo", NULL },
+	    { "bench", "-f", "/etc/hostname", "--slice", "0", "echo", NULL },
+	    { "bench", "-f", "/etc/hostname", "--stride", "4", "echo", NULL },
+	    { "bench", "-f", "/etc/hostname", "--slice", "100000", "echo",
+	    NULL } };
 	const char		*args[10];
 	struct run		 r;
 	size_t			 i, j;
@@ -1225,6 +1327,8 @@ cli_suite(void)
 	tcase_add_test(tc, test_daemon_error);
 	tcase_add_test(tc, test_bench_count);
 	tcase_add_test(tc, test_bench_errors);
+	tcase_add_test(tc, test_bench_warmup);
+	tcase_add_test(tc, test_bench_slices);
 	tcase_add_test(tc, test_bench_unknown_pool);
 	tcase_add_test(tc, test_top_plain);
 	tcase_add_test(tc, test_top_terminal);
