@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "forkpool/proto.h"
+#include "proto_int.h"
 #ifdef WITH_CLIENT_LIB
 #include "forkpool/client.h"
 #endif
@@ -162,7 +163,6 @@ out_reserve(struct conn *c, size_t more)
 static void
 queue_request(struct conn *c, uint64_t k, uint64_t gid)
 {
-	struct fp_hdr	 hdr;
 	uint8_t		 scratch[RELAY_MSG], *big = NULL, *p;
 	const uint8_t	*data;
 	size_t		 len;
@@ -183,13 +183,9 @@ queue_request(struct conn *c, uint64_t k, uint64_t gid)
 		err(2, "malloc");
 	data = payload(gid, big != NULL ? big : scratch, &len);
 	out_reserve(c, FP_HDR_LEN + pool_len + len);
-	hdr.len = (uint32_t)(pool_len + len);
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = FP_SUBMIT;
-	hdr.arg = (uint16_t)pool_len;
-	hdr.id = id;
 	p = c->out + c->outlen;
-	fp_hdr_encode(p, &hdr);
+	fp_hdr_put(p, FP_SUBMIT, (uint16_t)pool_len, id,
+	    (uint32_t)(pool_len + len));
 	memcpy(p + FP_HDR_LEN, pool, pool_len);
 	memcpy(p + FP_HDR_LEN + pool_len, data, len);
 	c->outlen += FP_HDR_LEN + pool_len + len;
