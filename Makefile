@@ -77,6 +77,7 @@ LIB_SRCS	:= \
 	lib/client.c \
 	lib/proto.c \
 	lib/wchan.c \
+	lib/wloop.c \
 	lib/worker.c
 
 # forkpoold
