@@ -135,7 +135,8 @@ BRIDGE_DAEMON_SRCS := \
 
 MODULES		:= $(B)/modules/deflate.so
 TEST_MODULES	:= $(B)/tests/modules/faulty.so
-TEST_PROGRAMS	:= $(B)/tests/programs/cupper
+TEST_PROGRAMS	:= $(B)/tests/programs/cupper \
+		   $(B)/tests/programs/modhost
 
 # Unit suites link these daemon objects without main.c.
 TEST_DAEMON_SRCS := \
