@@ -6,7 +6,6 @@
  * ours to touch after fork.
  */
 #include <sys/prctl.h>
-#include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +17,6 @@
 #include <unistd.h>
 
 #include "forkpoold.h"
-#include "log.h"
 #include "wloop.h"
 
 /* Set-up failed: tell the master why, and leave as a failed start. */
