@@ -77,6 +77,7 @@ LIB_SRCS	:= \
 	lib/client.c \
 	lib/proto.c \
 	lib/wchan.c \
+	lib/wloop.c \
 	lib/worker.c
 
 # forkpoold
@@ -136,7 +137,8 @@ BRIDGE_DAEMON_SRCS := \
 
 MODULES		:= $(B)/modules/deflate.so
 TEST_MODULES	:= $(B)/tests/modules/faulty.so
-TEST_PROGRAMS	:= $(B)/tests/programs/cupper
+TEST_PROGRAMS	:= $(B)/tests/programs/cupper \
+		   $(B)/tests/programs/modhost
 
 # Unit suites link these daemon objects without main.c.
 TEST_DAEMON_SRCS := \

@@ -21,6 +21,7 @@
 #include "bridge.h"
 #include "forkpool/proto.h"
 #include "log.h"
+#include "proto_int.h"
 
 #define LOCAL_BACKOFF_MIN_MS	50
 #define LOCAL_BACKOFF_MAX_MS	2000
@@ -241,20 +242,13 @@ int
 local_submit(struct entry *e)
 {
 	struct evbuffer	*out;
-	struct fp_hdr	 hdr;
 	uint8_t		 head[FP_HDR_LEN];
 	size_t		 plen = strlen(e->pool);
 
 	if (!local.up)
 		return (-1);
 	out = bufferevent_get_output(local.bev);
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = FP_SUBMIT;
-	hdr.arg = plen;
-	hdr.id = local_id(e);
-	hdr.len = plen + e->payload_len;
-	fp_hdr_encode(head, &hdr);
+	fp_hdr_put(head, FP_SUBMIT, plen, local_id(e), plen + e->payload_len);
 	if (evbuffer_add(out, head, sizeof(head)) == -1 ||
 	    evbuffer_add(out, e->pool, plen) == -1 ||
 	    evbuffer_add(out, e->payload, e->payload_len) == -1)
@@ -266,15 +260,10 @@ local_submit(struct entry *e)
 void
 local_cancel(struct entry *e)
 {
-	struct fp_hdr	 hdr;
-	uint8_t		 head[FP_HDR_LEN];
+	uint8_t	head[FP_HDR_LEN];
 
 	if (!local.up)
 		return;
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = FP_CANCEL;
-	hdr.id = local_id(e);
-	fp_hdr_encode(head, &hdr);
+	fp_hdr_put(head, FP_CANCEL, 0, local_id(e), 0);
 	bufferevent_write(local.bev, head, sizeof(head));
 }

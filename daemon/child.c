@@ -1,14 +1,11 @@
 /*
- * The worker side: runs only in a forked worker.  Plain blocking I/O on the
- * channel and no libevent call, ever: the master's event_base is not ours
- * to touch after fork.  The loop reads as many tasks as have arrived (a
- * prefetching master sends several in one write) and runs them in order.
- * Each result is written as soon as its task ends, not batched with the
- * next: the master starts the next task's timeout from that result, and a
- * quick task must not wait behind a slow one.
+ * What a forked worker does before it serves: reset what it inherited
+ * from the master, contain itself, then exec the pool's program or run
+ * the module's worker_init and the worker loop (lib/wloop.c).  Plain
+ * blocking I/O and no libevent call, ever: the master's event_base is not
+ * ours to touch after fork.
  */
 #include <sys/prctl.h>
-#include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,179 +17,14 @@
 #include <unistd.h>
 
 #include "forkpoold.h"
-#include "log.h"
-#include "wchan.h"
-
-/* The output buffer: results waiting to be written, headers included. */
-struct obuf {
-	uint8_t	*data;
-	size_t	 len;
-	size_t	 cap;
-};
-
-/* The fp_out a handler writes through; it appends to the obuf. */
-struct child_out {
-	struct fp_out	 out;
-	struct obuf	*ob;
-	int		 overflow;
-};
-
-static int	child_fd = CHILD_CHANNEL_FD;
-
-static void
-obuf_reserve(struct obuf *ob, size_t want)
-{
-	size_t	cap;
-
-	if (ob->cap - ob->len >= want)
-		return;
-	cap = ob->cap == 0 ? 65536 : ob->cap;
-	while (cap - ob->len < want)
-		cap *= 2;
-	if ((ob->data = realloc(ob->data, cap)) == NULL)
-		_exit(1);	/* the master answers WORKER_CRASHED */
-	ob->cap = cap;
-}
-
-static int
-out_write(struct fp_out *out, const void *data, size_t len)
-{
-	struct child_out	*co = out->priv;
-
-	if (len > out->max - out->len) {
-		co->overflow = 1;
-		return (-1);
-	}
-	obuf_reserve(co->ob, len);
-	memcpy(co->ob->data + co->ob->len, data, len);
-	co->ob->len += len;
-	out->len += len;
-	return (0);
-}
-
-static void *
-out_reserve(struct fp_out *out, size_t want, size_t *got)
-{
-	struct child_out	*co = out->priv;
-	size_t			 room = out->max - out->len;
-
-	if (room == 0 || want > room) {
-		co->overflow = 1;
-		return (NULL);
-	}
-	obuf_reserve(co->ob, want);
-	*got = co->ob->cap - co->ob->len;
-	if (*got > room)
-		*got = room;
-	return (co->ob->data + co->ob->len);
-}
-
-static void
-out_commit(struct fp_out *out, size_t used)
-{
-	struct child_out	*co = out->priv;
-
-	co->ob->len += used;
-	out->len += used;
-}
-
-/* Write all of buf, or die: the master is gone or broken if this fails. */
-static void
-child_write_all(const void *buf, size_t len)
-{
-	const uint8_t	*p = buf;
-	ssize_t		 n;
-
-	while (len > 0) {
-		if ((n = write(child_fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			_exit(1);
-		}
-		p += n;
-		len -= n;
-	}
-}
-
-static void
-child_send(uint8_t type, uint16_t arg, uint64_t id, const char *text)
-{
-	struct fp_hdr	hdr = { 0 };
-	uint8_t		buf[FP_HDR_LEN + 512];
-	size_t		len = text != NULL ? strlen(text) : 0;
-
-	if (len > 512)
-		len = 512;
-	hdr.len = len;
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = type;
-	hdr.arg = arg;
-	hdr.id = id;
-	fp_hdr_encode(buf, &hdr);
-	if (len > 0)
-		memcpy(buf + FP_HDR_LEN, text, len);
-	child_write_all(buf, FP_HDR_LEN + len);
-}
+#include "wloop.h"
 
 /* Set-up failed: tell the master why, and leave as a failed start. */
 static __attribute__((noreturn)) void
 child_fail(const char *why)
 {
-	child_send(FP_ERROR, FP_ERR_INTERNAL, 0, why);
+	(void)fp_wloop_say(CHILD_CHANNEL_FD, FP_ERROR, FP_ERR_INTERNAL, why);
 	_exit(CHILD_EXIT_INIT_FAILED);
-}
-
-/* Run one task and append its RESULT (or ERROR) to ob. */
-static void
-child_run(struct worker *w, const struct fp_hdr *in, const uint8_t *body,
-    struct obuf *ob)
-{
-	struct child_out	co;
-	struct fp_hdr		hdr = { 0 };
-	size_t			start;
-	int			status;
-	char			text[128];
-
-	obuf_reserve(ob, FP_HDR_LEN);
-	start = ob->len;
-	ob->len += FP_HDR_LEN;
-
-	memset(&co, 0, sizeof(co));
-	co.out.write = out_write;
-	co.out.reserve = out_reserve;
-	co.out.commit = out_commit;
-	co.out.max = w->max_payload;
-	co.out.priv = &co;
-	co.ob = ob;
-	status = w->gen->module->handle(w->gen->module_state, body + in->arg,
-	    in->len - in->arg, &co.out);
-
-	hdr.version = FP_PROTO_VERSION;
-	hdr.id = in->id;
-	if (status >= 0 && status <= UINT16_MAX && !co.overflow) {
-		hdr.type = FP_RESULT;
-		hdr.arg = status;
-		hdr.len = co.out.len;
-		fp_hdr_encode(ob->data + start, &hdr);
-		return;
-	}
-	/* Drop the partial output and say what went wrong instead. */
-	ob->len = start + FP_HDR_LEN;
-	if (status == FP_HANDLE_TOO_LARGE || co.overflow) {
-		hdr.arg = FP_ERR_TOO_LARGE;
-		snprintf(text, sizeof(text), "the handler's output is over "
-		    "max_payload (%u bytes)", w->max_payload);
-	} else {
-		hdr.arg = FP_ERR_INTERNAL;
-		snprintf(text, sizeof(text), "the handler returned %d, which "
-		    "is not a status (0..65535)", status);
-	}
-	hdr.type = FP_ERROR;
-	hdr.len = strlen(text);
-	obuf_reserve(ob, hdr.len);
-	memcpy(ob->data + ob->len, text, hdr.len);
-	ob->len += hdr.len;
-	fp_hdr_encode(ob->data + start, &hdr);
 }
 
 /*
@@ -322,21 +154,14 @@ child_exec(struct worker *w, int fd, pid_t master_pid, int out_fd)
 }
 
 /*
- * Set up, say PONG, then serve tasks until the channel closes.  Tasks the
- * master cancels before they start are skipped and not answered (see
- * lib/wchan.h for the frames): the master has answered them CANCELLED,
- * and a reply for a later task tells it that they were skipped.
+ * A module worker: set up, then serve tasks until the channel closes
+ * (the worker loop says PONG first).
  */
 void
 child_main(struct worker *w, int fd, pid_t master_pid, int out_fd)
 {
 	const struct fp_module	*mod = w->gen->module;
-	struct fp_wchan		 ch;
-	struct fp_hdr		 hdr;
-	const uint8_t		*body;
-	struct obuf		 ob = { NULL, 0, 0 };
 	char			 err[512] = "";
-	int			 rc;
 
 	child_reset(fd, master_pid, out_fd);
 	child_environ(w);
@@ -358,14 +183,7 @@ child_main(struct worker *w, int fd, pid_t master_pid, int out_fd)
 	if (w->gen->conf->sandbox == SANDBOX_SECCOMP &&
 	    contain_sandbox(err, sizeof(err)) == -1)
 		child_fail(err);
-	child_send(FP_PONG, 0, 0, NULL);
-
-	fp_wchan_init(&ch, child_fd, w->max_payload + FP_POOL_NAME_MAX);
-	while ((rc = fp_wchan_next(&ch, &hdr, &body)) == 1) {
-		child_run(w, &hdr, body, &ob);
-		child_write_all(ob.data, ob.len);
-		ob.len = 0;
-	}
 	/* 0: the master closed, we are done; -1: a broken channel. */
-	_exit(rc == 0 ? 0 : 1);
+	_exit(fp_wloop_serve(CHILD_CHANNEL_FD, w->max_payload, mod->handle,
+	    w->gen->module_state) == 0 ? 0 : 1);
 }

@@ -19,6 +19,7 @@
 
 #include "forkpoold.h"
 #include "log.h"
+#include "proto_int.h"
 
 struct client {
 	TAILQ_ENTRY(client) entry;
@@ -254,14 +255,7 @@ static void
 client_header(uint8_t *buf, uint8_t type, uint16_t arg, uint64_t id,
     size_t len)
 {
-	struct fp_hdr	hdr;
-
-	hdr.len = len;
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = type;
-	hdr.arg = arg;
-	hdr.id = id;
-	fp_hdr_encode(buf, &hdr);
+	fp_hdr_put(buf, type, arg, id, len);
 }
 
 static void

@@ -93,12 +93,15 @@ contain_apply(const struct pool_config *pc, char *err, size_t errlen)
 }
 
 /*
- * What serving tasks needs: the channel (read, write), memory, time, and
- * what the C library and zlib use on the way.  A handler that tries
+ * What serving tasks needs: the channel (read, write, and poll for the
+ * look a prefetching worker takes before each task that waited, for a
+ * CANCEL: lib/wchan.c), memory, time, and what the C library and zlib
+ * use on the way.  A handler that tries
  * anything else (open, exec, connect, ...) is killed with SIGSYS.
  */
 static const int contain_allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
+	SCMP_SYS(poll), SCMP_SYS(ppoll),
 	SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
 	SCMP_SYS(lseek), SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap),
 	SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(mprotect),

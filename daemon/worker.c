@@ -23,6 +23,7 @@
 
 #include "forkpoold.h"
 #include "log.h"
+#include "proto_int.h"
 
 /* Payloads up to this are copied to the worker; larger ones referenced. */
 #define COPY_MAX	4096
@@ -446,19 +447,13 @@ void
 worker_send(struct worker *w, struct task *task)
 {
 	struct evbuffer	*out = conn_output(w->conn);
-	struct fp_hdr	 hdr;
 	size_t		 len = task->len;
 
 	task->seq = ++master->next_seq;
 	task->worker = w;
 	task->state = TASK_SENT;
-	hdr.len = len;
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = FP_SUBMIT;
-	hdr.arg = task->namelen;
-	hdr.id = task->seq;
 	/* In the room the client's header left (task_new). */
-	fp_hdr_encode(task->frame, &hdr);
+	fp_hdr_put(task->frame, FP_SUBMIT, task->namelen, task->seq, len);
 	/*
 	 * The task keeps its body until it is answered: a worker that dies
 	 * holding prefetched tasks gives them back to the queue.  Small
@@ -504,16 +499,12 @@ worker_kill(struct worker *w, int code, const char *fmt, ...)
 void
 worker_cancel(struct worker *w, struct task *task)
 {
-	struct fp_hdr	hdr = { 0 };
-	uint8_t		buf[FP_HDR_LEN];
+	uint8_t	buf[FP_HDR_LEN];
 
 	task->cancelled = 1;
 	if (w->conn == NULL)
 		return;
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = FP_CANCEL;
-	hdr.id = task->seq;
-	fp_hdr_encode(buf, &hdr);
+	fp_hdr_put(buf, FP_CANCEL, 0, task->seq, 0);
 	evbuffer_add(conn_output(w->conn), buf, sizeof(buf));
 }
 

@@ -31,6 +31,7 @@
 
 #include "forkpool/client.h"
 #include "forkpool/proto.h"
+#include "proto_int.h"
 
 #define CLIENT_READ_CHUNK	(128 * 1024)
 #define CLIENT_ERRSTR_LEN	512
@@ -515,8 +516,6 @@ static int
 client_queue(struct fp_client *c, uint8_t type, uint16_t arg, uint64_t id,
     const void *part1, size_t len1, const void *part2, size_t len2)
 {
-	struct fp_hdr	hdr;
-
 	if (!client_usable(c))
 		return (-1);
 	if (len1 > UINT32_MAX || len2 > UINT32_MAX - len1)
@@ -532,13 +531,7 @@ client_queue(struct fp_client *c, uint8_t type, uint16_t arg, uint64_t id,
 		    "out of memory queueing a request of %zu bytes",
 		    len1 + len2));
 
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.len = (uint32_t)(len1 + len2);
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = type;
-	hdr.arg = arg;
-	hdr.id = id;
-	fp_hdr_encode(c->out + c->out_len, &hdr);
+	fp_hdr_put(c->out + c->out_len, type, arg, id, (uint32_t)(len1 + len2));
 	c->out_len += FP_HDR_LEN;
 	if (len1 > 0) {
 		memcpy(c->out + c->out_len, part1, len1);

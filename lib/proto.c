@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "forkpool/proto.h"
+#include "proto_int.h"
 
 static const struct {
 	const char	*name;
@@ -72,6 +73,20 @@ fp_hdr_encode(uint8_t out[FP_HDR_LEN], const struct fp_hdr *hdr)
 	put_le16(out + 6, hdr->arg);
 	put_le32(out + 8, (uint32_t)hdr->id);
 	put_le32(out + 12, (uint32_t)(hdr->id >> 32));
+}
+
+void
+fp_hdr_put(uint8_t out[FP_HDR_LEN], uint8_t type, uint16_t arg, uint64_t id,
+    uint32_t len)
+{
+	struct fp_hdr	hdr;
+
+	hdr.len = len;
+	hdr.version = FP_PROTO_VERSION;
+	hdr.type = type;
+	hdr.arg = arg;
+	hdr.id = id;
+	fp_hdr_encode(out, &hdr);
 }
 
 int

@@ -1,8 +1,7 @@
 /*
- * The worker's end of a channel, shared by the two C worker loops
- * (daemon/child.c for module workers, lib/worker.c for programs): frames
- * in, SUBMITs handed out in order, and those the daemon cancelled before
- * they started skipped.
+ * The worker's end of a channel, read by the worker loop (lib/wloop.c)
+ * that module and C program workers share: frames in, SUBMITs handed out
+ * in order, and those the daemon cancelled before they started skipped.
  *
  * The frames on the channel, as the daemon uses them:
  *   SUBMIT (0x01), id = the task's sequence number on this channel;

@@ -34,6 +34,7 @@
 
 #include "forkpool/proto.h"
 #include "harness.h"
+#include "proto_int.h"
 #include "suites.h"
 
 #define WAIT_MS		10000	/* deadline for what should be quick */
@@ -99,21 +100,6 @@ wait_eof(int fd, int timeout_ms)
 	}
 }
 
-/* Encode a frame header into buf. */
-static void
-put_header(uint8_t *buf, uint8_t type, uint16_t arg, uint64_t id,
-    uint32_t len)
-{
-	struct fp_hdr	hdr;
-
-	hdr.len = len;
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = type;
-	hdr.arg = arg;
-	hdr.id = id;
-	fp_hdr_encode(buf, &hdr);
-}
-
 /* Append one SUBMIT frame to buf at *off (several go in one write). */
 static void
 put_submit(uint8_t *buf, size_t cap, size_t *off, uint64_t id,
@@ -122,7 +108,7 @@ put_submit(uint8_t *buf, size_t cap, size_t *off, uint64_t id,
 	size_t	nlen = strlen(pool), plen = strlen(payload);
 
 	ck_assert_uint_le(*off + FP_HDR_LEN + nlen + plen, cap);
-	put_header(buf + *off, FP_SUBMIT, nlen, id, nlen + plen);
+	fp_hdr_put(buf + *off, FP_SUBMIT, nlen, id, nlen + plen);
 	memcpy(buf + *off + FP_HDR_LEN, pool, nlen);
 	memcpy(buf + *off + FP_HDR_LEN + nlen, payload, plen);
 	*off += FP_HDR_LEN + nlen + plen;
@@ -134,7 +120,7 @@ send_half_header(int fd)
 {
 	uint8_t	hdr[FP_HDR_LEN];
 
-	put_header(hdr, FP_SUBMIT, 4, 1, 10);
+	fp_hdr_put(hdr, FP_SUBMIT, 4, 1, 10);
 	tsend_raw(fd, hdr, FP_HDR_LEN / 2);
 }
 
@@ -144,7 +130,7 @@ send_half_body(int fd)
 {
 	uint8_t	buf[FP_HDR_LEN + 6];
 
-	put_header(buf, FP_SUBMIT, 4, 2, 12);
+	fp_hdr_put(buf, FP_SUBMIT, 4, 2, 12);
 	memcpy(buf + FP_HDR_LEN, "echohe", 6);
 	tsend_raw(fd, buf, sizeof(buf));
 }
@@ -370,7 +356,7 @@ as_user_child(const char *sock, int out)
 		dprintf(out, "connect: %s\n", strerror(errno));
 		_exit(0);
 	}
-	put_header(ping, FP_PING, 0, 7, 0);
+	fp_hdr_put(ping, FP_PING, 0, 7, 0);
 	/* A refused client may be closed before this arrives. */
 	(void)send(fd, ping, sizeof(ping), MSG_NOSIGNAL);
 	for (;;) {
@@ -1247,7 +1233,7 @@ START_TEST(test_memory_bound)
 
 	/* B: 64 clients each send all but the last byte of a 1M frame. */
 	memset(buf, 'f', cap);
-	put_header(hdr, FP_SUBMIT, 4, 1, 4 + 1024 * 1024);
+	fp_hdr_put(hdr, FP_SUBMIT, 4, 1, 4 + 1024 * 1024);
 	for (i = 0; i < 64; i++) {
 		fds[i] = tconnect(d->sock);
 		tsend_raw(fds[i], hdr, sizeof(hdr));
@@ -1336,7 +1322,7 @@ write_tasks(int fd, const char *pool, uint64_t first, int n, size_t size)
 		_exit(1);
 	memset(body, 'x', size);
 	for (i = 0; i < n; i++) {
-		put_header(hdr, FP_SUBMIT, nlen, first + i, nlen + size);
+		fp_hdr_put(hdr, FP_SUBMIT, nlen, first + i, nlen + size);
 		if (send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL) != sizeof(hdr) ||
 		    send(fd, pool, nlen, MSG_NOSIGNAL) != (ssize_t)nlen ||
 		    send(fd, body, size, MSG_NOSIGNAL) != (ssize_t)size)

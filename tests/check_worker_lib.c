@@ -1,12 +1,15 @@
 /*
- * fp_worker_serve(), the worker loop for C program workers: the spec's
- * "Program workers" side of the protocol, driven directly over a
- * socketpair, then served for real by forkpoold.
+ * The worker loop (lib/wloop.c) through fp_worker_serve(), the C program
+ * workers' entry: the spec's "Program workers" side of the protocol,
+ * driven directly over a socketpair, then served for real by forkpoold,
+ * where a module worker and a program worker serving the same handler
+ * must answer alike.
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 
 #include "forkpool/worker.h"
 #include "harness.h"
+#include "proto_int.h"
 #include "suites.h"
 
 static int
@@ -51,16 +55,20 @@ static size_t
 put_frame(uint8_t *p, uint8_t type, uint16_t arg, uint64_t id,
     const char *body)
 {
-	struct fp_hdr	hdr;
+	size_t	len = strlen(body);
 
-	hdr.len = strlen(body);
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = type;
-	hdr.arg = arg;
-	hdr.id = id;
-	fp_hdr_encode(p, &hdr);
-	memcpy(p + FP_HDR_LEN, body, hdr.len);
-	return (FP_HDR_LEN + hdr.len);
+	fp_hdr_put(p, type, arg, id, (uint32_t)len);
+	memcpy(p + FP_HDR_LEN, body, len);
+	return (FP_HDR_LEN + len);
+}
+
+/* The test programs' directory. */
+static const char *
+program_dir(void)
+{
+	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
+
+	return (dir != NULL ? dir : "build/tests/programs");
 }
 
 /* A child serving on one end of a socketpair; returns our end. */
@@ -152,7 +160,8 @@ START_TEST(test_output_over_max_payload_is_too_large)
 	    strchr(body, '\n') == NULL, "%s", body);
 	free(body);
 	tsend_submit(fd, 2, "p", "bad", 3);
-	expect_result(fd, 2, 1, "not a status");
+	expect_result(fd, 2, 1, "the handler returned -7, which is not a "
+	    "status (0..65535)");
 	tsend_submit(fd, 3, "p", "after", 5);
 	expect_result(fd, 3, 0, "AFTER");
 	close(fd);
@@ -219,17 +228,15 @@ END_TEST
 START_TEST(test_served_by_forkpoold)
 {
 	/* A C program built on fp_worker_serve serves a real pool. */
-	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
 	char		 ini[512], *body;
 	struct fp_hdr	 hdr;
 	struct fpd	*d;
 	pid_t		 pid, pid2;
 	int		 fd, i;
 
-	if (dir == NULL)
-		dir = "build/tests/programs";
 	snprintf(ini, sizeof(ini), "[daemon]\nmax_payload = 1K\n"
-	    "[pool:c]\ncommand = %s/cupper\nworkers = 2\nprefetch = 4\n", dir);
+	    "[pool:c]\ncommand = %s/cupper\nworkers = 2\nprefetch = 4\n",
+	    program_dir());
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
 	tsubmit(fd, 1, "c", "make me loud", 12, &hdr, &body);
@@ -261,6 +268,168 @@ START_TEST(test_served_by_forkpoold)
 }
 END_TEST
 
+/* The tasks both kinds of worker get, ids 1 to TWIN_TASKS. */
+static const char *const twin_tasks[] = {
+	"hello",		/* echoed */
+	"",			/* an empty output */
+	"fail:3:nope",		/* a failure the handler reports */
+	"fail:70000:x",		/* not a status: RESULT 1 that says so */
+	"big:1024",		/* exactly max_payload */
+	"big:1025",		/* over it: ERROR TOO_LARGE */
+	"after",		/* the worker lives on */
+};
+#define TWIN_TASKS	(sizeof(twin_tasks) / sizeof(twin_tasks[0]))
+
+/* Submit the twin tasks to pool; the replies, indexed by id - 1. */
+static void
+twin_run(int fd, const char *pool, struct fp_hdr *hdrs, char **bodies)
+{
+	struct fp_hdr	 hdr;
+	char		*body;
+	size_t		 i;
+
+	for (i = 0; i < TWIN_TASKS; i++)
+		tsend_submit(fd, i + 1, pool, twin_tasks[i],
+		    strlen(twin_tasks[i]));
+	for (i = 0; i < TWIN_TASKS; i++) {
+		ck_assert_int_eq(trecv(fd, &hdr, &body, 10000), 1);
+		ck_assert(hdr.id >= 1 && hdr.id <= TWIN_TASKS);
+		ck_assert_ptr_null(bodies[hdr.id - 1]);
+		hdrs[hdr.id - 1] = hdr;
+		bodies[hdr.id - 1] = body;
+	}
+}
+
+/*
+ * Send "sleep:MS", then "mark:PATH" with a CANCEL for it, then "hello":
+ * the mark waits in the worker behind the sleep (prefetch), so the
+ * worker must skip it.  The client is answered CANCELLED, and the file
+ * is never written.
+ */
+static void
+twin_cancel(int fd, const char *pool, const char *path)
+{
+	char		 mark[300];
+	struct fp_hdr	 hdr;
+	char		*body;
+	int		 i, seen = 0;
+
+	snprintf(mark, sizeof(mark), "mark:%s", path);
+	tsend_submit(fd, 101, pool, "sleep:1000", 10);
+	tsend_submit(fd, 102, pool, mark, strlen(mark));
+	tsend(fd, FP_CANCEL, 0, 102, NULL, 0);
+	tsend_submit(fd, 103, pool, "hello", 5);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(trecv(fd, &hdr, &body, 10000), 1);
+		if (hdr.id == 102) {
+			ck_assert_uint_eq(hdr.type, FP_ERROR);
+			ck_assert_uint_eq(hdr.arg, FP_ERR_CANCELLED);
+		} else {
+			ck_assert_uint_eq(hdr.type, FP_RESULT);
+			ck_assert_str_eq(body, hdr.id == 101 ? "slept" :
+			    "hello");
+		}
+		seen |= 1 << (hdr.id - 101);
+		free(body);
+	}
+	ck_assert_int_eq(seen, 7);
+	/* 103 was answered after the mark would have run: it did not. */
+	ck_assert_msg(access(path, F_OK) == -1, "pool %s ran a cancelled "
+	    "task", pool);
+}
+
+START_TEST(test_module_and_program_answer_alike)
+{
+	/*
+	 * Issue 13: one worker loop.  The same handler (the faulty module),
+	 * served by a module worker and by a program worker (modhost, on
+	 * fp_worker_serve), gets the same tasks and gives the same answers,
+	 * TOO_LARGE and a bad status included; both skip a prefetched task
+	 * cancelled before it started.
+	 */
+	struct fp_hdr	 mh[TWIN_TASKS], ph[TWIN_TASKS];
+	char		*mb[TWIN_TASKS] = { NULL }, *pb[TWIN_TASKS] = { NULL };
+	char		 ini[1024], path[300];
+	struct fpd	*d;
+	size_t		 i;
+	int		 fd;
+
+	snprintf(ini, sizeof(ini), "[daemon]\nmax_payload = 1K\n"
+	    "[pool:m]\nmodule = @T/faulty.so\nworkers = 1\nprefetch = 4\n"
+	    "[pool:p]\ncommand = %s/modhost @T/faulty.so\nworkers = 1\n"
+	    "prefetch = 4\n", program_dir());
+	d = fpd_start(ini);
+	fd = tconnect(d->sock);
+	twin_run(fd, "m", mh, mb);
+	twin_run(fd, "p", ph, pb);
+	for (i = 0; i < TWIN_TASKS; i++) {
+		ck_assert_msg(mh[i].type == ph[i].type &&
+		    mh[i].arg == ph[i].arg && mh[i].len == ph[i].len &&
+		    strcmp(mb[i], pb[i]) == 0, "\"%s\": module 0x%02x %u "
+		    "\"%s\", program 0x%02x %u \"%s\"", twin_tasks[i],
+		    mh[i].type, mh[i].arg, mb[i], ph[i].type, ph[i].arg,
+		    pb[i]);
+	}
+	ck_assert_uint_eq(mh[3].type, FP_RESULT);
+	ck_assert_uint_eq(mh[3].arg, 1);
+	ck_assert_str_eq(mb[3], "the handler returned 70000, which is not a "
+	    "status (0..65535)");
+	ck_assert_uint_eq(mh[5].type, FP_ERROR);
+	ck_assert_uint_eq(mh[5].arg, FP_ERR_TOO_LARGE);
+	ck_assert_ptr_nonnull(strstr(mb[5], "over max_payload (1024 bytes)"));
+	ck_assert_str_eq(mb[6], "after");
+	for (i = 0; i < TWIN_TASKS; i++) {
+		free(mb[i]);
+		free(pb[i]);
+	}
+
+	snprintf(path, sizeof(path), "%s/mark-m", d->dir);
+	twin_cancel(fd, "m", path);
+	snprintf(path, sizeof(path), "%s/mark-p", d->dir);
+	twin_cancel(fd, "p", path);
+	ck_assert_int_eq(tpool_int(d->sock, "m", "crashes"), 0);
+	ck_assert_int_eq(tpool_int(d->sock, "p", "crashes"), 0);
+	ck_assert_int_eq(fpd_log_count(d, "broke the protocol"), 0);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_prefetch_under_seccomp)
+{
+	/*
+	 * Workers are contained with sandbox = seccomp, and a prefetching
+	 * worker looks at its channel (poll) before a task that waited
+	 * behind another: that look is allowed, so several tasks held at
+	 * once all run, and no worker dies of SIGSYS.
+	 */
+	struct fp_hdr	 hdr;
+	struct fpd	*d;
+	char		*body, want[16];
+	int		 fd, i;
+
+	d = fpd_start("[pool:jail]\nmodule = @T/faulty.so\nworkers = 1\n"
+	    "prefetch = 4\nsandbox = seccomp\n");
+	fd = tconnect(d->sock);
+	tsend_submit(fd, 1, "jail", "sleep:200", 9);
+	for (i = 2; i <= 8; i++) {
+		snprintf(want, sizeof(want), "task %d", i);
+		tsend_submit(fd, i, "jail", want, strlen(want));
+	}
+	for (i = 1; i <= 8; i++) {
+		ck_assert_int_eq(trecv(fd, &hdr, &body, 10000), 1);
+		ck_assert_msg(hdr.type == FP_RESULT, "task %llu: 0x%02x %u %s",
+		    (unsigned long long)hdr.id, hdr.type, hdr.arg, body);
+		ck_assert_uint_eq(hdr.id, (uint64_t)i);
+		free(body);
+	}
+	ck_assert_int_eq(tpool_int(d->sock, "jail", "crashes"), 0);
+	ck_assert_int_eq(fpd_log_count(d, "SIGSYS"), 0);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
 Suite *
 worker_lib_suite(void)
 {
@@ -272,6 +441,8 @@ worker_lib_suite(void)
 	tcase_add_test(tc, test_cancel_skips_queued);
 	tcase_add_test(tc, test_garbage_from_the_daemon_side_ends_the_loop);
 	tcase_add_test(tc, test_served_by_forkpoold);
+	tcase_add_test(tc, test_module_and_program_answer_alike);
+	tcase_add_test(tc, test_prefetch_under_seccomp);
 	suite_add_tcase(s, tc);
 	return (s);
 }

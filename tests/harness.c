@@ -43,6 +43,7 @@
 #include <check.h>
 
 #include "harness.h"
+#include "proto_int.h"
 
 #define READY_TIMEOUT_MS	10000
 #define STOP_TIMEOUT_MS		15000
@@ -740,19 +741,13 @@ void
 tsend(int fd, uint8_t type, uint16_t arg, uint64_t id, const void *body,
     size_t len)
 {
-	struct fp_hdr	 hdr;
-	uint8_t		*buf;
+	uint8_t	*buf;
 
 	if (len > UINT32_MAX)
 		ck_abort_msg("harness: a body of %zu bytes", len);
-	hdr.len = (uint32_t)len;
-	hdr.version = FP_PROTO_VERSION;
-	hdr.type = type;
-	hdr.arg = arg;
-	hdr.id = id;
 	if ((buf = malloc(FP_HDR_LEN + len)) == NULL)
 		ck_abort_msg("harness: out of memory");
-	fp_hdr_encode(buf, &hdr);
+	fp_hdr_put(buf, type, arg, id, (uint32_t)len);
 	if (len > 0)
 		memcpy(buf + FP_HDR_LEN, body, len);
 	tsend_raw(fd, buf, FP_HDR_LEN + len);

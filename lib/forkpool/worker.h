@@ -41,7 +41,10 @@ extern "C" {
 typedef int	fp_worker_handler(void *arg, const void *payload, size_t len,
 		    struct fp_out *out);
 
-/* Serve until the channel closes: 0; -1 on a broken channel (errno set). */
+/*
+ * Serve until the channel closes: 0; -1 on a broken channel or when
+ * memory ran out (errno set).
+ */
 FP_API int	fp_worker_serve(fp_worker_handler *handler, void *arg);
 
 #ifdef __cplusplus

@@ -8,7 +8,8 @@
  *	exit:N		_exit(N)
  *	sleep:MS	sleep MS milliseconds, then return "slept"
  *	hang		block forever
- *	fail:N:TEXT	return status N with output TEXT
+ *	fail:N:TEXT	return status N with output TEXT (N up to 10^8, so
+ *			a status out of range can be asked for)
  *	big:N		write N bytes of 'x'
  *	pid		return the worker's pid in decimal
  *	open		open /etc/passwd, return "opened" (a sandbox kills it)
@@ -335,7 +336,7 @@ faulty_handle(void *arg, const void *payload, size_t len, struct fp_out *out)
 		    FP_HANDLE_TOO_LARGE : 0);
 	}
 	if ((rest = faulty_num(p, len, "fail:", &n)) != NULL && rest < end &&
-	    *rest == ':' && n <= 65535) {
+	    *rest == ':') {
 		rest++;
 		if (fp_out_write(out, rest, end - rest) == -1)
 			return (FP_HANDLE_TOO_LARGE);
