@@ -83,6 +83,7 @@ LIB_SRCS	:= \
 DAEMON_SRCS	:= \
 	daemon/child.c \
 	daemon/client.c \
+	daemon/clock.c \
 	daemon/config.c \
 	daemon/config_value.c \
 	daemon/conn.c \

@@ -130,7 +130,7 @@ struct task {
 	uint8_t		*body;		/* pool name then payload, as sent */
 	uint32_t	 len;		/* of body */
 	uint32_t	 cap;		/* frame's size, kept for reuse */
-	uint64_t	 queued_us;	/* master_now_us() */
+	uint64_t	 queued_us;	/* clock_now_us() */
 	uint64_t	 started_us;
 	uint64_t	 held_len;	/* its body, counted in master->held */
 	uint64_t	*held_by;	/* and in its client's count, or NULL */
@@ -380,11 +380,14 @@ void		*taskmap_find(const struct taskmap *map, uint64_t id);
 void		*taskmap_remove(struct taskmap *map, uint64_t id);
 size_t		 taskmap_count(const struct taskmap *map);
 
+/* clock.c: the loop's clock, read once per turn. */
+void		 clock_turn(void);
+uint64_t	 clock_now_us(void);
+uint64_t	 clock_now_ms(void);
+void		 clock_arm_ms(struct event *ev, uint64_t ms);
+
 /* master.c */
 int		 master_run(struct config *conf, const char *socket_path);
-uint64_t	 master_now_ms(void);
-uint64_t	 master_now_us(void);
-void		 master_arm_ms(struct event *ev, uint64_t ms);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
 void		 master_reap(void);

@@ -78,7 +78,7 @@ pool_create(struct gen *gen)
 	    pool->free_ev == NULL || pool->unavail_timer == NULL)
 		fatalx("pool: event_new");
 	/* It has start_timeout to bring up a first worker. */
-	master_arm_ms(pool->unavail_timer, pc->start_timeout_ms);
+	clock_arm_ms(pool->unavail_timer, pc->start_timeout_ms);
 	TAILQ_INSERT_TAIL(&master->pools, pool, entry);
 	master->npools++;
 	return (pool);
@@ -103,7 +103,7 @@ pool_find(const char *name, size_t len)
 int
 pool_log_allowed(struct pool *pool)
 {
-	uint64_t	now = master_now_ms();
+	uint64_t	now = clock_now_ms();
 
 	if (now - pool->log_window_start >= LOG_WINDOW_MS) {
 		if (pool->log_suppressed > 0)
@@ -183,7 +183,7 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	uint64_t			 now;
 
 	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine) ||
-	    quarantine_count(pool->quarantine, now = master_now_ms()) == 0)
+	    quarantine_count(pool->quarantine, now = clock_now_ms()) == 0)
 		return (0);
 	fp = quarantine_fingerprint(task->body, task->len);
 	if ((e = quarantine_check(pool->quarantine, fp, now)) == NULL)
@@ -337,7 +337,7 @@ pool_submit(struct pool *pool, struct task *task)
 	}
 	if (pool_refuse_poison(pool, task))
 		return (-1);
-	task->queued_us = master_now_us();
+	task->queued_us = clock_now_us();
 	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
 	return (0);
@@ -489,14 +489,14 @@ pool_spawn(struct pool *pool)
 		return (1);
 	}
 	pool->spawn_failures++;
-	delay = intensity_exit(pool->intensity, master_now_ms());
+	delay = intensity_exit(pool->intensity, clock_now_ms());
 	if (delay < SPAWN_RETRY_MS)
 		delay = SPAWN_RETRY_MS;
 	if (pool_log_allowed(pool))
 		log_warnx("pool %s: cannot start a worker (%s); trying again "
 		    "in %u ms", pool->name, pool->last_error, delay);
 	evtimer_del(pool->spawn_timer);
-	master_arm_ms(pool->spawn_timer, delay);
+	clock_arm_ms(pool->spawn_timer, delay);
 	return (0);
 }
 
@@ -524,7 +524,7 @@ pool_watch(struct pool *pool)
 	}
 	if (!pool->unavailable && !master->stopping &&
 	    !evtimer_pending(pool->unavail_timer, NULL))
-		master_arm_ms(pool->unavail_timer, pool->conf->start_timeout_ms);
+		clock_arm_ms(pool->unavail_timer, pool->conf->start_timeout_ms);
 }
 
 static void
@@ -684,7 +684,7 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	}
 	if (unexpected) {
 		pool->restarts++;
-		delay = intensity_exit(pool->intensity, master_now_ms());
+		delay = intensity_exit(pool->intensity, clock_now_ms());
 		if (delay > 0 || pool->backoff)
 			pool_backoff(pool, delay);
 	}
@@ -705,8 +705,8 @@ pool_backoff(struct pool *pool, unsigned int delay)
 	pool->backoff = 1;
 	pool->backoff_ms = delay;
 	if (!evtimer_pending(pool->spawn_timer, NULL))
-		master_arm_ms(pool->spawn_timer, delay);
-	master_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
+		clock_arm_ms(pool->spawn_timer, delay);
+	clock_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
 }
 
 static void
@@ -725,8 +725,8 @@ pool_quiet_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (intensity_delay(pool->intensity, master_now_ms()) != 0) {
-		master_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
+	if (intensity_delay(pool->intensity, clock_now_ms()) != 0) {
+		clock_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
 		return;
 	}
 	if (pool->backoff)

@@ -162,7 +162,7 @@ elapsed_s(const struct timeval *since)
 static double
 task_ran_s(const struct task *task)
 {
-	return ((master_now_us() - task->started_us) / 1e6);
+	return ((clock_now_us() - task->started_us) / 1e6);
 }
 
 /*
@@ -272,7 +272,7 @@ worker_spawn(struct pool *pool)
 	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
 	pool->nworkers++;
 	/* It has start_timeout to say PONG. */
-	master_arm_ms(w->timer, w->gen->conf->start_timeout_ms);
+	clock_arm_ms(w->timer, w->gen->conf->start_timeout_ms);
 	if (pool_log_allowed(pool))
 		log_info("pool %s: worker %ld started", pool->name, (long)pid);
 	return (w);
@@ -302,7 +302,7 @@ worker_output_keep(struct worker *w, const char *line)
 static void
 worker_output_line(struct worker *w, const char *line)
 {
-	uint64_t	now = master_now_ms();
+	uint64_t	now = clock_now_ms();
 	struct timeval	tv;
 
 	worker_output_keep(w, line);
@@ -412,14 +412,14 @@ worker_arm(struct worker *w)
 			w->state = WORKER_IDLE;
 		return;
 	}
-	task->started_us = master_now_us();
+	task->started_us = clock_now_us();
 	task->attempts++;
 	if (w->state == WORKER_IDLE)
 		w->state = WORKER_BUSY;
 	if (slow > 0 && !evtimer_pending(w->slow_timer, NULL))
-		master_arm_ms(w->slow_timer, slow);
+		clock_arm_ms(w->slow_timer, slow);
 	if (ms > 0 && !evtimer_pending(w->timer, NULL))
-		master_arm_ms(w->timer, ms);
+		clock_arm_ms(w->timer, ms);
 }
 
 /*
@@ -429,7 +429,7 @@ worker_arm(struct worker *w)
 static int
 worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
 {
-	uint64_t	ran = master_now_us() - task->started_us;
+	uint64_t	ran = clock_now_us() - task->started_us;
 
 	/*
 	 * Also covers libevent's coarse clock, which may fire a few ms
@@ -437,7 +437,7 @@ worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
 	 */
 	if (ran >= limit_ms * 1000)
 		return (1);
-	master_arm_ms(ev, limit_ms - ran / 1000 + 1);
+	clock_arm_ms(ev, limit_ms - ran / 1000 + 1);
 	return (0);
 }
 
@@ -605,8 +605,8 @@ worker_answered(struct worker *w)
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	w->tasks++;
-	metrics_task_ran(w->pool, task, master_now_us());
-	pool_task_timed(w->pool, master_now_us() - task->started_us);
+	metrics_task_ran(w->pool, task, clock_now_us());
+	pool_task_timed(w->pool, clock_now_us() - task->started_us);
 	worker_arm(w);
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
@@ -642,7 +642,7 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 			return (0);
 		evtimer_del(w->timer);
 		w->state = WORKER_IDLE;
-		w->ready_ms = master_now_ms();
+		w->ready_ms = clock_now_ms();
 		pool_worker_ready(w->pool, w);
 		return (0);
 	}
@@ -809,7 +809,7 @@ worker_close_cb(void *arg, int err)
 	worker_close(w);
 	if (w->state == WORKER_LOST) {
 		evtimer_del(w->slow_timer);
-		master_arm_ms(w->timer, LOST_GRACE_MS);
+		clock_arm_ms(w->timer, LOST_GRACE_MS);
 	}
 }
 
@@ -969,7 +969,7 @@ worker_task_crashed(struct worker *w, struct task *task, const char *why,
 		fp = quarantine_fingerprint(task->body, task->len);
 		poisoned = quarantine_crash(pool->quarantine, fp,
 		    pc->quarantine_after, pc->quarantine_window_ms,
-		    master_now_ms());
+		    clock_now_ms());
 		if (poisoned)
 			log_warnx("pool %s: task %016llx%016llx crashed %u "
 			    "workers; quarantined for %.0f s", pool->name,
@@ -1056,7 +1056,7 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	pool_requeue(pool, &w->inflight);
 	if (task != NULL) {
 		ran = task_ran_s(task);
-		metrics_task_ran(pool, task, master_now_us());
+		metrics_task_ran(pool, task, clock_now_us());
 		if (w->kill_code != 0)	/* it was killed */
 			task_fail(task, w->kill_code, "%s", w->kill_reason);
 		else
