@@ -198,14 +198,7 @@ struct worker {
 	char		 kill_reason[192];	/* ... and the error's text */
 	struct event	*timer;		/* task_timeout, or start_timeout */
 	struct event	*slow_timer;	/* slow_task */
-	struct conn	*out;		/* a program's stdout and stderr */
-	uint64_t	 out_window;	/* its log lines' rate limit */
-	unsigned int	 out_lines;
-	unsigned int	 out_dropped;
-	int		 out_skipping;	/* the rest of a line past the cut */
-	struct event	*out_timer;	/* reports dropped lines */
-	char		 out_last[3][160];	/* its last lines, for errors */
-	unsigned int	 out_nlast;
+	struct output	*out;		/* its stdout and stderr, logged */
 	struct timeval	 spawned_at;
 	char		 start_error[256];	/* sent by a worker that failed */
 };
@@ -532,6 +525,16 @@ int		 worker_was_ready(const struct worker *w);
 enum worker_shown worker_shown(const struct worker *w);
 const char	*worker_shown_name(enum worker_shown shown);
 long		 worker_rss(pid_t pid);
+
+/* output.c: a worker's stdout and stderr, logged line by line. */
+struct output;
+struct output	*output_new(struct event_base *base, int fd,
+		    const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+void		 output_end(struct output *out);
+void		 output_last_words(const struct output *out, char *buf,
+		    size_t len);
+void		 output_free(struct output *out);
 
 /* child.c: runs only in a forked worker. */
 __attribute__((noreturn))

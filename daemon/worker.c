@@ -28,19 +28,12 @@
 #define COPY_MAX	4096
 /* Results up to this are read in place; larger ones moved as chains. */
 #define INPLACE_MAX	(64 * 1024)
-/* A program's output: lines longer are cut; more per second are dropped. */
-#define OUTPUT_LINE_MAX		1024
-#define OUTPUT_LINES_PER_S	100
 
 static void	worker_read_cb(void *);
 static void	worker_close_cb(void *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_slow_cb(evutil_socket_t, short, void *);
 static void	worker_check_quota(struct worker *);
-static void	worker_output_cb(void *);
-static void	worker_output_close_cb(void *, int);
-static void	worker_output_timer_cb(evutil_socket_t, short, void *);
-static void	worker_output_dropped(struct worker *);
 
 /*
  * Ready, and room for one more task of its pool's prefetch.  A worker
@@ -243,11 +236,8 @@ worker_spawn(struct pool *pool)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
 	close(out[1]);
-	w->out = conn_new(out[0], worker_output_cb, NULL,
-	    worker_output_close_cb, w);
-	w->out_timer = evtimer_new(master->base, worker_output_timer_cb, w);
-	if (w->out_timer == NULL)
-		fatalx("worker: evtimer_new");
+	w->out = output_new(master->base, out[0], "pool %s: worker %ld",
+	    pool->name, (long)pid);
 	/*
 	 * No setpgid here: the child makes its own session (setsid), which
 	 * a process already made a group leader cannot.  A kill before it
@@ -276,122 +266,6 @@ worker_spawn(struct pool *pool)
 	if (pool_log_allowed(pool))
 		log_info("pool %s: worker %ld started", pool->name, (long)pid);
 	return (w);
-}
-
-/* Keep a program's last lines: a failed start quotes them. */
-static void
-worker_output_keep(struct worker *w, const char *line)
-{
-	unsigned int	i;
-
-	if (w->out_nlast == 3) {
-		for (i = 0; i < 2; i++)
-			memcpy(w->out_last[i], w->out_last[i + 1],
-			    sizeof(w->out_last[i]));
-		w->out_nlast = 2;
-	}
-	/* Cut to fit: an error message quotes only the start of each. */
-	snprintf(w->out_last[w->out_nlast++], sizeof(w->out_last[0]), "%.*s",
-	    (int)sizeof(w->out_last[0]) - 1, line);
-}
-
-/*
- * Log one line a program printed, rate-limited per worker so a chatty
- * program cannot flood the log.
- */
-static void
-worker_output_line(struct worker *w, const char *line)
-{
-	uint64_t	now = clock_now_ms();
-	struct timeval	tv;
-
-	worker_output_keep(w, line);
-	if (now - w->out_window >= 1000) {
-		evtimer_del(w->out_timer);
-		worker_output_dropped(w);
-		w->out_window = now;
-		w->out_lines = 0;
-	}
-	if (w->out_lines++ < OUTPUT_LINES_PER_S) {
-		log_info("pool %s: worker %ld: %s", w->pool->name,
-		    (long)w->pid, line);
-		return;
-	}
-	/* Say how many were dropped when the second is up, even if quiet. */
-	if (w->out_dropped++ == 0) {
-		tv.tv_sec = 0;
-		tv.tv_usec = (1000 - (now - w->out_window)) * 1000;
-		evtimer_add(w->out_timer, &tv);
-	}
-}
-
-static void
-worker_output_dropped(struct worker *w)
-{
-	if (w->out_dropped > 0)
-		log_warnx("pool %s: worker %ld: %u lines of output dropped",
-		    w->pool->name, (long)w->pid, w->out_dropped);
-	w->out_dropped = 0;
-}
-
-static void
-worker_output_timer_cb(evutil_socket_t fd, short events, void *arg)
-{
-	(void)fd;
-	(void)events;
-	worker_output_dropped(arg);
-}
-
-/*
- * Whole lines of output.  A line longer than OUTPUT_LINE_MAX is logged
- * once, cut there, and the rest of it skipped up to its newline, however
- * the pipe delivered it.
- */
-static void
-worker_output_read(struct worker *w, int at_eof)
-{
-	struct evbuffer		*in = conn_input(w->out);
-	struct evbuffer_ptr	 nl;
-	char			 buf[OUTPUT_LINE_MAX + 1];
-	size_t			 len, n;
-
-	for (;;) {
-		nl = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-		len = nl.pos == -1 ? evbuffer_get_length(in) : (size_t)nl.pos;
-		if (nl.pos == -1 && len < OUTPUT_LINE_MAX && !(at_eof &&
-		    len > 0))
-			return;
-		n = len < OUTPUT_LINE_MAX ? len : OUTPUT_LINE_MAX;
-		evbuffer_remove(in, buf, n);
-		buf[n] = '\0';
-		if (!w->out_skipping)
-			worker_output_line(w, buf);
-		/* Past the cut: drop the rest of the line as it comes. */
-		evbuffer_drain(in, len - n);
-		if (nl.pos == -1) {
-			w->out_skipping = !at_eof;
-			return;
-		}
-		evbuffer_drain(in, 1);		/* the newline */
-		w->out_skipping = 0;
-	}
-}
-
-static void
-worker_output_cb(void *arg)
-{
-	worker_output_read(arg, 0);
-}
-
-static void
-worker_output_close_cb(void *arg, int err)
-{
-	struct worker	*w = arg;
-
-	(void)err;
-	worker_output_read(w, 1);
-	conn_free(w->out);
-	w->out = NULL;
 }
 
 /*
@@ -927,27 +801,17 @@ worker_drain(struct worker *w)
 		worker_close(w);
 }
 
-/* What a program printed before it died is in the pipe: log it now. */
-static void
-worker_output_drain(struct worker *w)
-{
-	conn_read_now(w->out);
-	worker_output_read(w, 1);
-}
-
 /* Why a worker died before it was ready, with its last words if any. */
 static void
 worker_start_error(struct worker *w, const char *why)
 {
-	size_t		off;
-	unsigned int	i;
+	size_t	off;
 
 	off = snprintf(w->start_error, sizeof(w->start_error), "worker %ld "
 	    "%s before it was ready", (long)w->pid, why);
-	for (i = 0; i < w->out_nlast && off < sizeof(w->start_error); i++)
-		off += snprintf(w->start_error + off, sizeof(w->start_error) -
-		    off, "%s%s", i == 0 ? "; its last output: " : " | ",
-		    w->out_last[i]);
+	if (off < sizeof(w->start_error))
+		output_last_words(w->out, w->start_error + off,
+		    sizeof(w->start_error) - off);
 }
 
 /*
@@ -1026,12 +890,7 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	evtimer_del(w->timer);
 	evtimer_del(w->slow_timer);
 	worker_status_str(status, why, sizeof(why));
-	if (w->out != NULL)
-		worker_output_drain(w);
-	if (w->out_timer != NULL) {
-		evtimer_del(w->out_timer);
-		worker_output_dropped(w);	/* while its pid is known */
-	}
+	output_end(w->out);
 	if (!worker_was_ready(w) && w->start_error[0] == '\0')
 		worker_start_error(w, why);
 	if (pool_log_allowed(pool))
@@ -1096,10 +955,7 @@ void
 worker_free(struct worker *w)
 {
 	worker_close(w);
-	if (w->out != NULL)
-		conn_free(w->out);
-	if (w->out_timer != NULL)
-		event_free(w->out_timer);
+	output_free(w->out);
 	event_free(w->timer);
 	event_free(w->slow_timer);
 	gen_unref(w->gen);
