@@ -204,6 +204,23 @@ struct worker {
 };
 TAILQ_HEAD(worker_list, worker);
 
+/*
+ * A worker's end, as worker.c reports it to the pool, which decides
+ * (pool_worker_exited): what becomes of its tasks, and of the pool.
+ */
+struct worker_exit {
+	pid_t		 pid;
+	char		 why[64];	/* "killed by SIGSEGV", "exited ..." */
+	int		 unexpected;	/* held against restart intensity */
+	double		 lived_s;	/* since it was forked */
+	struct task	*task;		/* the one it was running, or NULL */
+	double		 ran_s;		/* ... for this long */
+	const struct rusage *ru;
+	int		 kill_code;	/* we killed it: task's code; or 0 */
+	const char	*kill_reason;	/* ... and the error's text */
+	struct task_list *unstarted;	/* prefetched, never started */
+};
+
 /* A task's fingerprint: XXH3-128 of its pool name and payload. */
 struct fp_fingerprint {
 	uint64_t	 hi;
@@ -481,24 +498,22 @@ void		 reload_failed(const char *fmt, ...)
 /* pool.c */
 struct pool	*pool_create(struct gen *gen);
 struct pool	*pool_find(const char *name, size_t len);
-int		 pool_log_allowed(struct pool *pool);
 struct share	*pool_share(struct pool *pool, struct client *c,
 		    struct share_list *list);
 void		 pool_share_free(struct share *share);
-int		 pool_submit(struct pool *pool, struct task *task);
+void		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
 unsigned int	 pool_prefetch(const struct pool *pool);
-void		 pool_task_timed(struct pool *pool, uint64_t us);
+void		 pool_task_ran(struct pool *pool, const struct task *task);
 void		 pool_unqueue(struct task *task);
-void		 pool_requeue(struct pool *pool, struct task_list *tasks);
-void		 pool_requeue_task(struct pool *pool, struct task *task);
 void		 pool_fail_queue(struct pool *pool, int code, const char *text);
 void		 pool_reconcile(struct pool *pool);
 void		 pool_set_gen(struct pool *pool, struct gen *gen);
 void		 pool_remove(struct pool *pool);
 void		 pool_worker_ready(struct pool *pool, struct worker *w);
-void		 pool_worker_gone(struct pool *pool, struct worker *w,
-		    int unexpected);
+void		 pool_worker_answered(struct pool *pool, struct worker *w);
+void		 pool_worker_exited(struct pool *pool, struct worker *w,
+		    const struct worker_exit *ex);
 void		 pool_stop(struct pool *pool);
 void		 pool_free(struct pool *pool);
 

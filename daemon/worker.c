@@ -259,12 +259,8 @@ worker_spawn(struct pool *pool)
 	w->slow_timer = evtimer_new(master->base, worker_slow_cb, w);
 	if (w->timer == NULL || w->slow_timer == NULL)
 		fatalx("worker: evtimer_new");
-	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
-	pool->nworkers++;
 	/* It has start_timeout to say PONG. */
 	clock_arm_ms(w->timer, w->gen->conf->start_timeout_ms);
-	if (pool_log_allowed(pool))
-		log_info("pool %s: worker %ld started", pool->name, (long)pid);
 	return (w);
 }
 
@@ -479,8 +475,7 @@ worker_answered(struct worker *w)
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	w->tasks++;
-	metrics_task_ran(w->pool, task, clock_now_us());
-	pool_task_timed(w->pool, clock_now_us() - task->started_us);
+	pool_task_ran(w->pool, task);
 	worker_arm(w);
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
@@ -650,19 +645,10 @@ static void
 worker_read_cb(void *arg)
 {
 	struct worker	*w = arg;
-	struct pool	*pool = w->pool;
 
 	if (worker_read_frames(w) == -1)
 		return;
-	if (master->stopping) {
-		if (w->ninflight == 0)
-			worker_retire(w);
-		return;
-	}
-	/* Retire what must go before it is handed another task. */
-	if (pool->reshaping)
-		pool_reconcile(pool);
-	pool_dispatch(pool);
+	pool_worker_answered(w->pool, w);
 }
 
 /* The grace a worker whose channel closed has to exit before it is killed. */
@@ -716,7 +702,7 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 		if (worker_read_frames(w) == -1)
 			return;
 		if (TAILQ_FIRST(&w->inflight) != task) {
-			pool_dispatch(w->pool);
+			pool_worker_answered(w->pool, w);
 			return;
 		}
 	}
@@ -815,64 +801,15 @@ worker_start_error(struct worker *w, const char *why)
 }
 
 /*
- * The running task died with its worker.  It counts toward quarantine;
- * with retries left (and not quarantined) it runs again, first in line;
- * otherwise it is answered WORKER_CRASHED.
+ * The worker's process has exited: read what it left, then tell its pool,
+ * which answers or requeues its tasks and decides what comes next.
  */
-static void
-worker_task_crashed(struct worker *w, struct task *task, const char *why,
-    double ran, const struct rusage *ru)
-{
-	struct pool		*pool = w->pool;
-	struct pool_config	*pc = pool->conf;
-	struct fp_fingerprint	 fp;
-	char			 note[128] = "";
-	int			 poisoned = 0;
-
-	if (pc->quarantine_after > 0) {
-		fp = quarantine_fingerprint(task->body, task->len);
-		poisoned = quarantine_crash(pool->quarantine, fp,
-		    pc->quarantine_after, pc->quarantine_window_ms,
-		    clock_now_ms());
-		if (poisoned)
-			log_warnx("pool %s: task %016llx%016llx crashed %u "
-			    "workers; quarantined for %.0f s", pool->name,
-			    (unsigned long long)fp.hi,
-			    (unsigned long long)fp.lo, pc->quarantine_after,
-			    pc->quarantine_window_ms / 1000.0);
-	}
-	if (!poisoned && task->client != NULL &&
-	    task->attempts <= pc->retries) {
-		pool->retried++;
-		log_info("pool %s: task %llu will run again: worker %ld %s "
-		    "(attempt %u of %u)", pool->name,
-		    (unsigned long long)task->id, (long)w->pid, why,
-		    task->attempts, pc->retries + 1);
-		pool_requeue_task(pool, task);
-		return;
-	}
-	if (pc->retries > 0)
-		snprintf(note, sizeof(note), "; attempt %u of %u, each crashed "
-		    "its worker", task->attempts, pc->retries + 1);
-	if (poisoned)
-		snprintf(note + strlen(note), sizeof(note) - strlen(note),
-		    "; this task is now quarantined");
-	task_fail(task, FP_ERR_WORKER_CRASHED, "worker %ld %s after %.3f s "
-	    "running the task (cpu %.3f s, max rss %ld KiB)%s", (long)w->pid,
-	    why, ran, ru->ru_utime.tv_sec + ru->ru_stime.tv_sec +
-	    (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6,
-	    ru->ru_maxrss, note);
-}
-
-/* The worker's process has exited: answer its task, let the pool decide. */
 void
 worker_reaped(struct worker *w, int status, const struct rusage *ru)
 {
-	struct pool	*pool = w->pool;
-	struct task	*task;
-	char		 why[64];
-	double		 ran = 0;
-	int		 unexpected, asked;
+	struct worker_exit	 ex = { .pid = w->pid, .ru = ru };
+	struct task		*task;
+	int			 asked;
 
 	asked = w->state == WORKER_STOPPING;
 	w->state = WORKER_EXITED;	/* no dispatch to it while drained */
@@ -885,18 +822,15 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	 * still counts, so a program that exits at once cannot fork-loop.
 	 * Read after the drain, so that its last result is not in flight.
 	 */
-	unexpected = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	ex.unexpected = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    (!asked && (w->ninflight != 0 || w->tasks == 0));
 	evtimer_del(w->timer);
 	evtimer_del(w->slow_timer);
-	worker_status_str(status, why, sizeof(why));
+	worker_status_str(status, ex.why, sizeof(ex.why));
 	output_end(w->out);
 	if (!worker_was_ready(w) && w->start_error[0] == '\0')
-		worker_start_error(w, why);
-	if (pool_log_allowed(pool))
-		logit(unexpected ? LOG_WARNING : LOG_INFO,
-		    "pool %s: worker %ld %s after %.3f s", pool->name,
-		    (long)w->pid, why, elapsed_s(&w->spawned_at));
+		worker_start_error(w, ex.why);
+	ex.lived_s = elapsed_s(&w->spawned_at);
 
 	/*
 	 * Cancelled tasks at the front may have been skipped, and the next
@@ -910,21 +844,15 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	}
 	if (task != NULL) {
 		TAILQ_REMOVE(&w->inflight, task, entry);
-		w->ninflight--;
+		ex.task = task;
+		ex.ran_s = task_ran_s(task);
 	}
-	pool_requeue(pool, &w->inflight);
-	if (task != NULL) {
-		ran = task_ran_s(task);
-		metrics_task_ran(pool, task, clock_now_us());
-		if (w->kill_code != 0)	/* it was killed */
-			task_fail(task, w->kill_code, "%s", w->kill_reason);
-		else
-			worker_task_crashed(w, task, why, ran, ru);
-	}
+	ex.unstarted = &w->inflight;
+	ex.kill_code = w->kill_code;
+	ex.kill_reason = w->kill_reason;
 	w->ninflight = 0;
 	w->pid = -1;
-	TAILQ_REMOVE(&pool->workers, w, entry);
-	pool_worker_gone(pool, w, unexpected);
+	pool_worker_exited(w->pool, w, &ex);
 	worker_free(w);
 }
 
