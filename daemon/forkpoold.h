@@ -400,7 +400,6 @@ void		 clock_arm_ms(struct event *ev, uint64_t ms);
 int		 master_run(struct config *conf, const char *socket_path);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
-void		 master_reap(void);
 int		 master_fd_reserve_use(void);
 __attribute__((noreturn))
 void		 master_fatal(const char *fmt, ...)
@@ -506,7 +505,6 @@ void		 pool_dispatch(struct pool *pool);
 unsigned int	 pool_prefetch(const struct pool *pool);
 void		 pool_task_ran(struct pool *pool, const struct task *task);
 void		 pool_unqueue(struct task *task);
-void		 pool_fail_queue(struct pool *pool, int code, const char *text);
 void		 pool_reconcile(struct pool *pool);
 void		 pool_set_gen(struct pool *pool, struct gen *gen);
 void		 pool_remove(struct pool *pool);
@@ -526,11 +524,8 @@ void		 worker_reaped(struct worker *w, int status,
 struct worker	*worker_find(pid_t pid);
 void		 worker_kill(struct worker *w, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
-void		 worker_close(struct worker *w);
 void		 worker_retire(struct worker *w);
-void		 worker_free(struct worker *w);
 void		 worker_recycle(struct worker *w);
-void		 worker_status_str(int status, char *buf, size_t len);
 int		 worker_can_take(const struct worker *w, unsigned int prefetch);
 int		 worker_is_idle(const struct worker *w);
 int		 worker_is_serving(const struct worker *w);

@@ -23,6 +23,8 @@
 
 struct master	*master;
 
+static void	master_reap(void);
+
 static struct event	*sig_events[5];
 static struct event	*tick_ev;
 static struct event	*start_ev;
@@ -380,7 +382,7 @@ master_kill_leftovers(pid_t pgid)
  * Each is looked at before it is reaped, so that its group can be killed
  * while its pid is still ours.
  */
-void
+static void
 master_reap(void)
 {
 	struct rusage	 ru;

@@ -34,7 +34,7 @@ struct output {
 	struct event	*ev;		/* reads fd */
 	struct evbuffer	*in;		/* what is not a whole line yet */
 	struct event	*timer;		/* reports dropped lines */
-	uint64_t	 window;	/* when this second of the limit began */
+	uint64_t	 window;	/* this second of the limit began */
 	unsigned int	 lines;		/* logged in it */
 	unsigned int	 dropped;	/* and dropped */
 	int		 skipping;	/* the rest of a line past the cut */

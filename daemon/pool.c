@@ -376,7 +376,7 @@ pool_requeue(struct pool *pool, struct task_list *tasks)
 }
 
 /* Answer every queued task with code (stop, or a pool that cannot start). */
-void
+static void
 pool_fail_queue(struct pool *pool, int code, const char *text)
 {
 	struct task	*task;

@@ -34,6 +34,8 @@ static void	worker_close_cb(void *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_slow_cb(evutil_socket_t, short, void *);
 static void	worker_check_quota(struct worker *);
+static void	worker_close(struct worker *);
+static void	worker_free(struct worker *);
 
 /*
  * Ready, and room for one more task of its pool's prefetch.  A worker
@@ -121,7 +123,7 @@ worker_shown_name(enum worker_shown shown)
 }
 
 /* "killed by SIGSEGV (core dumped)" or "exited with status 3". */
-void
+static void
 worker_status_str(int status, char *buf, size_t len)
 {
 	const char	*name;
@@ -747,7 +749,7 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
  * Close the channel; a worker reading it then sees EOF and exits.  A worker
  * still serving whose channel closes takes no task any more.
  */
-void
+static void
 worker_close(struct worker *w)
 {
 	if (w->conn == NULL)
@@ -879,7 +881,7 @@ worker_find(pid_t pid)
 	return (worker_find_in(&master->draining, pid));
 }
 
-void
+static void
 worker_free(struct worker *w)
 {
 	worker_close(w);
