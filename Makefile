@@ -84,6 +84,7 @@ LIB_SRCS	:= \
 DAEMON_SRCS	:= \
 	daemon/child.c \
 	daemon/client.c \
+	daemon/clock.c \
 	daemon/config.c \
 	daemon/config_value.c \
 	daemon/conn.c \
@@ -97,6 +98,7 @@ DAEMON_SRCS	:= \
 	daemon/master.c \
 	daemon/metrics.c \
 	daemon/module.c \
+	daemon/output.c \
 	daemon/pool.c \
 	daemon/quarantine.c \
 	daemon/reload.c \
@@ -142,12 +144,14 @@ TEST_PROGRAMS	:= $(B)/tests/programs/cupper \
 
 # Unit suites link these daemon objects without main.c.
 TEST_DAEMON_SRCS := \
+	daemon/clock.c \
 	daemon/config.c \
 	daemon/config_value.c \
 	daemon/ids.c \
 	daemon/quarantine.c \
 	daemon/intensity.c \
 	daemon/log.c \
+	daemon/output.c \
 	daemon/taskmap.c \
 	daemon/xmalloc.c
 
@@ -157,6 +161,7 @@ TEST_SRCS	:= \
 	tests/check_config.c \
 	tests/check_intensity.c \
 	tests/check_taskmap.c \
+	tests/check_output.c \
 	tests/check_client_lib.c \
 	tests/check_daemon.c \
 	tests/check_errors.c \

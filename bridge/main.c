@@ -28,7 +28,7 @@ void		 sdnotify_start(struct event_base *base);
 void		 sdnotify_stop(void);
 void		 sdnotify_send(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
-uint64_t	 master_now_ms(void);
+uint64_t	 clock_now_ms(void);
 
 struct event_base	*bridge_base;
 struct bridge_conf	*bridge_conf;
@@ -63,9 +63,9 @@ bridge_now_ms(void)
 	return (bridge_clock_ms(CLOCK_MONOTONIC));
 }
 
-/* sdnotify.c asks the loop's clock by the master's name for it. */
+/* sdnotify.c asks for the loop's clock by its name in the daemon (clock.c). */
 uint64_t
-master_now_ms(void)
+clock_now_ms(void)
 {
 	return (bridge_now_ms());
 }

@@ -247,7 +247,7 @@ client_linger(struct client *c)
 {
 	c->closing = 1;
 	c->lingering = 1;
-	master_arm_ms(c->close_ev, LINGER_MS);
+	clock_arm_ms(c->close_ev, LINGER_MS);
 }
 
 /* A reply's header, into buf. */
@@ -642,7 +642,7 @@ client_read_frames(struct client *c)
 		evtimer_del(c->partial_ev);
 	else if ((progress || !evtimer_pending(c->partial_ev, NULL)) &&
 	    master->conf->client_timeout_ms > 0)
-		master_arm_ms(c->partial_ev, master->conf->client_timeout_ms);
+		clock_arm_ms(c->partial_ev, master->conf->client_timeout_ms);
 }
 
 static void

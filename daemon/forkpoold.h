@@ -130,7 +130,7 @@ struct task {
 	uint8_t		*body;		/* pool name then payload, as sent */
 	uint32_t	 len;		/* of body */
 	uint32_t	 cap;		/* frame's size, kept for reuse */
-	uint64_t	 queued_us;	/* master_now_us() */
+	uint64_t	 queued_us;	/* clock_now_us() */
 	uint64_t	 started_us;
 	uint64_t	 held_len;	/* its body, counted in master->held */
 	uint64_t	*held_by;	/* and in its client's count, or NULL */
@@ -198,18 +198,28 @@ struct worker {
 	char		 kill_reason[192];	/* ... and the error's text */
 	struct event	*timer;		/* task_timeout, or start_timeout */
 	struct event	*slow_timer;	/* slow_task */
-	struct conn	*out;		/* a program's stdout and stderr */
-	uint64_t	 out_window;	/* its log lines' rate limit */
-	unsigned int	 out_lines;
-	unsigned int	 out_dropped;
-	int		 out_skipping;	/* the rest of a line past the cut */
-	struct event	*out_timer;	/* reports dropped lines */
-	char		 out_last[3][160];	/* its last lines, for errors */
-	unsigned int	 out_nlast;
+	struct output	*out;		/* its stdout and stderr, logged */
 	struct timeval	 spawned_at;
 	char		 start_error[256];	/* sent by a worker that failed */
 };
 TAILQ_HEAD(worker_list, worker);
+
+/*
+ * A worker's end, as worker.c reports it to the pool, which decides
+ * (pool_worker_exited): what becomes of its tasks, and of the pool.
+ */
+struct worker_exit {
+	pid_t		 pid;
+	char		 why[64];	/* "killed by SIGSEGV", "exited ..." */
+	int		 unexpected;	/* held against restart intensity */
+	double		 lived_s;	/* since it was forked */
+	struct task	*task;		/* the one it was running, or NULL */
+	double		 ran_s;		/* ... for this long */
+	const struct rusage *ru;
+	int		 kill_code;	/* we killed it: task's code; or 0 */
+	const char	*kill_reason;	/* ... and the error's text */
+	struct task_list *unstarted;	/* prefetched, never started */
+};
 
 /* A task's fingerprint: XXH3-128 of its pool name and payload. */
 struct fp_fingerprint {
@@ -380,14 +390,16 @@ void		*taskmap_find(const struct taskmap *map, uint64_t id);
 void		*taskmap_remove(struct taskmap *map, uint64_t id);
 size_t		 taskmap_count(const struct taskmap *map);
 
+/* clock.c: the loop's clock, read once per turn. */
+void		 clock_turn(void);
+uint64_t	 clock_now_us(void);
+uint64_t	 clock_now_ms(void);
+void		 clock_arm_ms(struct event *ev, uint64_t ms);
+
 /* master.c */
 int		 master_run(struct config *conf, const char *socket_path);
-uint64_t	 master_now_ms(void);
-uint64_t	 master_now_us(void);
-void		 master_arm_ms(struct event *ev, uint64_t ms);
 void		 master_pool_ready(struct pool *pool);
 void		 master_check_stopped(void);
-void		 master_reap(void);
 int		 master_fd_reserve_use(void);
 __attribute__((noreturn))
 void		 master_fatal(const char *fmt, ...)
@@ -485,24 +497,21 @@ void		 reload_failed(const char *fmt, ...)
 /* pool.c */
 struct pool	*pool_create(struct gen *gen);
 struct pool	*pool_find(const char *name, size_t len);
-int		 pool_log_allowed(struct pool *pool);
 struct share	*pool_share(struct pool *pool, struct client *c,
 		    struct share_list *list);
 void		 pool_share_free(struct share *share);
-int		 pool_submit(struct pool *pool, struct task *task);
+void		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
 unsigned int	 pool_prefetch(const struct pool *pool);
-void		 pool_task_timed(struct pool *pool, uint64_t us);
+void		 pool_task_ran(struct pool *pool, const struct task *task);
 void		 pool_unqueue(struct task *task);
-void		 pool_requeue(struct pool *pool, struct task_list *tasks);
-void		 pool_requeue_task(struct pool *pool, struct task *task);
-void		 pool_fail_queue(struct pool *pool, int code, const char *text);
 void		 pool_reconcile(struct pool *pool);
 void		 pool_set_gen(struct pool *pool, struct gen *gen);
 void		 pool_remove(struct pool *pool);
 void		 pool_worker_ready(struct pool *pool, struct worker *w);
-void		 pool_worker_gone(struct pool *pool, struct worker *w,
-		    int unexpected);
+void		 pool_worker_answered(struct pool *pool, struct worker *w);
+void		 pool_worker_exited(struct pool *pool, struct worker *w,
+		    const struct worker_exit *ex);
 void		 pool_stop(struct pool *pool);
 void		 pool_free(struct pool *pool);
 
@@ -515,11 +524,8 @@ void		 worker_reaped(struct worker *w, int status,
 struct worker	*worker_find(pid_t pid);
 void		 worker_kill(struct worker *w, int code, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
-void		 worker_close(struct worker *w);
 void		 worker_retire(struct worker *w);
-void		 worker_free(struct worker *w);
 void		 worker_recycle(struct worker *w);
-void		 worker_status_str(int status, char *buf, size_t len);
 int		 worker_can_take(const struct worker *w, unsigned int prefetch);
 int		 worker_is_idle(const struct worker *w);
 int		 worker_is_serving(const struct worker *w);
@@ -529,6 +535,16 @@ int		 worker_was_ready(const struct worker *w);
 enum worker_shown worker_shown(const struct worker *w);
 const char	*worker_shown_name(enum worker_shown shown);
 long		 worker_rss(pid_t pid);
+
+/* output.c: a worker's stdout and stderr, logged line by line. */
+struct output;
+struct output	*output_new(struct event_base *base, int fd,
+		    const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+void		 output_end(struct output *out);
+void		 output_last_words(const struct output *out, char *buf,
+		    size_t len);
+void		 output_free(struct output *out);
 
 /* child.c: runs only in a forked worker. */
 __attribute__((noreturn))

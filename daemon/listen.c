@@ -329,7 +329,7 @@ listen_accept_cb(evutil_socket_t lfd, short events, void *arg)
 			return;
 		}
 		if (client_count() >= master->conf->max_clients) {
-			now = master_now_ms();
+			now = clock_now_ms();
 			if (now - last_refusal_log >= 1000) {
 				log_warnx("refusing a client: max_clients "
 				    "(%u) are connected",

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "forkpoold.h"
@@ -24,12 +23,12 @@
 
 struct master	*master;
 
+static void	master_reap(void);
+
 static struct event	*sig_events[5];
 static struct event	*tick_ev;
 static struct event	*start_ev;
 static int		 clients_closed;
-static uint64_t		 now_us;	/* this turn of the loop's clock */
-static int		 now_valid;	/* read it in this turn already */
 
 /* A burst of this many bytes held, once gone, is given back (malloc_trim). */
 #define TRIM_BURST	(32ULL * 1024 * 1024)
@@ -70,11 +69,11 @@ master_fd_reserve_use(void)
 			fd_reserve[i] = -1;
 			freed = 1;
 		}
-	if (master_now_ms() - fd_reserve_warned >= 10000) {
+	if (clock_now_ms() - fd_reserve_warned >= 10000) {
 		log_warnx("out of descriptors (RLIMIT_NOFILE); using the "
 		    "reserve to start a worker: raise the limit or lower "
 		    "max_clients");
-		fd_reserve_warned = master_now_ms();
+		fd_reserve_warned = clock_now_ms();
 	}
 	return (freed);
 }
@@ -104,41 +103,6 @@ master_start_cb(evutil_socket_t fd, short events, void *arg)
 			    "they did not say they were ready");
 }
 
-/* Add a timer event to fire ms milliseconds from now. */
-void
-master_arm_ms(struct event *ev, uint64_t ms)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
-/*
- * The monotonic clock in microseconds, read at most once per turn of the
- * loop: every task answered in one turn is stamped alike, and the hot path
- * costs one clock read per wake-up rather than several per task.
- */
-uint64_t
-master_now_us(void)
-{
-	struct timespec	ts;
-
-	if (!now_valid) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now_us = (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-		now_valid = 1;
-	}
-	return (now_us);
-}
-
-uint64_t
-master_now_ms(void)
-{
-	return (master_now_us() / 1000);
-}
-
 /*
  * The loop, one turn at a time: after each turn's callbacks, everything
  * they queued for every connection leaves in one write each (conn.c), and
@@ -148,7 +112,7 @@ static void
 master_loop(void)
 {
 	for (;;) {
-		now_valid = 0;
+		clock_turn();
 		if (event_base_loop(master->base, EVLOOP_ONCE) != 0)
 			break;
 		conn_flush_all();
@@ -271,8 +235,8 @@ master_tick_cb(evutil_socket_t fd, short events, void *arg)
 			    pool->name);
 	}
 	if (master->stopping) {
-		left = master->stop_deadline_ms > master_now_ms() ?
-		    master->stop_deadline_ms - master_now_ms() : 0;
+		left = master->stop_deadline_ms > clock_now_ms() ?
+		    master->stop_deadline_ms - clock_now_ms() : 0;
 		sdnotify_send("EXTEND_TIMEOUT_USEC=%llu",
 		    (unsigned long long)(left + 5000) * 1000);
 		snprintf(line, sizeof(line), "stopping: %u workers left, "
@@ -338,7 +302,7 @@ master_stop(int sig)
 	}
 	log_info("received SIG%s; stopping (running tasks have %.3f s)",
 	    sigabbrev_np(sig), ms / 1000.0);
-	master->stop_deadline_ms = master_now_ms() + ms;
+	master->stop_deadline_ms = clock_now_ms() + ms;
 	sdnotify_send("STOPPING=1\nSTATUS=stopping\nEXTEND_TIMEOUT_USEC=%llu",
 	    (unsigned long long)(ms + 5000) * 1000);
 	master->stopping = 1;
@@ -350,7 +314,7 @@ master_stop(int sig)
 	/* After the workers' deadline, one more for unread replies. */
 	master->stop_timer = evtimer_new(master->base, master_stop_timer_cb,
 	    NULL);
-	master_arm_ms(master->stop_timer, ms);
+	clock_arm_ms(master->stop_timer, ms);
 	master_check_stopped();
 }
 
@@ -418,7 +382,7 @@ master_kill_leftovers(pid_t pgid)
  * Each is looked at before it is reaped, so that its group can be killed
  * while its pid is still ours.
  */
-void
+static void
 master_reap(void)
 {
 	struct rusage	 ru;
@@ -584,7 +548,7 @@ master_run(struct config *conf, const char *socket_path)
 		pool_reconcile(pool);
 	}
 	/* A worker killed at its start_timeout is reaped just after. */
-	master_arm_ms(start_ev, start_ms + 500);
+	clock_arm_ms(start_ev, start_ms + 500);
 	master_loop();
 
 	master_cleanup();

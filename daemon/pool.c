@@ -3,9 +3,10 @@
  * its own queue in the pool (a share); dispatch takes the first task of the
  * share whose turn it is (round robin between shares, first in first out
  * within one) and hands it to the least loaded worker that has room (up to
- * prefetch tasks each).  Replacements after an unexpected exit are decided
- * here, throttled by restart intensity so a pool whose workers keep dying
- * backs off instead of fork-looping.
+ * prefetch tasks each).  When a worker exits (worker.c reports how), the
+ * pool decides: its tasks are requeued, retried or answered, and it is
+ * replaced, throttled by restart intensity so a pool whose workers keep
+ * dying backs off instead of fork-looping.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@ static void	pool_quiet_cb(evutil_socket_t, short, void *);
 static void	pool_free_cb(evutil_socket_t, short, void *);
 static void	pool_unavail_cb(evutil_socket_t, short, void *);
 static void	pool_watch(struct pool *);
+static void	pool_worker_gone(struct pool *, struct worker *, int);
 
 /* A pool serving gen (whose reference it takes); not started yet. */
 struct pool *
@@ -78,7 +80,7 @@ pool_create(struct gen *gen)
 	    pool->free_ev == NULL || pool->unavail_timer == NULL)
 		fatalx("pool: event_new");
 	/* It has start_timeout to bring up a first worker. */
-	master_arm_ms(pool->unavail_timer, pc->start_timeout_ms);
+	clock_arm_ms(pool->unavail_timer, pc->start_timeout_ms);
 	TAILQ_INSERT_TAIL(&master->pools, pool, entry);
 	master->npools++;
 	return (pool);
@@ -100,10 +102,10 @@ pool_find(const char *name, size_t len)
  * Rate-limit a pool's spawn and exit lines so a crash loop cannot fill the
  * disk: 1 when this line may be logged.
  */
-int
+static int
 pool_log_allowed(struct pool *pool)
 {
-	uint64_t	now = master_now_ms();
+	uint64_t	now = clock_now_ms();
 
 	if (now - pool->log_window_start >= LOG_WINDOW_MS) {
 		if (pool->log_suppressed > 0)
@@ -154,7 +156,7 @@ pool_prefetch(const struct pool *pool)
  * one read share the time of that read between them): fold it into the
  * average and choose prefetch = auto again.
  */
-void
+static void
 pool_task_timed(struct pool *pool, uint64_t us)
 {
 	uint64_t	avg, p;
@@ -170,6 +172,16 @@ pool_task_timed(struct pool *pool, uint64_t us)
 	pool->auto_prefetch = p < 1 ? 1 : p > AUTO_MAX ? AUTO_MAX : p;
 }
 
+/* A task was answered: its time goes to the metrics and to auto prefetch. */
+void
+pool_task_ran(struct pool *pool, const struct task *task)
+{
+	uint64_t	now = clock_now_us();
+
+	metrics_task_ran(pool, task, now);
+	pool_task_timed(pool, now - task->started_us);
+}
+
 /*
  * While the pool holds a quarantine, every task is fingerprinted before it
  * may reach a worker; a quarantined one is answered at once.  With nothing
@@ -183,7 +195,7 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	uint64_t			 now;
 
 	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine) ||
-	    quarantine_count(pool->quarantine, now = master_now_ms()) == 0)
+	    quarantine_count(pool->quarantine, now = clock_now_ms()) == 0)
 		return (0);
 	fp = quarantine_fingerprint(task->body, task->len);
 	if ((e = quarantine_check(pool->quarantine, fp, now)) == NULL)
@@ -325,7 +337,8 @@ pool_unavail_text(struct pool *pool, char *buf, size_t len)
 	    pool->last_error[0] != '\0' ? pool->last_error : "none yet");
 }
 
-int
+/* A new task: queued and dispatched, or answered at once. */
+void
 pool_submit(struct pool *pool, struct task *task)
 {
 	char	text[512];
@@ -333,21 +346,13 @@ pool_submit(struct pool *pool, struct task *task)
 	if (pool->unavailable) {
 		pool_unavail_text(pool, text, sizeof(text));
 		task_fail(task, FP_ERR_UNAVAILABLE, "%s", text);
-		return (-1);
+		return;
 	}
 	if (pool_refuse_poison(pool, task))
-		return (-1);
-	task->queued_us = master_now_us();
+		return;
+	task->queued_us = clock_now_us();
 	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
-	return (0);
-}
-
-/* A task that will run again goes back to the front of the queue. */
-void
-pool_requeue_task(struct pool *pool, struct task *task)
-{
-	pool_enqueue(pool, task, 1);
 }
 
 /*
@@ -355,7 +360,7 @@ pool_requeue_task(struct pool *pool, struct task *task)
  * front of their queues in their order.  Those nobody waits for any more
  * (the client left, or cancelled them) are dropped instead.
  */
-void
+static void
 pool_requeue(struct pool *pool, struct task_list *tasks)
 {
 	struct task	*task;
@@ -371,7 +376,7 @@ pool_requeue(struct pool *pool, struct task_list *tasks)
 }
 
 /* Answer every queued task with code (stop, or a pool that cannot start). */
-void
+static void
 pool_fail_queue(struct pool *pool, int code, const char *text)
 {
 	struct task	*task;
@@ -482,21 +487,27 @@ pool_reconcile(struct pool *pool)
 static int
 pool_spawn(struct pool *pool)
 {
-	unsigned int	delay;
+	struct worker	*w;
+	unsigned int	 delay;
 
-	if (worker_spawn(pool) != NULL) {
+	if ((w = worker_spawn(pool)) != NULL) {
+		TAILQ_INSERT_TAIL(&pool->workers, w, entry);
+		pool->nworkers++;
 		pool->spawn_failures = 0;
+		if (pool_log_allowed(pool))
+			log_info("pool %s: worker %ld started", pool->name,
+			    (long)w->pid);
 		return (1);
 	}
 	pool->spawn_failures++;
-	delay = intensity_exit(pool->intensity, master_now_ms());
+	delay = intensity_exit(pool->intensity, clock_now_ms());
 	if (delay < SPAWN_RETRY_MS)
 		delay = SPAWN_RETRY_MS;
 	if (pool_log_allowed(pool))
 		log_warnx("pool %s: cannot start a worker (%s); trying again "
 		    "in %u ms", pool->name, pool->last_error, delay);
 	evtimer_del(pool->spawn_timer);
-	master_arm_ms(pool->spawn_timer, delay);
+	clock_arm_ms(pool->spawn_timer, delay);
 	return (0);
 }
 
@@ -524,7 +535,7 @@ pool_watch(struct pool *pool)
 	}
 	if (!pool->unavailable && !master->stopping &&
 	    !evtimer_pending(pool->unavail_timer, NULL))
-		master_arm_ms(pool->unavail_timer, pool->conf->start_timeout_ms);
+		clock_arm_ms(pool->unavail_timer, pool->conf->start_timeout_ms);
 }
 
 static void
@@ -558,6 +569,24 @@ pool_worker_ready(struct pool *pool, struct worker *w)
 	pool_dispatch(pool);
 	if (pool->reshaping)
 		pool_reconcile(pool);
+}
+
+/*
+ * A worker's channel was read: during a stop, one left with nothing to
+ * do goes; otherwise what must go is retired before it is handed another
+ * task, and the queue is dispatched.
+ */
+void
+pool_worker_answered(struct pool *pool, struct worker *w)
+{
+	if (master->stopping) {
+		if (w->ninflight == 0)
+			worker_retire(w);
+		return;
+	}
+	if (pool->reshaping)
+		pool_reconcile(pool);
+	pool_dispatch(pool);
 }
 
 /*
@@ -649,11 +678,87 @@ pool_free_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
+ * The running task died with its worker.  It counts toward quarantine;
+ * with retries left (and not quarantined) it runs again, first in line;
+ * otherwise it is answered WORKER_CRASHED.
+ */
+static void
+pool_task_crashed(struct pool *pool, const struct worker_exit *ex)
+{
+	struct pool_config	*pc = pool->conf;
+	struct task		*task = ex->task;
+	const struct rusage	*ru = ex->ru;
+	struct fp_fingerprint	 fp;
+	char			 note[128] = "";
+	int			 poisoned = 0;
+
+	if (pc->quarantine_after > 0) {
+		fp = quarantine_fingerprint(task->body, task->len);
+		poisoned = quarantine_crash(pool->quarantine, fp,
+		    pc->quarantine_after, pc->quarantine_window_ms,
+		    clock_now_ms());
+		if (poisoned)
+			log_warnx("pool %s: task %016llx%016llx crashed %u "
+			    "workers; quarantined for %.0f s", pool->name,
+			    (unsigned long long)fp.hi,
+			    (unsigned long long)fp.lo, pc->quarantine_after,
+			    pc->quarantine_window_ms / 1000.0);
+	}
+	if (!poisoned && task->client != NULL &&
+	    task->attempts <= pc->retries) {
+		pool->retried++;
+		log_info("pool %s: task %llu will run again: worker %ld %s "
+		    "(attempt %u of %u)", pool->name,
+		    (unsigned long long)task->id, (long)ex->pid, ex->why,
+		    task->attempts, pc->retries + 1);
+		pool_enqueue(pool, task, 1);
+		return;
+	}
+	if (pc->retries > 0)
+		snprintf(note, sizeof(note), "; attempt %u of %u, each crashed "
+		    "its worker", task->attempts, pc->retries + 1);
+	if (poisoned)
+		snprintf(note + strlen(note), sizeof(note) - strlen(note),
+		    "; this task is now quarantined");
+	task_fail(task, FP_ERR_WORKER_CRASHED, "worker %ld %s after %.3f s "
+	    "running the task (cpu %.3f s, max rss %ld KiB)%s", (long)ex->pid,
+	    ex->why, ex->ran_s, ru->ru_utime.tv_sec + ru->ru_stime.tv_sec +
+	    (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6,
+	    ru->ru_maxrss, note);
+}
+
+/*
+ * A worker exited (worker_reaped): the tasks it had not started go back
+ * to the queue; the one it was running is answered with the reason we
+ * killed it, or crashed with it; then the pool replaces it if need be.
+ */
+void
+pool_worker_exited(struct pool *pool, struct worker *w,
+    const struct worker_exit *ex)
+{
+	if (pool_log_allowed(pool))
+		logit(ex->unexpected ? LOG_WARNING : LOG_INFO,
+		    "pool %s: worker %ld %s after %.3f s", pool->name,
+		    (long)ex->pid, ex->why, ex->lived_s);
+	pool_requeue(pool, ex->unstarted);
+	if (ex->task != NULL) {
+		metrics_task_ran(pool, ex->task, clock_now_us());
+		if (ex->kill_code != 0)
+			task_fail(ex->task, ex->kill_code, "%s",
+			    ex->kill_reason);
+		else
+			pool_task_crashed(pool, ex);
+	}
+	TAILQ_REMOVE(&pool->workers, w, entry);
+	pool_worker_gone(pool, w, ex->unexpected);
+}
+
+/*
  * A worker is gone.  At start, a pool that could not bring up one worker
  * is fatal; later, an unexpected exit is replaced, after a back-off when
  * the pool's workers die too often.
  */
-void
+static void
 pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 {
 	unsigned int	delay;
@@ -684,7 +789,7 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 	}
 	if (unexpected) {
 		pool->restarts++;
-		delay = intensity_exit(pool->intensity, master_now_ms());
+		delay = intensity_exit(pool->intensity, clock_now_ms());
 		if (delay > 0 || pool->backoff)
 			pool_backoff(pool, delay);
 	}
@@ -705,8 +810,8 @@ pool_backoff(struct pool *pool, unsigned int delay)
 	pool->backoff = 1;
 	pool->backoff_ms = delay;
 	if (!evtimer_pending(pool->spawn_timer, NULL))
-		master_arm_ms(pool->spawn_timer, delay);
-	master_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
+		clock_arm_ms(pool->spawn_timer, delay);
+	clock_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
 }
 
 static void
@@ -725,8 +830,8 @@ pool_quiet_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (intensity_delay(pool->intensity, master_now_ms()) != 0) {
-		master_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
+	if (intensity_delay(pool->intensity, clock_now_ms()) != 0) {
+		clock_arm_ms(pool->quiet_timer, pool->conf->restart_window_ms);
 		return;
 	}
 	if (pool->backoff)

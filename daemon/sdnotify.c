@@ -262,7 +262,7 @@ static void
 sdnotify_watchdog_cb(evutil_socket_t fd, short events, void *arg)
 {
 	siginfo_t	info;
-	uint64_t	now = master_now_ms();
+	uint64_t	now = clock_now_ms();
 
 	(void)fd;
 	(void)events;
@@ -331,7 +331,7 @@ sdnotify_stop(void)
 void
 sdnotify_status(const char *line)
 {
-	uint64_t	now = master_now_ms();
+	uint64_t	now = clock_now_ms();
 	struct timeval	tv;
 
 	if (notify_fd == -1)

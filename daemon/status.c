@@ -28,7 +28,7 @@ status_worker(const struct worker *w)
 		fatalx("status: json_pack");
 	if (task != NULL)
 		json_object_set_new(obj, "running_ms", json_integer(
-		    (master_now_us() - task->started_us) / 1000));
+		    (clock_now_us() - task->started_us) / 1000));
 	return (obj);
 }
 
@@ -38,7 +38,7 @@ status_quarantine(const struct pool *pool)
 {
 	const struct quarantine_entry	*e;
 	json_t				*list = json_array();
-	uint64_t			 now = master_now_ms();
+	uint64_t			 now = clock_now_ms();
 	unsigned int			 i;
 	char				 hex[33];
 

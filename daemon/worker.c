@@ -29,19 +29,14 @@
 #define COPY_MAX	4096
 /* Results up to this are read in place; larger ones moved as chains. */
 #define INPLACE_MAX	(64 * 1024)
-/* A program's output: lines longer are cut; more per second are dropped. */
-#define OUTPUT_LINE_MAX		1024
-#define OUTPUT_LINES_PER_S	100
 
 static void	worker_read_cb(void *);
 static void	worker_close_cb(void *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_slow_cb(evutil_socket_t, short, void *);
 static void	worker_check_quota(struct worker *);
-static void	worker_output_cb(void *);
-static void	worker_output_close_cb(void *, int);
-static void	worker_output_timer_cb(evutil_socket_t, short, void *);
-static void	worker_output_dropped(struct worker *);
+static void	worker_close(struct worker *);
+static void	worker_free(struct worker *);
 
 /*
  * Ready, and room for one more task of its pool's prefetch.  A worker
@@ -129,7 +124,7 @@ worker_shown_name(enum worker_shown shown)
 }
 
 /* "killed by SIGSEGV (core dumped)" or "exited with status 3". */
-void
+static void
 worker_status_str(int status, char *buf, size_t len)
 {
 	const char	*name;
@@ -163,7 +158,7 @@ elapsed_s(const struct timeval *since)
 static double
 task_ran_s(const struct task *task)
 {
-	return ((master_now_us() - task->started_us) / 1e6);
+	return ((clock_now_us() - task->started_us) / 1e6);
 }
 
 /*
@@ -244,11 +239,8 @@ worker_spawn(struct pool *pool)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
 	close(out[1]);
-	w->out = conn_new(out[0], worker_output_cb, NULL,
-	    worker_output_close_cb, w);
-	w->out_timer = evtimer_new(master->base, worker_output_timer_cb, w);
-	if (w->out_timer == NULL)
-		fatalx("worker: evtimer_new");
+	w->out = output_new(master->base, out[0], "pool %s: worker %ld",
+	    pool->name, (long)pid);
 	/*
 	 * No setpgid here: the child makes its own session (setsid), which
 	 * a process already made a group leader cannot.  A kill before it
@@ -270,129 +262,9 @@ worker_spawn(struct pool *pool)
 	w->slow_timer = evtimer_new(master->base, worker_slow_cb, w);
 	if (w->timer == NULL || w->slow_timer == NULL)
 		fatalx("worker: evtimer_new");
-	TAILQ_INSERT_TAIL(&pool->workers, w, entry);
-	pool->nworkers++;
 	/* It has start_timeout to say PONG. */
-	master_arm_ms(w->timer, w->gen->conf->start_timeout_ms);
-	if (pool_log_allowed(pool))
-		log_info("pool %s: worker %ld started", pool->name, (long)pid);
+	clock_arm_ms(w->timer, w->gen->conf->start_timeout_ms);
 	return (w);
-}
-
-/* Keep a program's last lines: a failed start quotes them. */
-static void
-worker_output_keep(struct worker *w, const char *line)
-{
-	unsigned int	i;
-
-	if (w->out_nlast == 3) {
-		for (i = 0; i < 2; i++)
-			memcpy(w->out_last[i], w->out_last[i + 1],
-			    sizeof(w->out_last[i]));
-		w->out_nlast = 2;
-	}
-	/* Cut to fit: an error message quotes only the start of each. */
-	snprintf(w->out_last[w->out_nlast++], sizeof(w->out_last[0]), "%.*s",
-	    (int)sizeof(w->out_last[0]) - 1, line);
-}
-
-/*
- * Log one line a program printed, rate-limited per worker so a chatty
- * program cannot flood the log.
- */
-static void
-worker_output_line(struct worker *w, const char *line)
-{
-	uint64_t	now = master_now_ms();
-	struct timeval	tv;
-
-	worker_output_keep(w, line);
-	if (now - w->out_window >= 1000) {
-		evtimer_del(w->out_timer);
-		worker_output_dropped(w);
-		w->out_window = now;
-		w->out_lines = 0;
-	}
-	if (w->out_lines++ < OUTPUT_LINES_PER_S) {
-		log_info("pool %s: worker %ld: %s", w->pool->name,
-		    (long)w->pid, line);
-		return;
-	}
-	/* Say how many were dropped when the second is up, even if quiet. */
-	if (w->out_dropped++ == 0) {
-		tv.tv_sec = 0;
-		tv.tv_usec = (1000 - (now - w->out_window)) * 1000;
-		evtimer_add(w->out_timer, &tv);
-	}
-}
-
-static void
-worker_output_dropped(struct worker *w)
-{
-	if (w->out_dropped > 0)
-		log_warnx("pool %s: worker %ld: %u lines of output dropped",
-		    w->pool->name, (long)w->pid, w->out_dropped);
-	w->out_dropped = 0;
-}
-
-static void
-worker_output_timer_cb(evutil_socket_t fd, short events, void *arg)
-{
-	(void)fd;
-	(void)events;
-	worker_output_dropped(arg);
-}
-
-/*
- * Whole lines of output.  A line longer than OUTPUT_LINE_MAX is logged
- * once, cut there, and the rest of it skipped up to its newline, however
- * the pipe delivered it.
- */
-static void
-worker_output_read(struct worker *w, int at_eof)
-{
-	struct evbuffer		*in = conn_input(w->out);
-	struct evbuffer_ptr	 nl;
-	char			 buf[OUTPUT_LINE_MAX + 1];
-	size_t			 len, n;
-
-	for (;;) {
-		nl = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-		len = nl.pos == -1 ? evbuffer_get_length(in) : (size_t)nl.pos;
-		if (nl.pos == -1 && len < OUTPUT_LINE_MAX && !(at_eof &&
-		    len > 0))
-			return;
-		n = len < OUTPUT_LINE_MAX ? len : OUTPUT_LINE_MAX;
-		evbuffer_remove(in, buf, n);
-		buf[n] = '\0';
-		if (!w->out_skipping)
-			worker_output_line(w, buf);
-		/* Past the cut: drop the rest of the line as it comes. */
-		evbuffer_drain(in, len - n);
-		if (nl.pos == -1) {
-			w->out_skipping = !at_eof;
-			return;
-		}
-		evbuffer_drain(in, 1);		/* the newline */
-		w->out_skipping = 0;
-	}
-}
-
-static void
-worker_output_cb(void *arg)
-{
-	worker_output_read(arg, 0);
-}
-
-static void
-worker_output_close_cb(void *arg, int err)
-{
-	struct worker	*w = arg;
-
-	(void)err;
-	worker_output_read(w, 1);
-	conn_free(w->out);
-	w->out = NULL;
 }
 
 /*
@@ -413,14 +285,14 @@ worker_arm(struct worker *w)
 			w->state = WORKER_IDLE;
 		return;
 	}
-	task->started_us = master_now_us();
+	task->started_us = clock_now_us();
 	task->attempts++;
 	if (w->state == WORKER_IDLE)
 		w->state = WORKER_BUSY;
 	if (slow > 0 && !evtimer_pending(w->slow_timer, NULL))
-		master_arm_ms(w->slow_timer, slow);
+		clock_arm_ms(w->slow_timer, slow);
 	if (ms > 0 && !evtimer_pending(w->timer, NULL))
-		master_arm_ms(w->timer, ms);
+		clock_arm_ms(w->timer, ms);
 }
 
 /*
@@ -430,7 +302,7 @@ worker_arm(struct worker *w)
 static int
 worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
 {
-	uint64_t	ran = master_now_us() - task->started_us;
+	uint64_t	ran = clock_now_us() - task->started_us;
 
 	/*
 	 * Also covers libevent's coarse clock, which may fire a few ms
@@ -438,7 +310,7 @@ worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
 	 */
 	if (ran >= limit_ms * 1000)
 		return (1);
-	master_arm_ms(ev, limit_ms - ran / 1000 + 1);
+	clock_arm_ms(ev, limit_ms - ran / 1000 + 1);
 	return (0);
 }
 
@@ -596,8 +468,7 @@ worker_answered(struct worker *w)
 	TAILQ_REMOVE(&w->inflight, task, entry);
 	w->ninflight--;
 	w->tasks++;
-	metrics_task_ran(w->pool, task, master_now_us());
-	pool_task_timed(w->pool, master_now_us() - task->started_us);
+	pool_task_ran(w->pool, task);
 	worker_arm(w);
 	if (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
 		worker_check_quota(w);
@@ -633,7 +504,7 @@ worker_startup_frame(struct worker *w, const struct fp_hdr *hdr,
 			return (0);
 		evtimer_del(w->timer);
 		w->state = WORKER_IDLE;
-		w->ready_ms = master_now_ms();
+		w->ready_ms = clock_now_ms();
 		pool_worker_ready(w->pool, w);
 		return (0);
 	}
@@ -767,19 +638,10 @@ static void
 worker_read_cb(void *arg)
 {
 	struct worker	*w = arg;
-	struct pool	*pool = w->pool;
 
 	if (worker_read_frames(w) == -1)
 		return;
-	if (master->stopping) {
-		if (w->ninflight == 0)
-			worker_retire(w);
-		return;
-	}
-	/* Retire what must go before it is handed another task. */
-	if (pool->reshaping)
-		pool_reconcile(pool);
-	pool_dispatch(pool);
+	pool_worker_answered(w->pool, w);
 }
 
 /* The grace a worker whose channel closed has to exit before it is killed. */
@@ -800,7 +662,7 @@ worker_close_cb(void *arg, int err)
 	worker_close(w);
 	if (w->state == WORKER_LOST) {
 		evtimer_del(w->slow_timer);
-		master_arm_ms(w->timer, LOST_GRACE_MS);
+		clock_arm_ms(w->timer, LOST_GRACE_MS);
 	}
 }
 
@@ -833,7 +695,7 @@ worker_timer_cb(evutil_socket_t fd, short events, void *arg)
 		if (worker_read_frames(w) == -1)
 			return;
 		if (TAILQ_FIRST(&w->inflight) != task) {
-			pool_dispatch(w->pool);
+			pool_worker_answered(w->pool, w);
 			return;
 		}
 	}
@@ -878,7 +740,7 @@ worker_slow_cb(evutil_socket_t fd, short events, void *arg)
  * Close the channel; a worker reading it then sees EOF and exits.  A worker
  * still serving whose channel closes takes no task any more.
  */
-void
+static void
 worker_close(struct worker *w)
 {
 	if (w->conn == NULL)
@@ -918,88 +780,29 @@ worker_drain(struct worker *w)
 		worker_close(w);
 }
 
-/* What a program printed before it died is in the pipe: log it now. */
-static void
-worker_output_drain(struct worker *w)
-{
-	conn_read_now(w->out);
-	worker_output_read(w, 1);
-}
-
 /* Why a worker died before it was ready, with its last words if any. */
 static void
 worker_start_error(struct worker *w, const char *why)
 {
-	size_t		off;
-	unsigned int	i;
+	size_t	off;
 
 	off = snprintf(w->start_error, sizeof(w->start_error), "worker %ld "
 	    "%s before it was ready", (long)w->pid, why);
-	for (i = 0; i < w->out_nlast && off < sizeof(w->start_error); i++)
-		off += snprintf(w->start_error + off, sizeof(w->start_error) -
-		    off, "%s%s", i == 0 ? "; its last output: " : " | ",
-		    w->out_last[i]);
+	if (off < sizeof(w->start_error))
+		output_last_words(w->out, w->start_error + off,
+		    sizeof(w->start_error) - off);
 }
 
 /*
- * The running task died with its worker.  It counts toward quarantine;
- * with retries left (and not quarantined) it runs again, first in line;
- * otherwise it is answered WORKER_CRASHED.
+ * The worker's process has exited: read what it left, then tell its pool,
+ * which answers or requeues its tasks and decides what comes next.
  */
-static void
-worker_task_crashed(struct worker *w, struct task *task, const char *why,
-    double ran, const struct rusage *ru)
-{
-	struct pool		*pool = w->pool;
-	struct pool_config	*pc = pool->conf;
-	struct fp_fingerprint	 fp;
-	char			 note[128] = "";
-	int			 poisoned = 0;
-
-	if (pc->quarantine_after > 0) {
-		fp = quarantine_fingerprint(task->body, task->len);
-		poisoned = quarantine_crash(pool->quarantine, fp,
-		    pc->quarantine_after, pc->quarantine_window_ms,
-		    master_now_ms());
-		if (poisoned)
-			log_warnx("pool %s: task %016llx%016llx crashed %u "
-			    "workers; quarantined for %.0f s", pool->name,
-			    (unsigned long long)fp.hi,
-			    (unsigned long long)fp.lo, pc->quarantine_after,
-			    pc->quarantine_window_ms / 1000.0);
-	}
-	if (!poisoned && task->client != NULL &&
-	    task->attempts <= pc->retries) {
-		pool->retried++;
-		log_info("pool %s: task %llu will run again: worker %ld %s "
-		    "(attempt %u of %u)", pool->name,
-		    (unsigned long long)task->id, (long)w->pid, why,
-		    task->attempts, pc->retries + 1);
-		pool_requeue_task(pool, task);
-		return;
-	}
-	if (pc->retries > 0)
-		snprintf(note, sizeof(note), "; attempt %u of %u, each crashed "
-		    "its worker", task->attempts, pc->retries + 1);
-	if (poisoned)
-		snprintf(note + strlen(note), sizeof(note) - strlen(note),
-		    "; this task is now quarantined");
-	task_fail(task, FP_ERR_WORKER_CRASHED, "worker %ld %s after %.3f s "
-	    "running the task (cpu %.3f s, max rss %ld KiB)%s", (long)w->pid,
-	    why, ran, ru->ru_utime.tv_sec + ru->ru_stime.tv_sec +
-	    (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6,
-	    ru->ru_maxrss, note);
-}
-
-/* The worker's process has exited: answer its task, let the pool decide. */
 void
 worker_reaped(struct worker *w, int status, const struct rusage *ru)
 {
-	struct pool	*pool = w->pool;
-	struct task	*task;
-	char		 why[64];
-	double		 ran = 0;
-	int		 unexpected, asked;
+	struct worker_exit	 ex = { .pid = w->pid, .ru = ru };
+	struct task		*task;
+	int			 asked;
 
 	asked = w->state == WORKER_STOPPING;
 	w->state = WORKER_EXITED;	/* no dispatch to it while drained */
@@ -1012,23 +815,15 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	 * still counts, so a program that exits at once cannot fork-loop.
 	 * Read after the drain, so that its last result is not in flight.
 	 */
-	unexpected = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	ex.unexpected = !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    (!asked && (w->ninflight != 0 || w->tasks == 0));
 	evtimer_del(w->timer);
 	evtimer_del(w->slow_timer);
-	worker_status_str(status, why, sizeof(why));
-	if (w->out != NULL)
-		worker_output_drain(w);
-	if (w->out_timer != NULL) {
-		evtimer_del(w->out_timer);
-		worker_output_dropped(w);	/* while its pid is known */
-	}
+	worker_status_str(status, ex.why, sizeof(ex.why));
+	output_end(w->out);
 	if (!worker_was_ready(w) && w->start_error[0] == '\0')
-		worker_start_error(w, why);
-	if (pool_log_allowed(pool))
-		logit(unexpected ? LOG_WARNING : LOG_INFO,
-		    "pool %s: worker %ld %s after %.3f s", pool->name,
-		    (long)w->pid, why, elapsed_s(&w->spawned_at));
+		worker_start_error(w, ex.why);
+	ex.lived_s = elapsed_s(&w->spawned_at);
 
 	/*
 	 * Cancelled tasks at the front may have been skipped, and the next
@@ -1042,21 +837,15 @@ worker_reaped(struct worker *w, int status, const struct rusage *ru)
 	}
 	if (task != NULL) {
 		TAILQ_REMOVE(&w->inflight, task, entry);
-		w->ninflight--;
+		ex.task = task;
+		ex.ran_s = task_ran_s(task);
 	}
-	pool_requeue(pool, &w->inflight);
-	if (task != NULL) {
-		ran = task_ran_s(task);
-		metrics_task_ran(pool, task, master_now_us());
-		if (w->kill_code != 0)	/* it was killed */
-			task_fail(task, w->kill_code, "%s", w->kill_reason);
-		else
-			worker_task_crashed(w, task, why, ran, ru);
-	}
+	ex.unstarted = &w->inflight;
+	ex.kill_code = w->kill_code;
+	ex.kill_reason = w->kill_reason;
 	w->ninflight = 0;
 	w->pid = -1;
-	TAILQ_REMOVE(&pool->workers, w, entry);
-	pool_worker_gone(pool, w, unexpected);
+	pool_worker_exited(w->pool, w, &ex);
 	worker_free(w);
 }
 
@@ -1083,14 +872,11 @@ worker_find(pid_t pid)
 	return (worker_find_in(&master->draining, pid));
 }
 
-void
+static void
 worker_free(struct worker *w)
 {
 	worker_close(w);
-	if (w->out != NULL)
-		conn_free(w->out);
-	if (w->out_timer != NULL)
-		event_free(w->out_timer);
+	output_free(w->out);
 	event_free(w->timer);
 	event_free(w->slow_timer);
 	gen_unref(w->gen);

@@ -16,6 +16,7 @@ main(void)
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, intensity_suite());
 	srunner_add_suite(sr, taskmap_suite());
+	srunner_add_suite(sr, output_suite());
 	srunner_add_suite(sr, client_lib_suite());
 	srunner_add_suite(sr, daemon_suite());
 	srunner_add_suite(sr, errors_suite());

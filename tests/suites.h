@@ -11,6 +11,7 @@ Suite	*proto_suite(void);		/* check_proto.c: the frame codec */
 Suite	*config_suite(void);		/* check_config.c: ini, units, errors */
 Suite	*intensity_suite(void);		/* check_intensity.c: restart back-off */
 Suite	*taskmap_suite(void);		/* check_taskmap.c: ids per client */
+Suite	*output_suite(void);		/* check_output.c: worker output logged */
 Suite	*client_lib_suite(void);	/* check_client_lib.c: libforkpool */
 Suite	*daemon_suite(void);		/* check_daemon.c: the protocol, live */
 Suite	*errors_suite(void);		/* check_errors.c: every error code */
