@@ -84,6 +84,9 @@ DAEMON_SRCS	:= \
 	daemon/child.c \
 	daemon/client.c \
 	daemon/config.c \
+	daemon/config_key.c \
+	daemon/config_read.c \
+	daemon/config_table.c \
 	daemon/config_value.c \
 	daemon/conn.c \
 	daemon/contain.c \
@@ -139,6 +142,9 @@ TEST_PROGRAMS	:= $(B)/tests/programs/cupper
 # Unit suites link these daemon objects without main.c.
 TEST_DAEMON_SRCS := \
 	daemon/config.c \
+	daemon/config_key.c \
+	daemon/config_read.c \
+	daemon/config_table.c \
 	daemon/config_value.c \
 	daemon/ids.c \
 	daemon/quarantine.c \
@@ -344,10 +350,12 @@ FUZZ_CFLAGS	 = -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Ilib -Idaemon \
 		   -fno-strict-aliasing $(DEPS_CFLAGS) \
 		   -fsanitize=fuzzer,address,undefined \
 		   -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CONFIG_SRCS := daemon/config.c daemon/config_value.c daemon/ids.c \
+FUZZ_CONFIG_SRCS := daemon/config.c daemon/config_key.c daemon/config_read.c \
+		    daemon/config_table.c daemon/config_value.c daemon/ids.c \
 		    daemon/log.c \
 		   daemon/xmalloc.c lib/proto.c
-FUZZ_HDRS	:= lib/forkpool/proto.h daemon/forkpoold.h daemon/log.h
+FUZZ_HDRS	:= lib/forkpool/proto.h daemon/forkpoold.h daemon/log.h \
+		   daemon/config_key.h
 
 $(B)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c lib/proto.c
 $(B)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS)
