@@ -114,6 +114,55 @@ config_list(const void *base, const struct key *k, unsigned int **n)
 }
 
 
+/* 1 when a and b hold the same value for k. */
+int
+config_key_equal(const struct key *k, const void *a, const void *b)
+{
+	const char	*sa, *sb;
+	const uint32_t	*la, *lb;
+	unsigned int	*na, *nb;
+
+	switch (config_key_kind(k)) {
+	case KIND_STRING:
+		sa = *config_string_field(a, k);
+		sb = *config_string_field(b, k);
+		if (sa == NULL || sb == NULL)
+			return (sa == sb);
+		return (strcmp(sa, sb) == 0);
+	case KIND_LIST:
+		la = config_list(a, k, &na);
+		lb = config_list(b, k, &nb);
+		return (*na == *nb && memcmp(la, lb, *na * sizeof(*la)) == 0);
+	case KIND_NUMBER:
+		break;
+	}
+	return (config_fetch(a, k) == config_fetch(b, k));
+}
+
+/* Set k in to the value it has in from. */
+void
+config_key_copy(const struct key *k, void *to, const void *from)
+{
+	uint32_t	*lt;
+	const uint32_t	*lf;
+	unsigned int	*nt, *nf;
+
+	switch (config_key_kind(k)) {
+	case KIND_STRING:
+		config_store_string(to, k, *config_string_field(from, k));
+		return;
+	case KIND_LIST:
+		lt = config_list(to, k, &nt);
+		lf = config_list(from, k, &nf);
+		memcpy(lt, lf, *nf * sizeof(*lf));
+		*nt = *nf;
+		return;
+	case KIND_NUMBER:
+		config_store(to, k, config_fetch(from, k));
+		return;
+	}
+}
+
 static int	config_why(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 

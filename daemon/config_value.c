@@ -1,7 +1,7 @@
 /*
  * Values in the configuration, apart from the file: whole numbers,
- * durations and sizes with their units, shell-like words, and the
- * edit distance behind "did you mean".  Pure; the key rows say where they go.
+ * durations and sizes with their units, shell-like words, and the edit
+ * distance behind "did you mean".  Pure; the key rows say where they go.
  */
 #include <ctype.h>
 #include <stdint.h>
