@@ -86,6 +86,9 @@ DAEMON_SRCS	:= \
 	daemon/client.c \
 	daemon/clock.c \
 	daemon/config.c \
+	daemon/config_key.c \
+	daemon/config_read.c \
+	daemon/config_table.c \
 	daemon/config_value.c \
 	daemon/conn.c \
 	daemon/contain.c \
@@ -146,6 +149,9 @@ TEST_PROGRAMS	:= $(B)/tests/programs/cupper \
 TEST_DAEMON_SRCS := \
 	daemon/clock.c \
 	daemon/config.c \
+	daemon/config_key.c \
+	daemon/config_read.c \
+	daemon/config_table.c \
 	daemon/config_value.c \
 	daemon/ids.c \
 	daemon/quarantine.c \
@@ -179,7 +185,8 @@ TEST_SRCS	:= \
 	tests/check_share.c \
 	tests/check_trust.c \
 	tests/check_contain.c \
-	tests/harness.c
+	tests/harness.c \
+	tests/key_values.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))
 pic		 = $(patsubst %.c,$(B)/pic/%.o,$(1))
@@ -363,10 +370,12 @@ FUZZ_CFLAGS	 = -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Ilib -Idaemon \
 		   -fno-strict-aliasing $(DEPS_CFLAGS) \
 		   -fsanitize=fuzzer,address,undefined \
 		   -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CONFIG_SRCS := daemon/config.c daemon/config_value.c daemon/ids.c \
+FUZZ_CONFIG_SRCS := daemon/config.c daemon/config_key.c daemon/config_read.c \
+		    daemon/config_table.c daemon/config_value.c daemon/ids.c \
 		    daemon/log.c \
 		   daemon/xmalloc.c lib/proto.c
-FUZZ_HDRS	:= lib/forkpool/proto.h daemon/forkpoold.h daemon/log.h
+FUZZ_HDRS	:= lib/forkpool/proto.h daemon/forkpoold.h daemon/log.h \
+		   daemon/config_key.h
 
 $(B)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c lib/proto.c
 $(B)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS)

@@ -1,7 +1,7 @@
 /*
  * Values in the configuration, apart from the file: whole numbers,
- * durations and sizes with their units, shell-like words, and the
- * comparison of two pool sections.  Pure; config.c says where they go.
+ * durations and sizes with their units, shell-like words, and the edit
+ * distance behind "did you mean".  Pure; the key rows say where they go.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -217,64 +217,3 @@ config_split_words(const char *s, char ***out, char *why, size_t whylen)
 	*out = words;
 	return (0);
 }
-
-void
-config_pool_free(struct pool_config *pc)
-{
-	free(pc->handler);
-	free(pc->module);
-	free(pc->module_args);
-	free(pc->command);
-	free(pc->command_dir);
-	free(pc->command_env);
-	config_words_free(pc->argv);
-	config_words_free(pc->envv);
-	free(pc->env);
-	config_words_free(pc->env_words);
-	free(pc);
-}
-
-static int
-config_str_equal(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return (a == b);
-	return (strcmp(a, b) == 0);
-}
-
-/*
- * 1 when two sections configure the same workers: everything but the line
- * they sit on.  A reload replaces the workers of a pool only when not.
- */
-int
-config_pool_equal(const struct pool_config *a, const struct pool_config *b)
-{
-	return (strcmp(a->name, b->name) == 0 &&
-	    config_str_equal(a->handler, b->handler) &&
-	    config_str_equal(a->module, b->module) &&
-	    config_str_equal(a->module_args, b->module_args) &&
-	    config_str_equal(a->command, b->command) &&
-	    config_str_equal(a->command_dir, b->command_dir) &&
-	    config_str_equal(a->command_env, b->command_env) &&
-	    config_str_equal(a->env, b->env) &&
-	    a->start_timeout_ms == b->start_timeout_ms &&
-	    a->workers == b->workers &&
-	    a->queue_limit == b->queue_limit &&
-	    a->task_timeout_ms == b->task_timeout_ms &&
-	    a->max_tasks == b->max_tasks &&
-	    a->max_rss == b->max_rss &&
-	    a->prefetch == b->prefetch &&
-	    a->restart_burst == b->restart_burst &&
-	    a->restart_window_ms == b->restart_window_ms &&
-	    a->retries == b->retries &&
-	    a->slow_task_ms == b->slow_task_ms &&
-	    a->quarantine_after == b->quarantine_after &&
-	    a->quarantine_window_ms == b->quarantine_window_ms &&
-	    a->uid == b->uid && a->gid == b->gid &&
-	    a->rlimit_as == b->rlimit_as &&
-	    a->rlimit_cpu_ms == b->rlimit_cpu_ms &&
-	    a->rlimit_nofile == b->rlimit_nofile &&
-	    a->rlimit_core == b->rlimit_core &&
-	    a->sandbox == b->sandbox);
-}
-

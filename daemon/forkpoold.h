@@ -11,6 +11,7 @@
 #include <sys/time.h>
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <event2/event.h>
 #include <event2/buffer.h>
@@ -349,23 +350,92 @@ enum num_result	 config_duration(const char *s, uint64_t *ms);
 enum num_result	 config_size(const char *s, uint64_t *bytes);
 unsigned int	 config_distance(const char *a, const char *b);
 
+int		 config_parse_duration(const char *s, uint64_t *ms);
+int		 config_parse_size(const char *s, uint64_t *bytes);
+int		 config_split_words(const char *s, char ***out, char *why,
+		    size_t whylen);
+void		 config_words_free(char **words);
+
+/* config_key.c */
+#define CONFIG_MAX_KEYS	48	/* in one section; checked at compile time */
+struct key;
+enum key_section {
+	KEYS_DAEMON,
+	KEYS_POOL
+};
+/* How a reload applies a key, as each key's row says. */
+enum key_reload {
+	RELOAD_LIVE,		/* in place */
+	RELOAD_WORKERS,		/* new workers; for [daemon], every pool's */
+	RELOAD_RESTART		/* only by a restart; a reload warns */
+};
+const struct key *config_key_at(enum key_section, size_t i);
+int		 config_key_index(enum key_section, const char *name);
+const char	*config_key_nearest(enum key_section, const char *name);
+const char	*config_key_name(const struct key *k);
+enum key_reload	 config_key_reload(const struct key *k);
+int		 config_key_set(const struct key *k, void *base,
+		    const char *value, char *why, size_t whylen);
+int		 config_key_text(const struct key *k, const void *base,
+		    char *buf, size_t len);
+int		 config_key_equal(const struct key *k, const void *a,
+		    const void *b);
+void		 config_key_copy(const struct key *k, void *to,
+		    const void *from);
+void		 config_keys_default(enum key_section, void *base);
+void		 config_keys_computed(enum key_section, void *base,
+		    const int *line);
+int		 config_pool_equal(const struct pool_config *a,
+		    const struct pool_config *b);
+int		 config_pool_same_workers(const struct pool_config *a,
+		    const struct pool_config *b);
+void		 config_pool_copy_live(struct pool_config *to,
+		    const struct pool_config *from);
+void		 config_pool_free(struct pool_config *pc);
+
 /* config.c */
+struct config_parse;
+struct config	*config_new(const char *name);
+void		 config_free(struct config *conf);
+struct pool_config *config_find_pool(struct config *conf, const char *name);
+int		 config_start_section(struct config_parse *p,
+		    const char *name, size_t len);
+int		 config_finish(struct config_parse *p);
+int		 config_handler(void *arg, const char *section,
+		    const char *name, const char *value);
+
+/* config_read.c */
+enum config_section {
+	SECTION_NONE,
+	SECTION_DAEMON,
+	SECTION_POOL
+};
+/* The state of one parse, shared by the reader and the handler. */
+struct config_parse {
+	struct config	*conf;
+	const char	*name;		/* the file, for messages */
+	FILE		*fp;		/* read lines from this, or */
+	const char	*text;		/* from this string */
+	char		*buf;		/* getline's buffer */
+	size_t		 bufsize;
+	int		 line;		/* lines given to inih so far */
+	int		 done;		/* end of input reached */
+	enum config_section section;
+	struct pool_config *pool;	/* the open [pool:NAME] */
+	int		 daemon_line;	/* where [daemon] was, or 0 */
+	int		 key_line[CONFIG_MAX_KEYS];	/* where each key was */
+	char		*err;
+	size_t		 errlen;
+	int		 failed;
+};
 struct config	*config_load(const char *path, char *err, size_t errlen);
 struct config	*config_load_string(const char *text, const char *name,
 		    char *err, size_t errlen);
 struct config	*config_default(char *err, size_t errlen);
 struct config	*config_reload(const struct config *conf, char *err,
 		    size_t errlen);
-void		 config_free(struct config *conf);
-int		 config_parse_duration(const char *s, uint64_t *ms);
-int		 config_parse_size(const char *s, uint64_t *bytes);
-struct pool_config *config_find_pool(struct config *conf, const char *name);
-void		 config_pool_free(struct pool_config *pc);
-int		 config_split_words(const char *s, char ***out, char *why,
-		    size_t whylen);
-void		 config_words_free(char **words);
-int		 config_pool_equal(const struct pool_config *a,
-		    const struct pool_config *b);
+int		 config_error(struct config_parse *p, int line,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ids.c */
 int		 ids_user(const char *s, uid_t *uid, gid_t *gid);

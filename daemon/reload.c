@@ -32,37 +32,6 @@ struct reload_item {
 	struct gen		*gen;	/* a handler loaded anew, or NULL */
 };
 
-/*
- * The keys a reload applies in place, copied from one section to another:
- * the only list of them, so a key added here is both compared and applied.
- */
-static void
-reload_copy_live(struct pool_config *to, const struct pool_config *from)
-{
-	to->workers = from->workers;
-	to->queue_limit = from->queue_limit;
-	to->task_timeout_ms = from->task_timeout_ms;
-	to->max_tasks = from->max_tasks;
-	to->max_rss = from->max_rss;
-	to->prefetch = from->prefetch;
-	to->restart_burst = from->restart_burst;
-	to->restart_window_ms = from->restart_window_ms;
-	to->retries = from->retries;
-	to->slow_task_ms = from->slow_task_ms;
-	to->quarantine_after = from->quarantine_after;
-	to->quarantine_window_ms = from->quarantine_window_ms;
-}
-
-/* Same handler: equal in everything a worker is forked with. */
-static int
-reload_same_handler(const struct pool_config *a, const struct pool_config *b)
-{
-	struct pool_config	x = *a;
-
-	reload_copy_live(&x, b);
-	return (config_pool_equal(&x, b));
-}
-
 static void
 reload_items_free(struct reload_item *items, size_t n)
 {
@@ -100,7 +69,7 @@ reload_prepare(struct config *nc, size_t *np, char *err, size_t errlen)
 		items[n].pool = pool_find(pc->name, strlen(pc->name));
 		n++;
 		if (items[n - 1].pool != NULL &&
-		    reload_same_handler(items[n - 1].pool->conf, pc))
+		    config_pool_same_workers(items[n - 1].pool->conf, pc))
 			continue;
 		if ((items[n - 1].gen = gen_new(pc, err, errlen)) == NULL) {
 			items[n - 1].pc = NULL;
@@ -128,7 +97,7 @@ reload_pool_in_place(struct pool *pool, struct pool_config *pc)
 	if (cur->workers != pc->workers)
 		log_info("pool %s: %u workers, was %u", pool->name,
 		    pc->workers, cur->workers);
-	reload_copy_live(cur, pc);
+	config_pool_copy_live(cur, pc);
 	config_pool_free(pc);
 	pool->reshaping = 1;
 	pool_reconcile(pool);
@@ -147,35 +116,38 @@ reload_listed(const struct reload_item *items, size_t n,
 	return (0);
 }
 
-/* Daemon settings that can change live; the socket cannot. */
-static void
+/*
+ * The [daemon] keys, as their rows say: applied in place, or warned about
+ * by name when only a restart applies them.  1 when a key that workers are
+ * forked with changed, so every pool must replace its workers.
+ */
+static int
 reload_daemon(struct config *nc)
 {
-	struct config	*cur = master->conf;
+	struct config		*cur = master->conf;
+	const struct key	*k;
+	size_t			 i;
+	int			 workers = 0;
 
-	if ((nc->socket == NULL) != (cur->socket == NULL) ||
-	    (nc->socket != NULL && strcmp(nc->socket, cur->socket) != 0))
-		log_warnx("reload: the socket setting changed; it takes a "
-		    "restart to apply, still serving on %s",
-		    master->socket_path);
-	cur->max_clients = nc->max_clients;
-	cur->max_inflight = nc->max_inflight;
-	cur->max_payload = nc->max_payload;
-	cur->max_memory = nc->max_memory;
-	cur->client_timeout_ms = nc->client_timeout_ms;
-	cur->shutdown_timeout_ms = nc->shutdown_timeout_ms;
-	cur->log_level = nc->log_level;
-	cur->max_client_buffer = nc->max_client_buffer;
-	memcpy(cur->allow_uids, nc->allow_uids, sizeof(cur->allow_uids));
-	cur->n_allow_uids = nc->n_allow_uids;
-	memcpy(cur->allow_gids, nc->allow_gids, sizeof(cur->allow_gids));
-	cur->n_allow_gids = nc->n_allow_gids;
+	for (i = 0; (k = config_key_at(KEYS_DAEMON, i)) != NULL; i++) {
+		if (config_key_equal(k, cur, nc))
+			continue;
+		if (config_key_reload(k) == RELOAD_RESTART) {
+			log_warnx("reload: %s changed; it takes a restart to "
+			    "apply, still serving on %s", config_key_name(k),
+			    master->socket_path);
+			continue;
+		}
+		if (config_key_reload(k) == RELOAD_WORKERS) {
+			log_info("reload: %s changed; replacing every worker "
+			    "as it becomes idle", config_key_name(k));
+			workers = 1;
+		}
+		config_key_copy(k, cur, nc);
+	}
 	client_recheck_all();
-	if (nc->socket_mode != cur->socket_mode ||
-	    nc->socket_gid != cur->socket_gid)
-		log_warnx("reload: socket_mode or socket_group changed; it "
-		    "takes a restart to apply");
-	log_set_level(nc->log_level);
+	log_set_level(cur->log_level);
+	return (workers);
 }
 
 static void
@@ -184,10 +156,9 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	struct pool	*pool, *next;
 	size_t		 i;
 	unsigned int	 added = 0, removed = 0, changed = 0;
-	uint32_t	 payload;
+	int		 workers;
 
-	payload = master->conf->max_payload;
-	reload_daemon(nc);
+	workers = reload_daemon(nc);
 	for (pool = TAILQ_FIRST(&master->pools); pool != NULL; pool = next) {
 		next = TAILQ_NEXT(pool, entry);
 		if (!reload_listed(items, n, pool)) {
@@ -218,13 +189,11 @@ reload_apply(struct config *nc, struct reload_item *items, size_t n)
 	}
 	free(items);
 	/*
-	 * Workers hold max_payload from their fork (their reader's limit,
-	 * FORKPOOL_MAX_PAYLOAD): a new value replaces them all, successors
-	 * first, as for a changed section.
+	 * Workers hold some [daemon] keys from their fork (max_payload is
+	 * their reader's limit, FORKPOOL_MAX_PAYLOAD): a new value replaces
+	 * them all, successors first, as for a changed section.
 	 */
-	if (payload != master->conf->max_payload) {
-		log_info("reload: max_payload changed; replacing every worker "
-		    "as it becomes idle");
+	if (workers) {
 		TAILQ_FOREACH(pool, &master->pools, entry) {
 			pool->reshaping = 1;
 			pool_reconcile(pool);

@@ -82,6 +82,29 @@ status_command(json_t *obj, const struct pool *pool)
 	}
 }
 
+/*
+ * Every key of a section as its row reads it back, the form the file takes
+ * ("30s", "auto", "0660"), null for a key with no value: what a reload
+ * applied is what STATUS shows.
+ */
+static json_t *
+status_config(enum key_section section, const void *base)
+{
+	const struct key	*k;
+	json_t			*obj = json_object(), *v;
+	char			 text[4096];
+	size_t			 i;
+
+	for (i = 0; (k = config_key_at(section, i)) != NULL; i++) {
+		v = NULL;	/* json_string refuses text that is not UTF-8 */
+		if (config_key_text(k, base, text, sizeof(text)) == 0)
+			v = json_string(text);
+		json_object_set_new(obj, config_key_name(k),
+		    v != NULL ? v : json_null());
+	}
+	return (obj);
+}
+
 static json_t *
 status_pool(const struct pool *pool)
 {
@@ -144,6 +167,7 @@ status_pool(const struct pool *pool)
 	    "handler"));
 	json_object_set_new(obj, "task_time", times);
 	json_object_set_new(obj, "workers", workers);
+	json_object_set_new(obj, "config", status_config(KEYS_POOL, pool->conf));
 	status_command(obj, pool);
 	return (obj);
 }
@@ -190,6 +214,8 @@ status_json(void)
 	json_object_set_new(doc, "max_memory", json_integer(
 	    master->conf->max_memory));
 	json_object_set_new(doc, "reload", status_reload());
+	json_object_set_new(doc, "config", status_config(KEYS_DAEMON,
+	    master->conf));
 	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("status: json");
 	json_decref(doc);

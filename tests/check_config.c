@@ -16,6 +16,7 @@
 #include <ini.h>
 
 #include "forkpoold.h"
+#include "key_values.h"
 #include "suites.h"
 
 #define NAME		"t.ini"
@@ -1016,6 +1017,100 @@ START_TEST(test_err_buffer)
 }
 END_TEST
 
+/*
+ * with differs from without in k alone: a LIVE key leaves the workers as
+ * they are and copying the live keys makes the two equal; a WORKERS key
+ * gives other workers (for handler, module and command, other kinds).
+ */
+static void
+key_reload_class(const struct key *k, struct pool_config *with,
+    struct pool_config *without)
+{
+	const char	*name = config_key_name(k);
+
+	ck_assert_msg(!config_pool_equal(with, without), "%s: not compared",
+	    name);
+	if (config_key_reload(k) == RELOAD_WORKERS) {
+		ck_assert_msg(!config_pool_same_workers(with, without),
+		    "%s: needs new workers, but they compare the same", name);
+		return;
+	}
+	ck_assert_int_eq(config_key_reload(k), RELOAD_LIVE);
+	ck_assert_msg(config_pool_same_workers(with, without), "%s: live, "
+	    "but the workers compare different", name);
+	config_pool_copy_live(without, with);
+	ck_assert_msg(config_pool_equal(with, without), "%s: live, but not "
+	    "copied in place", name);
+}
+
+/* The section of conf a key of section lives in. */
+static void *
+key_base(struct config *conf, enum key_section section)
+{
+	if (section == KEYS_DAEMON)
+		return (conf);
+	return (config_find_pool(conf, "p"));
+}
+
+/*
+ * One key: its test value reads back as the text STATUS shows, that text
+ * sets the same value again, and the value is not the default.  A pool key
+ * is compared, copied and told apart as its row's reload class says.
+ */
+static void
+key_round_trip(const struct key *k, enum key_section section)
+{
+	const struct key_value	*kv;
+	struct config		*with, *without, *again;
+	char			 ini[2048], text[1024], want[1024], why[512];
+
+	kv = key_value_find(section, config_key_name(k));
+	ck_assert_msg(kv != NULL, "key %s has no test value in "
+	    "tests/key_values.c", config_key_name(k));
+	key_value_ini(kv, 1, ini, sizeof(ini));
+	with = load_ok(ini);
+	key_value_ini(kv, 0, ini, sizeof(ini));
+	without = load_ok(ini);
+	again = load_ok(ini);
+
+	ck_assert_msg(config_key_text(k, key_base(with, section), text,
+	    sizeof(text)) == 0, "%s: no text", kv->name);
+	key_value_shown(kv, want, sizeof(want));
+	ck_assert_str_eq(text, want);
+	ck_assert_msg(!config_key_equal(k, key_base(with, section),
+	    key_base(without, section)), "%s: the test value %s is the "
+	    "default", kv->name, kv->value);
+	ck_assert_msg(config_key_set(k, key_base(again, section), text, why,
+	    sizeof(why)) == 0, "%s = %s: %s", kv->name, text, why);
+	ck_assert_msg(config_key_equal(k, key_base(with, section),
+	    key_base(again, section)), "%s: \"%s\" reads back as another "
+	    "value", kv->name, text);
+	if (section == KEYS_POOL)
+		key_reload_class(k, key_base(with, section),
+		    key_base(without, section));
+	config_free(with);
+	config_free(without);
+	config_free(again);
+}
+
+START_TEST(test_every_key_as_text)
+{
+	/*
+	 * Promise: every key of [daemon] and [pool:NAME] has a test value,
+	 * shown by STATUS as text that the file takes back, and a reload
+	 * tells a pool's keys apart as their rows say: a LIVE key is copied
+	 * in place, a WORKERS key makes the sections fork other workers.
+	 */
+	const struct key	*k;
+	size_t			 i;
+
+	for (i = 0; (k = config_key_at(KEYS_DAEMON, i)) != NULL; i++)
+		key_round_trip(k, KEYS_DAEMON);
+	for (i = 0; (k = config_key_at(KEYS_POOL, i)) != NULL; i++)
+		key_round_trip(k, KEYS_POOL);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -1038,6 +1133,7 @@ config_suite(void)
 	tcase_add_test(tc, test_handler_and_module);
 	tcase_add_test(tc, test_key_again_in_other_pool);
 	tcase_add_test(tc, test_find_pool);
+	tcase_add_test(tc, test_every_key_as_text);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("units");

@@ -29,6 +29,7 @@
 #include <zlib.h>
 
 #include "harness.h"
+#include "key_values.h"
 #include "suites.h"
 
 #define WAIT_MS		10000	/* deadline for what should be quick */
@@ -1095,6 +1096,156 @@ START_TEST(test_reload_busy_worker)
 }
 END_TEST
 
+/*
+ * SIGHUP with ini in place, waited for as systemd would (RELOADING=1,
+ * then READY=1); the reload must have applied.  Waits on no log line: a
+ * test value may be log_level.
+ */
+static void
+reload_quiet(struct fpd *d, const char *ini)
+{
+	json_t	*st;
+
+	fpd_rewrite(d, ini);
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	ck_assert_msg(fpd_wait_notify(d, "RELOADING=1", WAIT_MS) == 0,
+	    "no RELOADING=1 after SIGHUP");
+	ck_assert_msg(fpd_wait_notify(d, "READY=1", WAIT_MS) == 0,
+	    "no READY=1 after RELOADING=1");
+	st = tstatus(d->sock);
+	ck_assert_msg(!json_is_true(json_object_get(json_object_get(st,
+	    "reload"), "failed")), "the reload failed: %s\n--- ini:\n%s",
+	    json_string_value(json_object_get(json_object_get(st, "reload"),
+	    "error")), ini);
+	json_decref(st);
+}
+
+/* A key's value in STATUS's config object, malloc'd; NULL for null. */
+static char *
+status_key(const char *sock, enum key_section section, const char *name)
+{
+	json_t		*st, *conf;
+	const char	*v;
+	char		*copy;
+
+	st = tstatus(sock);
+	conf = json_object_get(section == KEYS_POOL ? tstatus_pool(st, "p") :
+	    st, "config");
+	ck_assert_msg(json_object_get(conf, name) != NULL, "STATUS's config "
+	    "has no key %s", name);
+	v = json_string_value(json_object_get(conf, name));
+	copy = v != NULL ? strdup(v) : NULL;
+	json_decref(st);
+	return (copy);
+}
+
+/* 1 when pid is one of pool p's workers in STATUS. */
+static int
+pool_has_pid(const char *sock, pid_t pid)
+{
+	pid_t	pids[256];
+	int	i, n;
+
+	n = pool_pids(sock, "p", pids, 256);
+	for (i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return (1);
+	return (0);
+}
+
+/* Wait until pool p no longer lists pid: a newer worker took its place. */
+static void
+wait_replaced(const char *sock, pid_t pid, const char *key)
+{
+	long long	deadline = tnow_ms() + WAIT_MS;
+
+	while (pool_has_pid(sock, pid)) {
+		ck_assert_msg(tnow_ms() < deadline, "%s changed, but worker "
+		    "%ld is still there after %d ms", key, (long)pid, WAIT_MS);
+		nap(POLL_MS);
+	}
+}
+
+/*
+ * One key through a reload: from the file without it to the file with
+ * its test value, and STATUS says what its row promises.
+ */
+static void
+key_through_reload(struct fpd *d, const struct key *k,
+    enum key_section section)
+{
+	const struct key_value	*kv;
+	char			 ini[2048], want[1024], line[256];
+	char			*before, *after;
+	pid_t			 old;
+	int			 n, warned;
+
+	kv = key_value_find(section, config_key_name(k));
+	ck_assert_msg(kv != NULL, "key %s has no test value in "
+	    "tests/key_values.c", config_key_name(k));
+	key_value_ini(kv, 0, ini, sizeof(ini));
+	reload_quiet(d, ini);
+	/* One worker, but auto when workers itself is the key. */
+	wait_workers(d->sock, "p", (int)tpool_int(d->sock, "p", "size"));
+	ck_assert_int_ge(pool_pids(d->sock, "p", &old, 1), 1);
+	before = status_key(d->sock, section, kv->name);
+	snprintf(line, sizeof(line), "reload: %s changed; it takes a restart",
+	    kv->name);
+	warned = fpd_log_count(d, line);
+
+	key_value_ini(kv, 1, ini, sizeof(ini));
+	reload_quiet(d, ini);
+	key_value_shown(kv, want, sizeof(want));
+	n = strcmp(kv->name, "workers") == 0 ? atoi(want) : 1;
+	switch (config_key_reload(k)) {
+	case RELOAD_RESTART:
+		ck_assert_msg(fpd_log_count(d, line) == warned + 1, "no "
+		    "\"%s\" warning", line);
+		want[0] = '\0';
+		if (before != NULL)
+			snprintf(want, sizeof(want), "%s", before);
+		break;
+	case RELOAD_WORKERS:
+		wait_replaced(d->sock, old, kv->name);
+		break;
+	case RELOAD_LIVE:
+		break;
+	}
+	wait_workers(d->sock, "p", n);
+	if (config_key_reload(k) == RELOAD_LIVE)
+		ck_assert_msg(pool_has_pid(d->sock, old), "%s applies in "
+		    "place, but worker %ld was replaced", kv->name, (long)old);
+	after = status_key(d->sock, section, kv->name);
+	ck_assert_msg((after == NULL && want[0] == '\0' && before == NULL) ||
+	    (after != NULL && strcmp(after, want) == 0), "%s after the "
+	    "reload: STATUS shows %s, not %s", kv->name, after != NULL ?
+	    after : "null", want);
+	free(before);
+	free(after);
+}
+
+START_TEST(test_reload_every_key)
+{
+	/*
+	 * Promise (issue 13): every key of the configuration's table goes
+	 * through a reload as its row says: a live key is applied in place
+	 * (STATUS shows it, the worker stays), a workers key replaces the
+	 * workers, a restart key is not applied and the log names it.  A
+	 * key without a test value fails here.
+	 */
+	const struct key	*k;
+	struct fpd		*d;
+	size_t			 i;
+
+	d = fpd_start("[pool:p]\nhandler = echo\nworkers = 1\n");
+	for (i = 0; (k = config_key_at(KEYS_POOL, i)) != NULL; i++)
+		key_through_reload(d, k, KEYS_POOL);
+	for (i = 0; (k = config_key_at(KEYS_DAEMON, i)) != NULL; i++)
+		key_through_reload(d, k, KEYS_DAEMON);
+	ck_assert_int_eq(fpd_stop(d), 0);
+}
+END_TEST
+
 Suite *
 reload_suite(void)
 {
@@ -1112,6 +1263,10 @@ reload_suite(void)
 	tcase_add_test(tc, test_reload_bad_module);
 	tcase_add_test(tc, test_reload_rollback);
 	tcase_add_test(tc, test_reload_busy_worker);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keys");
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_reload_every_key);
 	suite_add_tcase(s, tc);
 	return (s);
 }
