@@ -47,9 +47,9 @@ TAILQ_HEAD(client_list, client);
 /* A client leaving with more than this buffered asks for malloc_trim. */
 #define TRIM_AFTER	(1024 * 1024)
 
-/* Bodies up to this are copied, not moved (see client_move). */
+/* Bodies up to this are copied, not moved (see conn_add_buffer). */
 #define CLIENT_COPY_MAX	(64 * 1024)
-/* Up to this, a reply's body and its header go in one evbuffer_add. */
+/* Up to this, a reply's body and its header go in one conn_add. */
 #define SEND_JOIN_MAX	512
 
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
@@ -271,7 +271,7 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	uint8_t		buf[FP_HDR_LEN];
 
 	client_header(buf, type, arg, id, len);
-	evbuffer_add(conn_output(c->conn), buf, sizeof(buf));
+	conn_add(c->conn, buf, sizeof(buf));
 }
 
 /*
@@ -318,30 +318,11 @@ client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 		client_header(buf, type, arg, id, len);
 		if (len > 0)		/* data is NULL for an empty body */
 			memcpy(buf + FP_HDR_LEN, data, len);
-		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+		conn_add(c->conn, buf, FP_HDR_LEN + len);
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
-	evbuffer_add(conn_output(c->conn), data, len);
-}
-
-/*
- * Move len bytes from the front of from to the end of to.  Up to
- * CLIENT_COPY_MAX they are copied: moving would hand over the whole chain
- * they sit in (a read's chain, up to 512 KiB), and a client that does not
- * read would pin that much per small reply, past max_client_buffer.
- */
-static void
-client_move(struct evbuffer *from, struct evbuffer *to, size_t len)
-{
-	if (len == 0)
-		return;
-	if (len > CLIENT_COPY_MAX) {
-		evbuffer_remove_buffer(from, to, len);
-		return;
-	}
-	evbuffer_add(to, evbuffer_pullup(from, len), len);
-	evbuffer_drain(from, len);
+	conn_add(c->conn, data, len);
 }
 
 /* Queue one reply whose body comes from the front of from. */
@@ -359,11 +340,11 @@ client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	if (len <= SEND_JOIN_MAX) {
 		client_header(buf, type, arg, id, len);
 		evbuffer_remove(from, buf + FP_HDR_LEN, len);
-		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+		conn_add(c->conn, buf, FP_HDR_LEN + len);
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
-	client_move(from, conn_output(c->conn), len);
+	conn_add_buffer(c->conn, from, len, CLIENT_COPY_MAX);
 }
 
 /* Its replies are over max_client_buffer: run none of its queued tasks. */
@@ -655,10 +636,9 @@ static void
 client_read_cb(void *arg)
 {
 	struct client	*c = arg;
-	struct evbuffer	*in = conn_input(c->conn);
 
 	if (c->lingering) {
-		evbuffer_drain(in, evbuffer_get_length(in));
+		conn_discard_input(c->conn);
 		return;
 	}
 	client_read_frames(c);

@@ -16,11 +16,19 @@
  * reply costs no epoll_ctl pair: at prefetch 1 that pair was 3.3 of the
  * master's 7.8 system calls per task.  A callback may free its conn: the
  * free is then put off until the callback returns.
+ *
+ * Small output is gathered (conn_add) into a scratch buffer held only
+ * until the turn's flush, and written from there: an evbuffer frees its
+ * chain when a write empties it and allocates one at the next add, a
+ * malloc and a free per reply.  The bytes a client's conn holds are
+ * counted (max_memory) where they move, here: evbuffer callbacks ran on
+ * every add and drain, some 200 instructions a task.
  */
 #include <sys/uio.h>
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "forkpoold.h"
@@ -31,6 +39,15 @@ TAILQ_HEAD(conn_list, conn);
 #define CONN_READ_FIRST	(16 * 1024)	/* asked first: most reads are small */
 #define CONN_READ	(64 * 1024)	/* asked once a read filled that */
 #define CONN_READ_MAX	(1024 * 1024)	/* bytes read per wake-up */
+#define CONN_GATHER	4096		/* small output gathered per turn */
+#define CONN_GATHER_KEEP 64		/* scratch buffers kept for reuse */
+
+struct gather {
+	SLIST_ENTRY(gather) next;	/* on the free list */
+	size_t		 len;
+	uint8_t		 buf[CONN_GATHER];
+};
+SLIST_HEAD(gather_list, gather);
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;	/* on the flush list */
@@ -39,6 +56,7 @@ struct conn {
 	struct event	*wev;
 	struct evbuffer	*in;
 	struct evbuffer	*out;
+	struct gather	*gather;	/* output before out's, or NULL */
 	int		 reading;	/* rev is added */
 	int		 flushing;	/* on the flush list */
 	int		 writing;	/* wev is added: a short write waits */
@@ -53,6 +71,9 @@ struct conn {
 
 /* Conns with output added in this turn of the loop. */
 static struct conn_list	flush_list = TAILQ_HEAD_INITIALIZER(flush_list);
+/* Scratch buffers not in use. */
+static struct gather_list gather_free = SLIST_HEAD_INITIALIZER(gather_free);
+static unsigned int	 ngather_free;
 
 static void	conn_read_ev(evutil_socket_t, short, void *);
 static void	conn_write_ev(evutil_socket_t, short, void *);
@@ -87,22 +108,27 @@ conn_new(int fd, void (*read_cb)(void *), void (*drained_cb)(void *),
 	return (c);
 }
 
-/* Keep count of the bytes its buffers hold: its owner's and the master's. */
+/* Its buffers grew by n bytes: its owner's count and the master's. */
 static void
-conn_account_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
+conn_count_add(struct conn *c, size_t n)
 {
-	struct conn	*c = arg;
-
-	(void)buf;
-	*c->acct += info->n_added;
-	*c->acct -= info->n_deleted;
-	master->held += info->n_added;
-	master->held -= info->n_deleted;
+	if (c->acct == NULL)
+		return;
+	*c->acct += n;
+	master->held += n;
 	if (master->held > master->held_peak)
 		master->held_peak = master->held;
-	if (info->n_deleted > 0)
-		client_held_changed();
+}
+
+/* Its buffers let n bytes go: clients paused for memory may go on. */
+static void
+conn_count_sub(struct conn *c, size_t n)
+{
+	if (c->acct == NULL || n == 0)
+		return;
+	*c->acct -= n;
+	master->held -= n;
+	client_held_changed();
 }
 
 /*
@@ -113,8 +139,36 @@ void
 conn_account(struct conn *c, uint64_t *mine)
 {
 	c->acct = mine;
-	evbuffer_add_cb(c->in, conn_account_cb, c);
-	evbuffer_add_cb(c->out, conn_account_cb, c);
+	conn_count_add(c, conn_unsent(c) + evbuffer_get_length(c->in));
+}
+
+/* The scratch buffer goes back to the free list (or to the system). */
+static void
+conn_gather_release(struct conn *c)
+{
+	struct gather	*g = c->gather;
+
+	if (g == NULL)
+		return;
+	c->gather = NULL;
+	if (ngather_free >= CONN_GATHER_KEEP) {
+		free(g);
+		return;
+	}
+	SLIST_INSERT_HEAD(&gather_free, g, next);
+	ngather_free++;
+}
+
+/* What was gathered goes to the end of out (the order is kept). */
+static void
+conn_gather_spill(struct conn *c)
+{
+	if (c->gather == NULL)
+		return;
+	if (c->gather->len > 0 &&
+	    evbuffer_add(c->out, c->gather->buf, c->gather->len) == -1)
+		fatalx("conn: evbuffer_add");
+	conn_gather_release(c);
 }
 
 static void
@@ -131,12 +185,9 @@ conn_destroy(struct conn *c)
 	conn_unlist(c);
 	event_free(c->rev);
 	event_free(c->wev);
-	if (c->acct != NULL) {
-		master->held -= evbuffer_get_length(c->in) +
-		    evbuffer_get_length(c->out);
-		evbuffer_remove_cb(c->in, conn_account_cb, c);
-		evbuffer_remove_cb(c->out, conn_account_cb, c);
-	}
+	if (c->acct != NULL)
+		master->held -= conn_unsent(c) + evbuffer_get_length(c->in);
+	conn_gather_release(c);
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	close(c->fd);
@@ -167,26 +218,94 @@ conn_input(struct conn *c)
 	return (c->in);
 }
 
-/*
- * The output, to add to: the conn is written at the end of this turn.
- * (Not an evbuffer callback: those ran on every add and drain, 400
- * instructions a task.)
- */
-struct evbuffer *
-conn_output(struct conn *c)
+/* Written at the end of this turn (not an evbuffer callback: see above). */
+static void
+conn_list_flush(struct conn *c)
 {
 	if (!c->dead && !c->flushing && !c->writing) {
 		c->flushing = 1;
 		TAILQ_INSERT_TAIL(&flush_list, c, entry);
 	}
+}
+
+/*
+ * The output, to add to directly (large or referenced bodies; a conn
+ * that is not accounted): the conn is written at the end of this turn.
+ */
+struct evbuffer *
+conn_output(struct conn *c)
+{
+	conn_gather_spill(c);
+	conn_list_flush(c);
 	return (c->out);
+}
+
+/* Queue len bytes of output. */
+void
+conn_add(struct conn *c, const void *data, size_t len)
+{
+	struct gather	*g = c->gather;
+
+	conn_list_flush(c);
+	conn_count_add(c, len);
+	/* Gathered while nothing waits in out and it fits. */
+	if (g == NULL && len <= CONN_GATHER && c->writing == 0 &&
+	    evbuffer_get_length(c->out) == 0) {
+		if ((g = SLIST_FIRST(&gather_free)) != NULL) {
+			SLIST_REMOVE_HEAD(&gather_free, next);
+			ngather_free--;
+		} else
+			g = xcalloc(1, sizeof(*g));
+		g->len = 0;
+		c->gather = g;
+	}
+	if (g != NULL && g->len + len <= CONN_GATHER) {
+		memcpy(g->buf + g->len, data, len);
+		g->len += len;
+		return;
+	}
+	conn_gather_spill(c);
+	if (evbuffer_add(c->out, data, len) == -1)
+		fatalx("conn: evbuffer_add");
+}
+
+/*
+ * Queue len bytes from the front of from.  Up to copy_max they are
+ * copied: moving would hand over the whole chain they sit in (a read's
+ * chain, up to 512 KiB), and a peer that does not read would pin that
+ * much per small reply.
+ */
+void
+conn_add_buffer(struct conn *c, struct evbuffer *from, size_t len,
+    size_t copy_max)
+{
+	if (len == 0)
+		return;
+	if (len > copy_max) {
+		conn_count_add(c, len);
+		evbuffer_remove_buffer(from, conn_output(c), len);
+		return;
+	}
+	conn_add(c, evbuffer_pullup(from, len), len);
+	evbuffer_drain(from, len);
 }
 
 /* Bytes queued and not yet written. */
 size_t
 conn_unsent(const struct conn *c)
 {
-	return (evbuffer_get_length(c->out));
+	return ((c->gather != NULL ? c->gather->len : 0) +
+	    evbuffer_get_length(c->out));
+}
+
+/* Drop everything read and not yet taken (a refused client's bytes). */
+void
+conn_discard_input(struct conn *c)
+{
+	size_t	n = evbuffer_get_length(c->in);
+
+	evbuffer_drain(c->in, n);
+	conn_count_sub(c, n);
 }
 
 int
@@ -235,15 +354,60 @@ conn_call_drained(struct conn *c)
 }
 
 /*
+ * Write what was gathered: -1 on an error.  What the peer does not take
+ * now goes to out, to wait for the write event.
+ */
+static int
+conn_write_gather(struct conn *c)
+{
+	struct gather	*g = c->gather;
+	ssize_t		 n;
+
+	if ((n = write(c->fd, g->buf, g->len)) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			return (-1);
+		n = 0;
+	}
+	if ((size_t)n < g->len &&
+	    evbuffer_add(c->out, g->buf + n, g->len - n) == -1)
+		fatalx("conn: evbuffer_add");
+	conn_gather_release(c);
+	conn_count_sub(c, n);
+	return (0);
+}
+
+/* One writev of out: -1 on an error. */
+static int
+conn_write_out(struct conn *c)
+{
+	size_t	before = evbuffer_get_length(c->out);
+
+	if (before == 0)
+		return (0);
+	if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR)
+		return (-1);
+	conn_count_sub(c, before - evbuffer_get_length(c->out));
+	return (0);
+}
+
+/*
  * One write of what is queued.  What does not fit waits for the write
  * event; an error closes the conn.
  */
 static void
 conn_flush(struct conn *c)
 {
-	if (evbuffer_get_length(c->out) > 0 &&
-	    evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
+	int	rc;
+
+	/* Gathered output alone: one write(); else all of it in out. */
+	if (c->gather != NULL && evbuffer_get_length(c->out) == 0)
+		rc = conn_write_gather(c);
+	else {
+		conn_gather_spill(c);
+		rc = conn_write_out(c);
+	}
+	if (rc == -1) {
 		if (c->writing)
 			event_del(c->wev);
 		c->writing = 0;
@@ -321,6 +485,7 @@ conn_fill(struct conn *c, int *eof, int *err)
 			n -= vec[i].iov_len;
 		}
 		evbuffer_commit_space(c->in, vec, nvec);
+		conn_count_add(c, total - before);
 		/*
 		 * A short read means the socket is empty (no need to hear
 		 * EAGAIN); and one wake-up takes at most CONN_READ_MAX, so a
@@ -364,6 +529,7 @@ void
 conn_taken(struct conn *c, struct conn_cursor *cur)
 {
 	evbuffer_drain(c->in, cur->off);
+	conn_count_sub(c, cur->off);
 	cur->base = NULL;
 	cur->off = cur->have = 0;
 }

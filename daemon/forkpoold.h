@@ -412,6 +412,10 @@ struct conn	*conn_new(int fd, void (*read_cb)(void *),
 void		 conn_free(struct conn *c);
 struct evbuffer	*conn_input(struct conn *c);
 struct evbuffer	*conn_output(struct conn *c);
+void		 conn_add(struct conn *c, const void *data, size_t len);
+void		 conn_add_buffer(struct conn *c, struct evbuffer *from,
+		    size_t len, size_t copy_max);
+void		 conn_discard_input(struct conn *c);
 size_t		 conn_unsent(const struct conn *c);
 int		 conn_fd(struct conn *c);
 void		 conn_pause_read(struct conn *c);

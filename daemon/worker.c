@@ -445,7 +445,6 @@ worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
 void
 worker_send(struct worker *w, struct task *task)
 {
-	struct evbuffer	*out = conn_output(w->conn);
 	struct fp_hdr	 hdr;
 	size_t		 len = task->len;
 
@@ -465,10 +464,11 @@ worker_send(struct worker *w, struct task *task)
 	 * bodies are cheaper to copy than to reference.
 	 */
 	if (len <= COPY_MAX)
-		evbuffer_add(out, task->frame, FP_HDR_LEN + len);
+		conn_add(w->conn, task->frame, FP_HDR_LEN + len);
 	else {
-		evbuffer_add(out, task->frame, FP_HDR_LEN);
-		evbuffer_add_reference(out, task->body, len, NULL, NULL);
+		conn_add(w->conn, task->frame, FP_HDR_LEN);
+		evbuffer_add_reference(conn_output(w->conn), task->body, len,
+		    NULL, NULL);
 	}
 	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
 	if (w->ninflight++ == 0)
@@ -514,7 +514,7 @@ worker_cancel(struct worker *w, struct task *task)
 	hdr.type = FP_CANCEL;
 	hdr.id = task->seq;
 	fp_hdr_encode(buf, &hdr);
-	evbuffer_add(conn_output(w->conn), buf, sizeof(buf));
+	conn_add(w->conn, buf, sizeof(buf));
 }
 
 /*
