@@ -23,6 +23,15 @@
  * malloc and a free per reply.  The bytes a client's conn holds are
  * counted (max_memory) where they move, here: evbuffer callbacks ran on
  * every add and drain, some 200 instructions a task.
+ *
+ * Reading is the mirror image: a conn whose input is empty reads into one
+ * buffer shared by all conns (CONN_SHARED, at most CONN_SHARED_READS
+ * times per wake-up) and its frames are taken in place from there; only
+ * the part of a frame that has not all come yet is kept in its input
+ * evbuffer.  Reading into an evbuffer allocated a chain per read and
+ * freed it when the frames were drained.  The cap per wake-up also keeps
+ * a client with tens of thousands of tiny frames to send from holding the
+ * loop (and every other client) for long.
  */
 #include <sys/uio.h>
 
@@ -39,6 +48,8 @@ TAILQ_HEAD(conn_list, conn);
 #define CONN_READ_FIRST	(16 * 1024)	/* asked first: most reads are small */
 #define CONN_READ	(64 * 1024)	/* asked once a read filled that */
 #define CONN_READ_MAX	(1024 * 1024)	/* bytes read per wake-up */
+#define CONN_SHARED	(16 * 1024)	/* the shared read buffer */
+#define CONN_SHARED_READS 4		/* shared reads per wake-up */
 #define CONN_GATHER	4096		/* small output gathered per turn */
 #define CONN_GATHER_KEEP 64		/* scratch buffers kept for reuse */
 
@@ -57,6 +68,9 @@ struct conn {
 	struct evbuffer	*in;
 	struct evbuffer	*out;
 	struct gather	*gather;	/* output before out's, or NULL */
+	const uint8_t	*sbase;		/* its bytes in the shared buffer */
+	size_t		 slen;		/* bytes read there */
+	size_t		 soff;		/* bytes taken from there */
 	int		 reading;	/* rev is added */
 	int		 flushing;	/* on the flush list */
 	int		 writing;	/* wev is added: a short write waits */
@@ -71,6 +85,8 @@ struct conn {
 
 /* Conns with output added in this turn of the loop. */
 static struct conn_list	flush_list = TAILQ_HEAD_INITIALIZER(flush_list);
+/* Read into by the conn being read; see above. */
+static uint8_t		 shared_buf[CONN_SHARED];
 /* Scratch buffers not in use. */
 static struct gather_list gather_free = SLIST_HEAD_INITIALIZER(gather_free);
 static unsigned int	 ngather_free;
@@ -212,9 +228,33 @@ conn_free(struct conn *c)
 	conn_destroy(c);
 }
 
+/*
+ * What is left in the shared buffer moves to the input (it is about to
+ * be read into again); the input holds it all from now on.
+ */
+static void
+conn_shared_keep(struct conn *c)
+{
+	size_t	rest;
+
+	if (c->sbase == NULL)
+		return;
+	/* Counted when read, as the input's bytes are. */
+	rest = c->slen - c->soff;
+	if (rest > 0 && c->dead)
+		conn_count_sub(c, rest);
+	else if (rest > 0 &&
+	    evbuffer_add(c->in, c->sbase + c->soff, rest) == -1)
+		fatalx("conn: evbuffer_add");
+	c->sbase = NULL;
+	c->slen = c->soff = 0;
+}
+
+/* Everything read and not yet taken. */
 struct evbuffer *
 conn_input(struct conn *c)
 {
+	conn_shared_keep(c);
 	return (c->in);
 }
 
@@ -305,7 +345,8 @@ conn_discard_input(struct conn *c)
 	size_t	n = evbuffer_get_length(c->in);
 
 	evbuffer_drain(c->in, n);
-	conn_count_sub(c, n);
+	conn_count_sub(c, n + c->slen - c->soff);
+	c->soff = c->slen;
 }
 
 int
@@ -439,11 +480,12 @@ conn_flush_all(void)
 }
 
 /*
- * Read until the socket is empty.  Returns the bytes read; *eof and *err
- * say how it ended (err is an errno value, 0 when none).
+ * Read until the socket is empty, or max bytes are in.  Returns the bytes
+ * read; *eof and *err say how it ended (err is an errno value, 0 when
+ * none).
  */
 static size_t
-conn_fill(struct conn *c, int *eof, int *err)
+conn_fill(struct conn *c, size_t max, int *eof, int *err)
 {
 	struct evbuffer_iovec	 vec[2];
 	struct iovec		 iov[2];
@@ -488,10 +530,10 @@ conn_fill(struct conn *c, int *eof, int *err)
 		conn_count_add(c, total - before);
 		/*
 		 * A short read means the socket is empty (no need to hear
-		 * EAGAIN); and one wake-up takes at most CONN_READ_MAX, so a
-		 * fast sender cannot keep the loop here.
+		 * EAGAIN); and one wake-up takes at most max, so a fast
+		 * sender cannot keep the loop here.
 		 */
-		if (total - before < asked || total >= CONN_READ_MAX)
+		if (total - before < asked || total >= max)
 			return (total);
 		before = total;
 		want = CONN_READ;
@@ -511,6 +553,14 @@ conn_refill(struct conn *c, struct conn_cursor *cur, size_t need)
 {
 	struct evbuffer_iovec	v;
 
+	/* Fresh from the shared buffer: the input is empty meanwhile. */
+	if (cur->base == NULL && c->sbase != NULL) {
+		cur->base = c->sbase + c->soff;
+		cur->have = c->slen - c->soff;
+		cur->off = 0;
+		if (need <= cur->have)
+			return (1);
+	}
 	conn_taken(c, cur);
 	if (evbuffer_get_length(c->in) < need ||
 	    evbuffer_peek(c->in, -1, NULL, &v, 1) < 1)
@@ -528,8 +578,15 @@ conn_refill(struct conn *c, struct conn_cursor *cur, size_t need)
 void
 conn_taken(struct conn *c, struct conn_cursor *cur)
 {
-	evbuffer_drain(c->in, cur->off);
-	conn_count_sub(c, cur->off);
+	if (c->sbase != NULL && cur->base != NULL) {
+		/* On the shared buffer: what is left goes to the input. */
+		c->soff += cur->off;
+		conn_count_sub(c, cur->off);
+		conn_shared_keep(c);
+	} else {
+		evbuffer_drain(c->in, cur->off);
+		conn_count_sub(c, cur->off);
+	}
 	cur->base = NULL;
 	cur->off = cur->have = 0;
 }
@@ -540,8 +597,37 @@ conn_read_now(struct conn *c)
 {
 	int	eof, err;
 
-	while (conn_fill(c, &eof, &err) > 0 && !eof && err == 0)
+	conn_shared_keep(c);
+	while (conn_fill(c, CONN_READ_MAX, &eof, &err) > 0 && !eof &&
+	    err == 0)
 		;
+}
+
+/*
+ * One read into the shared buffer (the input is empty).  Returns the
+ * bytes read; *eof and *err as for conn_fill.
+ */
+static size_t
+conn_fill_shared(struct conn *c, int *eof, int *err)
+{
+	ssize_t	n;
+
+	*eof = *err = 0;
+	while ((n = read(c->fd, shared_buf, sizeof(shared_buf))) == -1 &&
+	    errno == EINTR)
+		;
+	if (n <= 0) {
+		if (n == 0)
+			*eof = 1;
+		else if (errno != EAGAIN)
+			*err = errno;
+		return (0);
+	}
+	c->sbase = shared_buf;
+	c->slen = n;
+	c->soff = 0;
+	conn_count_add(c, n);
+	return (n);
 }
 
 static void
@@ -549,14 +635,27 @@ conn_read_ev(evutil_socket_t fd, short events, void *arg)
 {
 	struct conn	*c = arg;
 	size_t		 n;
-	int		 eof, err;
+	int		 eof, err, more, reads = 0;
 
 	(void)fd;
 	(void)events;
-	n = conn_fill(c, &eof, &err);
 	c->in_cb = 1;
-	if (n > 0)
-		c->read_cb(c->arg);
+	do {
+		/*
+		 * After a shared read, a frame's rest goes to the input: read
+		 * on in CONN_SHARED pieces, not CONN_READ_MAX at once.
+		 */
+		if (evbuffer_get_length(c->in) == 0)
+			n = conn_fill_shared(c, &eof, &err);
+		else
+			n = conn_fill(c, reads == 0 ? CONN_READ_MAX :
+			    CONN_SHARED, &eof, &err);
+		more = n == CONN_SHARED || (reads > 0 && n >= CONN_SHARED);
+		if (n > 0)
+			c->read_cb(c->arg);
+		conn_shared_keep(c);
+	} while (more && !eof && err == 0 && !c->dead && c->reading &&
+	    ++reads < CONN_SHARED_READS);
 	if ((eof || err != 0) && !c->dead)
 		c->close_cb(c->arg, err);
 	c->in_cb = 0;
