@@ -403,6 +403,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	struct pool	*pool;
 	struct share	*last = TAILQ_FIRST(&c->shares);
 	struct task	*task;
+	size_t		 slot;
 	char		 name[FP_POOL_NAME_MAX + 1], text[160];
 
 	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
@@ -424,7 +425,8 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
 	}
-	if (taskmap_find(c->tasks, hdr->id) != NULL) {
+	/* Where the task goes: nothing changes the map before it is added. */
+	if (taskmap_lookup(c->tasks, hdr->id, &slot) != NULL) {
 		snprintf(text, sizeof(text), "id %llu is already in flight on "
 		    "this connection", (unsigned long long)hdr->id);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
@@ -465,7 +467,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	task = task_new(c, pool, hdr->id, hdr->arg, frame, hdr->len);
 	task_hold(task, &c->held_tasks);
 	task->share = pool_share(pool, c, &c->shares);
-	taskmap_add(c->tasks, hdr->id, task);
+	taskmap_add_at(c->tasks, slot, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
 	c->ninflight++;
 	pool_submit(pool, task);

@@ -376,6 +376,10 @@ void		 taskmap_free(struct taskmap *map);
 /* 0, or -1 when id is already there. */
 int		 taskmap_add(struct taskmap *map, uint64_t id, void *value);
 void		*taskmap_find(const struct taskmap *map, uint64_t id);
+void		*taskmap_lookup(const struct taskmap *map, uint64_t id,
+		    size_t *pos);
+void		 taskmap_add_at(struct taskmap *map, size_t pos, uint64_t id,
+		    void *value);
 /* The value removed, or NULL when id was not there. */
 void		*taskmap_remove(struct taskmap *map, uint64_t id);
 size_t		 taskmap_count(const struct taskmap *map);
