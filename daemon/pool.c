@@ -173,17 +173,17 @@ pool_task_timed(struct pool *pool, uint64_t us)
 /*
  * While the pool holds a quarantine, every task is fingerprinted before it
  * may reach a worker; a quarantined one is answered at once.  With nothing
- * in quarantine (the usual case) this costs one comparison.
+ * in quarantine (the usual case) this costs one comparison: the test is
+ * inlined (pool_refuse_poison) and only a held quarantine calls here.
  */
 static int
-pool_refuse_poison(struct pool *pool, struct task *task)
+pool_refuse_held(struct pool *pool, struct task *task)
 {
 	const struct quarantine_entry	*e;
 	struct fp_fingerprint		 fp;
 	uint64_t			 now;
 
-	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine) ||
-	    quarantine_count(pool->quarantine, now = master_now_ms()) == 0)
+	if (quarantine_count(pool->quarantine, now = master_now_ms()) == 0)
 		return (0);
 	fp = quarantine_fingerprint(task->body, task->len);
 	if ((e = quarantine_check(pool->quarantine, fp, now)) == NULL)
@@ -194,6 +194,14 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	    (e->expires_ms - now) / 1000.0, (unsigned long long)fp.hi,
 	    (unsigned long long)fp.lo);
 	return (1);
+}
+
+static inline int
+pool_refuse_poison(struct pool *pool, struct task *task)
+{
+	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine))
+		return (0);
+	return (pool_refuse_held(pool, task));
 }
 
 /* Client c's share of pool, made at its first task; list holds c's. */
