@@ -24,11 +24,11 @@
  * counted (max_memory) where they move, here: evbuffer callbacks ran on
  * every add and drain, some 200 instructions a task.
  *
- * Reading is the mirror image: a conn whose input is empty reads into one
- * buffer shared by all conns (CONN_SHARED, at most CONN_SHARED_READS
- * times per wake-up) and its frames are taken in place from there; only
- * the part of a frame that has not all come yet is kept in its input
- * evbuffer.  Reading into an evbuffer allocated a chain per read and
+ * Reading is the mirror image: a conn reads into one buffer shared by all
+ * conns (CONN_SHARED, at most CONN_SHARED_READS times per wake-up) and its
+ * frames are taken in place from there; only the part of a frame that has
+ * not all come yet is kept in its input evbuffer, and put back in front
+ * of the next read (unless it is large: then the input is read into).  Reading into an evbuffer allocated a chain per read and
  * freed it when the frames were drained.  The cap per wake-up also keeps
  * a client with tens of thousands of tiny frames to send from holding the
  * loop (and every other client) for long.
@@ -50,6 +50,7 @@ TAILQ_HEAD(conn_list, conn);
 #define CONN_READ_MAX	(1024 * 1024)	/* bytes read per wake-up */
 #define CONN_SHARED	(16 * 1024)	/* the shared read buffer */
 #define CONN_SHARED_READS 4		/* shared reads per wake-up */
+#define CONN_KEPT_MAX	(CONN_SHARED / 4) /* a part frame read after */
 #define CONN_GATHER	4096		/* small output gathered per turn */
 #define CONN_GATHER_KEEP 64		/* scratch buffers kept for reuse */
 
@@ -604,17 +605,26 @@ conn_read_now(struct conn *c)
 }
 
 /*
- * One read into the shared buffer (the input is empty).  Returns the
- * bytes read; *eof and *err as for conn_fill.
+ * One read into the shared buffer, after what the input holds (a frame's
+ * first part, at most CONN_KEPT_MAX, moved there).  Returns the bytes
+ * read; *eof and *err as for conn_fill.
  */
 static size_t
 conn_fill_shared(struct conn *c, int *eof, int *err)
 {
+	size_t	kept = evbuffer_get_length(c->in);
 	ssize_t	n;
 
 	*eof = *err = 0;
-	while ((n = read(c->fd, shared_buf, sizeof(shared_buf))) == -1 &&
-	    errno == EINTR)
+	/* Counted as held already: it only moves. */
+	if (kept > 0 && evbuffer_remove(c->in, shared_buf, kept) !=
+	    (int)kept)
+		fatalx("conn: evbuffer_remove");
+	c->sbase = shared_buf;
+	c->slen = kept;
+	c->soff = 0;
+	while ((n = read(c->fd, shared_buf + kept, sizeof(shared_buf) -
+	    kept)) == -1 && errno == EINTR)
 		;
 	if (n <= 0) {
 		if (n == 0)
@@ -623,9 +633,7 @@ conn_fill_shared(struct conn *c, int *eof, int *err)
 			*err = errno;
 		return (0);
 	}
-	c->sbase = shared_buf;
-	c->slen = n;
-	c->soff = 0;
+	c->slen += n;
 	conn_count_add(c, n);
 	return (n);
 }
@@ -642,15 +650,18 @@ conn_read_ev(evutil_socket_t fd, short events, void *arg)
 	c->in_cb = 1;
 	do {
 		/*
-		 * After a shared read, a frame's rest goes to the input: read
-		 * on in CONN_SHARED pieces, not CONN_READ_MAX at once.
+		 * A large frame's rest is read into the input: in
+		 * CONN_SHARED pieces after a shared read, so that one
+		 * wake-up still takes little.
 		 */
-		if (evbuffer_get_length(c->in) == 0)
+		if (evbuffer_get_length(c->in) <= CONN_KEPT_MAX) {
 			n = conn_fill_shared(c, &eof, &err);
-		else
+			more = c->slen == CONN_SHARED;
+		} else {
 			n = conn_fill(c, reads == 0 ? CONN_READ_MAX :
 			    CONN_SHARED, &eof, &err);
-		more = n == CONN_SHARED || (reads > 0 && n >= CONN_SHARED);
+			more = reads > 0 && n >= CONN_SHARED;
+		}
 		if (n > 0)
 			c->read_cb(c->arg);
 		conn_shared_keep(c);
