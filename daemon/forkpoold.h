@@ -266,6 +266,7 @@ struct pool {
 	unsigned int	 nqueued;
 	unsigned int	 nwaiting;	/* shares in the ring */
 	unsigned int	 auto_prefetch;	/* what prefetch = auto chose */
+	uint64_t	 light_us;	/* a client's task met others' queue */
 	uint64_t	 task_avg;	/* moving average task time, us * 16 */
 	struct worker_list workers;
 	unsigned int	 nworkers;	/* processes that exist */

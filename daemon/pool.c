@@ -38,6 +38,18 @@
  * of a worker's tasks is timed from the end of the first, so its own time.
  */
 #define AUTO_START	2
+/*
+ * Fair share inside the workers: a task of a connection with nothing
+ * queued that meets other connections' queued tasks is handed to a worker
+ * behind up to prefetch tasks already sent there, 64 tiny ones under
+ * auto, and on a busy machine every one of them costs the worker a
+ * write and a share of the CPU.  For AUTO_LIGHT_US after such a task
+ * auto keeps at most AUTO_SHARED in each worker, so the next tasks of
+ * that connection wait behind few; the bulk connections lose some
+ * batching meanwhile.  A number still pins it.
+ */
+#define AUTO_SHARED	8
+#define AUTO_LIGHT_US	100000
 
 /* At most this many spawn/exit lines per pool per window, then a summary. */
 #define LOG_BURST	20
@@ -127,9 +139,10 @@ static struct worker *
 pool_pick_worker(struct pool *pool)
 {
 	struct worker	*w, *best = NULL;
+	unsigned int	 prefetch = pool_prefetch(pool);
 
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		if (!worker_can_take(w, pool_prefetch(pool)))
+		if (!worker_can_take(w, prefetch))
 			continue;
 		if (best == NULL || w->ninflight < best->ninflight) {
 			best = w;
@@ -146,6 +159,9 @@ pool_prefetch(const struct pool *pool)
 {
 	if (pool->conf->prefetch != PREFETCH_AUTO)
 		return (pool->conf->prefetch);
+	if (pool->auto_prefetch > AUTO_SHARED && pool->light_us != 0 &&
+	    master_now_us() - pool->light_us < AUTO_LIGHT_US)
+		return (AUTO_SHARED);
 	return (pool->auto_prefetch);
 }
 
@@ -346,6 +362,9 @@ pool_submit(struct pool *pool, struct task *task)
 	if (pool_refuse_poison(pool, task))
 		return (-1);
 	task->queued_us = master_now_us();
+	/* Others' tasks are queued and this connection has none: see above. */
+	if (pool->nqueued > 0 && task->share->nqueued == 0)
+		pool->light_us = task->queued_us;
 	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
 	return (0);
