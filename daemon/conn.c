@@ -28,10 +28,11 @@
  * conns (CONN_SHARED, at most CONN_SHARED_READS times per wake-up) and its
  * frames are taken in place from there; only the part of a frame that has
  * not all come yet is kept in its input evbuffer, and put back in front
- * of the next read (unless it is large: then the input is read into).  Reading into an evbuffer allocated a chain per read and
- * freed it when the frames were drained.  The cap per wake-up also keeps
- * a client with tens of thousands of tiny frames to send from holding the
- * loop (and every other client) for long.
+ * of the next read (unless it is large: then the input is read into).
+ * Reading into an evbuffer allocated a chain per read and freed it when
+ * the frames were drained.  The cap per wake-up also keeps a client with
+ * tens of thousands of tiny frames to send from holding the loop (and
+ * every other client) for long.
  */
 #include <sys/uio.h>
 
