@@ -48,9 +48,9 @@ TAILQ_HEAD(client_list, client);
 /* A client leaving with more than this buffered asks for malloc_trim. */
 #define TRIM_AFTER	(1024 * 1024)
 
-/* Bodies up to this are copied, not moved (see client_move). */
+/* Bodies up to this are copied, not moved (see conn_add_buffer). */
 #define CLIENT_COPY_MAX	(64 * 1024)
-/* Up to this, a reply's body and its header go in one evbuffer_add. */
+/* Up to this, a reply's body and its header go in one conn_add. */
 #define SEND_JOIN_MAX	512
 
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
@@ -265,7 +265,7 @@ client_put_header(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	uint8_t		buf[FP_HDR_LEN];
 
 	client_header(buf, type, arg, id, len);
-	evbuffer_add(conn_output(c->conn), buf, sizeof(buf));
+	conn_add(c->conn, buf, sizeof(buf));
 }
 
 /*
@@ -312,30 +312,11 @@ client_send(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 		client_header(buf, type, arg, id, len);
 		if (len > 0)		/* data is NULL for an empty body */
 			memcpy(buf + FP_HDR_LEN, data, len);
-		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+		conn_add(c->conn, buf, FP_HDR_LEN + len);
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
-	evbuffer_add(conn_output(c->conn), data, len);
-}
-
-/*
- * Move len bytes from the front of from to the end of to.  Up to
- * CLIENT_COPY_MAX they are copied: moving would hand over the whole chain
- * they sit in (a read's chain, up to 512 KiB), and a client that does not
- * read would pin that much per small reply, past max_client_buffer.
- */
-static void
-client_move(struct evbuffer *from, struct evbuffer *to, size_t len)
-{
-	if (len == 0)
-		return;
-	if (len > CLIENT_COPY_MAX) {
-		evbuffer_remove_buffer(from, to, len);
-		return;
-	}
-	evbuffer_add(to, evbuffer_pullup(from, len), len);
-	evbuffer_drain(from, len);
+	conn_add(c->conn, data, len);
 }
 
 /* Queue one reply whose body comes from the front of from. */
@@ -353,11 +334,11 @@ client_send_buffer(struct client *c, uint8_t type, uint16_t arg, uint64_t id,
 	if (len <= SEND_JOIN_MAX) {
 		client_header(buf, type, arg, id, len);
 		evbuffer_remove(from, buf + FP_HDR_LEN, len);
-		evbuffer_add(conn_output(c->conn), buf, FP_HDR_LEN + len);
+		conn_add(c->conn, buf, FP_HDR_LEN + len);
 		return;
 	}
 	client_put_header(c, type, arg, id, len);
-	client_move(from, conn_output(c->conn), len);
+	conn_add_buffer(c->conn, from, len, CLIENT_COPY_MAX);
 }
 
 /* Its replies are over max_client_buffer: run none of its queued tasks. */
@@ -416,6 +397,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	struct pool	*pool;
 	struct share	*last = TAILQ_FIRST(&c->shares);
 	struct task	*task;
+	size_t		 slot;
 	char		 name[FP_POOL_NAME_MAX + 1], text[160];
 
 	if (hdr->arg == 0 || hdr->arg > FP_POOL_NAME_MAX ||
@@ -437,7 +419,8 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 		    "name may hold only A-Z a-z 0-9 _ . -");
 		return;
 	}
-	if (taskmap_find(c->tasks, hdr->id) != NULL) {
+	/* Where the task goes: nothing changes the map before it is added. */
+	if (taskmap_lookup(c->tasks, hdr->id, &slot) != NULL) {
 		snprintf(text, sizeof(text), "id %llu is already in flight on "
 		    "this connection", (unsigned long long)hdr->id);
 		client_send_error(c, FP_ERR_BAD_REQUEST, hdr->id, text);
@@ -478,7 +461,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	task = task_new(c, pool, hdr->id, hdr->arg, frame, hdr->len);
 	task_hold(task, &c->held_tasks);
 	task->share = pool_share(pool, c, &c->shares);
-	taskmap_add(c->tasks, hdr->id, task);
+	taskmap_add_at(c->tasks, slot, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
 	c->ninflight++;
 	pool_submit(pool, task);
@@ -649,10 +632,9 @@ static void
 client_read_cb(void *arg)
 {
 	struct client	*c = arg;
-	struct evbuffer	*in = conn_input(c->conn);
 
 	if (c->lingering) {
-		evbuffer_drain(in, evbuffer_get_length(in));
+		conn_discard_input(c->conn);
 		return;
 	}
 	client_read_frames(c);

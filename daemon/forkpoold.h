@@ -277,6 +277,7 @@ struct pool {
 	unsigned int	 nqueued;
 	unsigned int	 nwaiting;	/* shares in the ring */
 	unsigned int	 auto_prefetch;	/* what prefetch = auto chose */
+	uint64_t	 light_us;	/* a client's task met others' queue */
 	uint64_t	 task_avg;	/* moving average task time, us * 16 */
 	struct worker_list workers;
 	unsigned int	 nworkers;	/* processes that exist */
@@ -456,6 +457,10 @@ void		 taskmap_free(struct taskmap *map);
 /* 0, or -1 when id is already there. */
 int		 taskmap_add(struct taskmap *map, uint64_t id, void *value);
 void		*taskmap_find(const struct taskmap *map, uint64_t id);
+void		*taskmap_lookup(const struct taskmap *map, uint64_t id,
+		    size_t *pos);
+void		 taskmap_add_at(struct taskmap *map, size_t pos, uint64_t id,
+		    void *value);
 /* The value removed, or NULL when id was not there. */
 void		*taskmap_remove(struct taskmap *map, uint64_t id);
 size_t		 taskmap_count(const struct taskmap *map);
@@ -494,6 +499,10 @@ struct conn	*conn_new(int fd, void (*read_cb)(void *),
 void		 conn_free(struct conn *c);
 struct evbuffer	*conn_input(struct conn *c);
 struct evbuffer	*conn_output(struct conn *c);
+void		 conn_add(struct conn *c, const void *data, size_t len);
+void		 conn_add_buffer(struct conn *c, struct evbuffer *from,
+		    size_t len, size_t copy_max);
+void		 conn_discard_input(struct conn *c);
 size_t		 conn_unsent(const struct conn *c);
 int		 conn_fd(struct conn *c);
 void		 conn_pause_read(struct conn *c);

@@ -39,6 +39,18 @@
  * of a worker's tasks is timed from the end of the first, so its own time.
  */
 #define AUTO_START	2
+/*
+ * Fair share inside the workers: a task of a connection with nothing
+ * queued that meets other connections' queued tasks is handed to a worker
+ * behind up to prefetch tasks already sent there, 64 tiny ones under
+ * auto, and on a busy machine every one of them costs the worker a
+ * write and a share of the CPU.  For AUTO_LIGHT_US after such a task
+ * auto keeps at most AUTO_SHARED in each worker, so the next tasks of
+ * that connection wait behind few; the bulk connections lose some
+ * batching meanwhile.  A number still pins it.
+ */
+#define AUTO_SHARED	8
+#define AUTO_LIGHT_US	100000
 
 /* At most this many spawn/exit lines per pool per window, then a summary. */
 #define LOG_BURST	20
@@ -129,9 +141,10 @@ static struct worker *
 pool_pick_worker(struct pool *pool)
 {
 	struct worker	*w, *best = NULL;
+	unsigned int	 prefetch = pool_prefetch(pool);
 
 	TAILQ_FOREACH(w, &pool->workers, entry) {
-		if (!worker_can_take(w, pool_prefetch(pool)))
+		if (!worker_can_take(w, prefetch))
 			continue;
 		if (best == NULL || w->ninflight < best->ninflight) {
 			best = w;
@@ -148,6 +161,9 @@ pool_prefetch(const struct pool *pool)
 {
 	if (pool->conf->prefetch != PREFETCH_AUTO)
 		return (pool->conf->prefetch);
+	if (pool->auto_prefetch > AUTO_SHARED && pool->light_us != 0 &&
+	    clock_now_us() - pool->light_us < AUTO_LIGHT_US)
+		return (AUTO_SHARED);
 	return (pool->auto_prefetch);
 }
 
@@ -185,17 +201,17 @@ pool_task_ran(struct pool *pool, const struct task *task)
 /*
  * While the pool holds a quarantine, every task is fingerprinted before it
  * may reach a worker; a quarantined one is answered at once.  With nothing
- * in quarantine (the usual case) this costs one comparison.
+ * in quarantine (the usual case) this costs one comparison: the test is
+ * inlined (pool_refuse_poison) and only a held quarantine calls here.
  */
 static int
-pool_refuse_poison(struct pool *pool, struct task *task)
+pool_refuse_held(struct pool *pool, struct task *task)
 {
 	const struct quarantine_entry	*e;
 	struct fp_fingerprint		 fp;
 	uint64_t			 now;
 
-	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine) ||
-	    quarantine_count(pool->quarantine, now = clock_now_ms()) == 0)
+	if (quarantine_count(pool->quarantine, now = clock_now_ms()) == 0)
 		return (0);
 	fp = quarantine_fingerprint(task->body, task->len);
 	if ((e = quarantine_check(pool->quarantine, fp, now)) == NULL)
@@ -206,6 +222,14 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	    (e->expires_ms - now) / 1000.0, (unsigned long long)fp.hi,
 	    (unsigned long long)fp.lo);
 	return (1);
+}
+
+static inline int
+pool_refuse_poison(struct pool *pool, struct task *task)
+{
+	if (pool->quarantine == NULL || quarantine_empty(pool->quarantine))
+		return (0);
+	return (pool_refuse_held(pool, task));
 }
 
 /* Client c's share of pool, made at its first task; list holds c's. */
@@ -351,6 +375,9 @@ pool_submit(struct pool *pool, struct task *task)
 	if (pool_refuse_poison(pool, task))
 		return;
 	task->queued_us = clock_now_us();
+	/* Others' tasks are queued and this connection has none: see above. */
+	if (pool->nqueued > 0 && task->share->nqueued == 0)
+		pool->light_us = task->queued_us;
 	pool_enqueue(pool, task, 0);
 	pool_dispatch(pool);
 }

@@ -3,14 +3,17 @@
  * probing.
  *
  * The ids are the client's choice, so they may be sequential, all multiples
- * of 2^32, or picked to collide; every id goes through a 64-bit finaliser
- * (splitmix64's) before its low bits choose a slot, so that any pattern in
- * the ids spreads over the whole table.  Removal shifts the rest of the
- * probe run back instead of leaving tombstones, so a connection that
- * pipelines and retires millions of tasks never slows down or needs a
- * rehash to clean up.  The table doubles past 3/4 full and halves below
- * 1/8, so one burst of 100,000 tasks does not pin its memory for the rest
- * of the connection.
+ * of 2^32, or picked to collide.  An id's high half is folded into its low
+ * half and the result multiplied by 2^64 / phi (Fibonacci hashing), whose
+ * top bits choose the slot: sequential ids land as far apart as the table
+ * allows, and ids that differ only above bit 32 still spread.  That is a
+ * few instructions where a full finaliser took a dozen, on a lookup made
+ * three times per task.  Removal shifts the rest of the probe run back
+ * instead of leaving tombstones, so a connection that pipelines and
+ * retires millions of tasks never slows down or needs a rehash to clean
+ * up.  The table doubles past 1/2 full (short runs: removal walks its
+ * run) and halves below 1/8, so one burst of 100,000 tasks does not pin
+ * its memory for the rest of the connection.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,26 +31,30 @@ struct taskmap_slot {
 struct taskmap {
 	struct taskmap_slot *slots;
 	size_t		 nslots;	/* a power of two */
+	unsigned int	 shift;		/* 64 - log2(nslots) */
 	size_t		 count;
 };
 
-/* Mix every bit of id into every bit of the result (splitmix64). */
-static uint64_t
-taskmap_hash(uint64_t id)
-{
-	id ^= id >> 30;
-	id *= 0xbf58476d1ce4e5b9ULL;
-	id ^= id >> 27;
-	id *= 0x94d049bb133111ebULL;
-	id ^= id >> 31;
-	return (id);
-}
+#define TASKMAP_PHI	0x9e3779b97f4a7c15ULL	/* 2^64 / phi, odd */
 
 /* The slot where id's probe run starts. */
-static size_t
+static inline size_t
 taskmap_home(const struct taskmap *map, uint64_t id)
 {
-	return ((size_t)taskmap_hash(id) & (map->nslots - 1));
+	return ((size_t)(((id ^ (id >> 32)) * TASKMAP_PHI) >> map->shift));
+}
+
+/* Size the table to nslots (a power of two) slots, all empty. */
+static void
+taskmap_alloc(struct taskmap *map, size_t nslots)
+{
+	unsigned int	bits = 0;
+
+	while (((size_t)1 << bits) < nslots)
+		bits++;
+	map->slots = xcalloc(nslots, sizeof(*map->slots));
+	map->nslots = nslots;
+	map->shift = 64 - bits;
 }
 
 /* The slot holding id, or the empty slot where it would go. */
@@ -70,8 +77,7 @@ taskmap_resize(struct taskmap *map, size_t nslots)
 	struct taskmap_slot	*old = map->slots;
 	size_t			 oldn = map->nslots, i, j;
 
-	map->slots = xcalloc(nslots, sizeof(*map->slots));
-	map->nslots = nslots;
+	taskmap_alloc(map, nslots);
 	for (i = 0; i < oldn; i++) {
 		if (!old[i].used)
 			continue;
@@ -87,8 +93,7 @@ taskmap_new(void)
 	struct taskmap	*map;
 
 	map = xcalloc(1, sizeof(*map));
-	map->nslots = TASKMAP_MIN_SLOTS;
-	map->slots = xcalloc(map->nslots, sizeof(*map->slots));
+	taskmap_alloc(map, TASKMAP_MIN_SLOTS);
 	return (map);
 }
 
@@ -102,6 +107,24 @@ taskmap_free(struct taskmap *map)
 	free(map);
 }
 
+/*
+ * Put id (not in the map) at slot i, where taskmap_probe() left it; the
+ * map has not changed since.
+ */
+static void
+taskmap_put(struct taskmap *map, size_t i, uint64_t id, void *value)
+{
+	/* Keep the load at or under 1/2, so probe runs stay short. */
+	if ((map->count + 1) * 2 > map->nslots) {
+		taskmap_resize(map, map->nslots * 2);
+		i = taskmap_probe(map, id);
+	}
+	map->slots[i].id = id;
+	map->slots[i].value = value;
+	map->slots[i].used = 1;
+	map->count++;
+}
+
 /* Add id; -1 and no change when it is already there. */
 int
 taskmap_add(struct taskmap *map, uint64_t id, void *value)
@@ -111,16 +134,32 @@ taskmap_add(struct taskmap *map, uint64_t id, void *value)
 	i = taskmap_probe(map, id);
 	if (map->slots[i].used)
 		return (-1);
-	/* Keep the load at or under 3/4, so probe runs stay short. */
-	if ((map->count + 1) * 4 > map->nslots * 3) {
-		taskmap_resize(map, map->nslots * 2);
-		i = taskmap_probe(map, id);
-	}
-	map->slots[i].id = id;
-	map->slots[i].value = value;
-	map->slots[i].used = 1;
-	map->count++;
+	taskmap_put(map, i, id, value);
 	return (0);
+}
+
+/*
+ * The value stored for id, or NULL and in *pos where taskmap_add_at() may
+ * put it: a lookup and then an add (a new task) probe once.
+ */
+void *
+taskmap_lookup(const struct taskmap *map, uint64_t id, size_t *pos)
+{
+	size_t	i;
+
+	i = taskmap_probe(map, id);
+	*pos = i;
+	return (map->slots[i].used ? map->slots[i].value : NULL);
+}
+
+/*
+ * Add id, which taskmap_lookup() did not find and placed at pos, with no
+ * change to the map since.
+ */
+void
+taskmap_add_at(struct taskmap *map, size_t pos, uint64_t id, void *value)
+{
+	taskmap_put(map, pos, id, value);
 }
 
 /* The value stored for id, or NULL. */
@@ -129,8 +168,7 @@ taskmap_find(const struct taskmap *map, uint64_t id)
 {
 	size_t	i;
 
-	i = taskmap_probe(map, id);
-	return (map->slots[i].used ? map->slots[i].value : NULL);
+	return (taskmap_lookup(map, id, &i));
 }
 
 /*

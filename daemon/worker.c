@@ -318,7 +318,6 @@ worker_task_due(struct event *ev, const struct task *task, uint64_t limit_ms)
 void
 worker_send(struct worker *w, struct task *task)
 {
-	struct evbuffer	*out = conn_output(w->conn);
 	size_t		 len = task->len;
 
 	task->seq = ++master->next_seq;
@@ -332,10 +331,11 @@ worker_send(struct worker *w, struct task *task)
 	 * bodies are cheaper to copy than to reference.
 	 */
 	if (len <= COPY_MAX)
-		evbuffer_add(out, task->frame, FP_HDR_LEN + len);
+		conn_add(w->conn, task->frame, FP_HDR_LEN + len);
 	else {
-		evbuffer_add(out, task->frame, FP_HDR_LEN);
-		evbuffer_add_reference(out, task->body, len, NULL, NULL);
+		conn_add(w->conn, task->frame, FP_HDR_LEN);
+		evbuffer_add_reference(conn_output(w->conn), task->body, len,
+		    NULL, NULL);
 	}
 	TAILQ_INSERT_TAIL(&w->inflight, task, entry);
 	if (w->ninflight++ == 0)
@@ -377,7 +377,7 @@ worker_cancel(struct worker *w, struct task *task)
 	if (w->conn == NULL)
 		return;
 	fp_hdr_put(buf, FP_CANCEL, 0, task->seq, 0);
-	evbuffer_add(conn_output(w->conn), buf, sizeof(buf));
+	conn_add(w->conn, buf, sizeof(buf));
 }
 
 /*

@@ -286,6 +286,35 @@ START_TEST(test_grow_shrink_grow)
 }
 END_TEST
 
+START_TEST(test_lookup_then_add)
+{
+	/* A new task's id is looked up (duplicate?) and then added at the
+	 * place the lookup found, growing the table on the way; an id that
+	 * is there is found, not placed. */
+	struct taskmap	*map = taskmap_new();
+	uint64_t	 s = 99, id;
+	size_t		 pos, i, n = 5000;
+
+	for (i = 0; i < n; i++) {
+		id = i % 2 == 0 ? i : rnd(&s);
+		ck_assert_ptr_null(taskmap_lookup(map, id, &pos));
+		taskmap_add_at(map, pos, id, val(id));
+		ck_assert_ptr_eq(taskmap_lookup(map, id, &pos), val(id));
+	}
+	ck_assert_uint_eq(taskmap_count(map), n);
+	s = 99;
+	for (i = 0; i < n; i++) {
+		id = i % 2 == 0 ? i : rnd(&s);
+		ck_assert_ptr_eq(taskmap_find(map, id), val(id));
+		ck_assert_int_eq(taskmap_add(map, id, val(id)), -1);
+	}
+	for (i = 0; i < n; i += 2)
+		ck_assert_ptr_eq(taskmap_remove(map, i), val(i));
+	ck_assert_uint_eq(taskmap_count(map), n / 2);
+	taskmap_free(map);
+}
+END_TEST
+
 Suite *
 taskmap_suite(void)
 {
@@ -304,6 +333,7 @@ taskmap_suite(void)
 	tcase_add_test(tc, test_interleaved_adversarial);
 	tcase_add_test(tc, test_count);
 	tcase_add_test(tc, test_grow_shrink_grow);
+	tcase_add_test(tc, test_lookup_then_add);
 	suite_add_tcase(s, tc);
 	return (s);
 }
