@@ -186,7 +186,8 @@ TEST_SRCS	:= \
 	tests/check_share.c \
 	tests/check_trust.c \
 	tests/check_contain.c \
-	tests/harness.c
+	tests/harness.c \
+	tests/harness_util.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))
 pic		 = $(patsubst %.c,$(B)/pic/%.o,$(1))

@@ -31,35 +31,13 @@
 #define WAIT_MS		10000
 #define NOBODY		65534
 
-/* A file under /proc/PID, malloc'd and NUL-terminated ('\0's as '\n'). */
-static char *
-proc_file(pid_t pid, const char *name)
-{
-	char	 path[64], *buf;
-	ssize_t	 n, i;
-	int	 fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, name);
-	ck_assert_msg((fd = open(path, O_RDONLY)) != -1, "%s: %s", path,
-	    strerror(errno));
-	ck_assert_ptr_nonnull(buf = malloc(65536));
-	n = read(fd, buf, 65535);
-	close(fd);
-	ck_assert_int_ge(n, 0);
-	for (i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = '\n';
-	buf[n] = '\0';
-	return (buf);
-}
-
 /* Session id and terminal (tty_nr) of pid, from /proc/PID/stat. */
 static void
 proc_session(pid_t pid, long *sid, long *tty)
 {
 	char	*stat, *p;
 
-	stat = proc_file(pid, "stat");
+	stat = tproc_file(pid, "stat");
 	ck_assert_ptr_nonnull(p = strrchr(stat, ')'));
 	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %ld %ld", sid, tty), 2);
 	free(stat);
@@ -457,7 +435,7 @@ START_TEST(test_minimal_environment)
 	    strstr(text, "B=two words\n") != NULL, "%s", text);
 	free(text);
 	w = run_pid(fd, 2, "p", "pid");
-	text = proc_file(w, "environ");
+	text = tproc_file(w, "environ");
 	ck_assert_msg(strstr(text, "SECRET") == NULL &&
 	    strstr(text, "PATH=") != NULL &&
 	    strstr(text, "HOME=/root\n") != NULL &&

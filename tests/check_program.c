@@ -30,18 +30,6 @@
 #define PIPELINE	1000	/* tasks sent in one write */
 #define INI_MAX		2048
 
-/* Pause between two looks at a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* The absolute path of tests/programs/name in the source tree. */
 static void
 program_path(const char *name, char *buf, size_t size)
@@ -599,7 +587,7 @@ read_pid_file(const char *path)
 
 	while ((f = fopen(path, "r")) == NULL) {
 		ck_assert_msg(tnow_ms() < deadline, "%s never appeared", path);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	ck_assert_int_eq(fscanf(f, "%ld", &pid), 1);
 	fclose(f);
@@ -653,7 +641,7 @@ START_TEST(test_program_timeout_group)
 			break;
 		ck_assert_msg(tnow_ms() < deadline, "the program's child %ld "
 		    "outlived the timeout", (long)child);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	expect_output(fd, 2, "py", "next", "NEXT");
 	close(fd);

@@ -28,18 +28,6 @@
 #define WAIT_MS		10000	/* deadline for what should be quick */
 #define POLL_MS		20	/* interval between two looks at STATUS */
 
-/* Pause between two polls of a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* The STATUS entry of worker pid in pool, or NULL (borrowed from st). */
 static json_t *
 status_worker(json_t *st, const char *pool, pid_t pid)
@@ -54,71 +42,6 @@ status_worker(json_t *st, const char *pool, pid_t pid)
 			return (w);
 	}
 	return (NULL);
-}
-
-/* 1 when STATUS lists pid among pool's workers. */
-static int
-pool_lists_pid(const char *sock, const char *pool, pid_t pid)
-{
-	json_t	*st;
-	int	 found;
-
-	st = tstatus(sock);
-	found = status_worker(st, pool, pid) != NULL;
-	json_decref(st);
-	return (found);
-}
-
-/*
- * Poll STATUS until pool has at least n busy workers; their pids go in
- * pids (room for n).  Fails the test at the deadline.
- */
-static void
-wait_busy(const char *sock, const char *pool, int n, pid_t *pids)
-{
-	json_t		*st, *p, *w;
-	long long	 deadline = tnow_ms() + WAIT_MS;
-	size_t		 i;
-	int		 found;
-
-	for (;;) {
-		st = tstatus(sock);
-		p = tstatus_pool(st, pool);
-		ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-		found = 0;
-		json_array_foreach(json_object_get(p, "workers"), i, w) {
-			if (found < n && strcmp(json_string_value(
-			    json_object_get(w, "state")), "busy") == 0)
-				pids[found++] = json_integer_value(
-				    json_object_get(w, "pid"));
-		}
-		json_decref(st);
-		if (found == n)
-			return;
-		ck_assert_msg(tnow_ms() < deadline,
-		    "pool %s never had %d busy workers", pool, n);
-		nap(POLL_MS);
-	}
-}
-
-/* The pids of pool's workers from STATUS, at most max; returns the count. */
-static int
-pool_pids(const char *sock, const char *pool, pid_t *pids, int max)
-{
-	json_t	*st, *p, *w;
-	size_t	 i;
-	int	 n = 0;
-
-	st = tstatus(sock);
-	p = tstatus_pool(st, pool);
-	ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-	json_array_foreach(json_object_get(p, "workers"), i, w) {
-		if (n < max)
-			pids[n++] = json_integer_value(json_object_get(w,
-			    "pid"));
-	}
-	json_decref(st);
-	return (n);
 }
 
 /* Check that pool is back to its configured size, every worker idle. */
@@ -138,25 +61,6 @@ check_full_size(const char *sock, const char *pool, int size, int timeout_ms)
 		ck_assert_str_eq(json_string_value(json_object_get(w, "state")),
 		    "idle");
 	json_decref(st);
-}
-
-/* Read one frame within the deadline; fails the test at end of file. */
-static void
-recv_reply(int fd, struct fp_hdr *hdr, char **body)
-{
-	ck_assert_msg(trecv(fd, hdr, body, WAIT_MS) == 1,
-	    "the daemon closed the connection instead of replying");
-}
-
-/* Check that a reply is ERROR code for id; its text stays in body. */
-static void
-check_error(const struct fp_hdr *hdr, const char *body, uint64_t id, int code)
-{
-	ck_assert_msg(hdr->type == FP_ERROR && hdr->arg == code,
-	    "id %llu: wanted ERROR %s, got type 0x%x arg %u: %s",
-	    (unsigned long long)id, fp_err_name(code), hdr->type, hdr->arg,
-	    body);
-	ck_assert_uint_eq(hdr->id, id);
 }
 
 /* Check that a reply is a successful RESULT for id. */
@@ -274,18 +178,18 @@ START_TEST(test_kill_sigkill)
 	d = fpd_start(ini_faulty2);
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "faulty", "hang", 4);
-	wait_busy(d->sock, "faulty", 1, &victim);
+	twait_busy(d->sock, "faulty", 1, &victim);
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
 
-	recv_reply(fd, &hdr, &body);
-	check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+	treply(fd, &hdr, &body);
+	tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(body, "SIGKILL") != NULL,
 	    "WORKER_CRASHED text does not name SIGKILL: %s", body);
 	free(body);
 
 	ck_assert_int_eq(twait_pid_gone(victim, WAIT_MS), 0);
 	check_full_size(d->sock, "faulty", 2, WAIT_MS);
-	n = pool_pids(d->sock, "faulty", pids, 2);
+	n = tpool_pids(d->sock, "faulty", pids, 2);
 	ck_assert_int_eq(n, 2);
 	for (i = 0; i < n; i++)
 		ck_assert_int_ne(pids[i], victim);
@@ -314,7 +218,7 @@ START_TEST(test_crash_segv)
 	fd = tconnect(d->sock);
 	old = run_pid_task(fd, 1, "faulty");
 	tsubmit(fd, 2, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(body, "SIGSEGV") != NULL,
 	    "WORKER_CRASHED text does not name SIGSEGV: %s", body);
 	free(body);
@@ -347,7 +251,7 @@ START_TEST(test_crash_exit_status)
 	fd = tconnect(d->sock);
 	old = run_pid_task(fd, 1, "faulty");
 	tsubmit(fd, 2, "faulty", "exit:3", 6, &hdr, &body);
-	check_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(body, "exited with status 3") != NULL,
 	    "WORKER_CRASHED text does not name exit status 3: %s", body);
 	free(body);
@@ -387,9 +291,9 @@ START_TEST(test_timeout)
 
 	t0 = tnow_ms();
 	tsend_submit(fd, 2, "faulty", "hang", 4);
-	recv_reply(fd, &hdr, &body);
+	treply(fd, &hdr, &body);
 	took = tnow_ms() - t0;
-	check_error(&hdr, body, 2, FP_ERR_TIMEOUT);
+	tcheck_error(&hdr, body, 2, FP_ERR_TIMEOUT);
 	ck_assert_msg(took >= 500, "TIMEOUT after %lld ms, before 500 ms",
 	    took);
 	ck_assert_msg(strstr(body, "0.5") != NULL ||
@@ -429,10 +333,10 @@ START_TEST(test_crash_spares_others)
 	c = tconnect(d->sock);
 	tsend_submit(a, 1, "faulty", "sleep:1500", 10);
 	tsend_submit(b, 1, "faulty", "sleep:1500", 10);
-	wait_busy(d->sock, "faulty", 2, busy);
+	twait_busy(d->sock, "faulty", 2, busy);
 
 	tsubmit(c, 1, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 	free(body);
 
 	/* The crash was handled while the two others were still running. */
@@ -442,14 +346,14 @@ START_TEST(test_crash_spares_others)
 	ck_assert_int_eq(poll(pfd, 2, 0), 0);
 	for (i = 0; i < 2; i++) {
 		ck_assert_int_eq(kill(busy[i], 0), 0);
-		ck_assert(pool_lists_pid(d->sock, "faulty", busy[i]));
+		ck_assert(tpool_has_pid(d->sock, "faulty", busy[i]));
 	}
 
-	recv_reply(a, &hdr, &body);
+	treply(a, &hdr, &body);
 	check_result(&hdr, body, 1);
 	ck_assert_str_eq(body, "slept");
 	free(body);
-	recv_reply(b, &hdr, &body);
+	treply(b, &hdr, &body);
 	check_result(&hdr, body, 1);
 	ck_assert_str_eq(body, "slept");
 	free(body);
@@ -493,14 +397,14 @@ START_TEST(test_prefetch_crash)
 	tsend_raw(fd, buf, off);
 
 	for (i = 0; i < 6; i++) {
-		recv_reply(fd, &hdr, &body);
+		treply(fd, &hdr, &body);
 		ck_assert_msg(hdr.id >= 1 && hdr.id <= 6,
 		    "reply for unknown id %llu", (unsigned long long)hdr.id);
 		ck_assert_msg(got[hdr.id] == 0, "id %llu answered twice",
 		    (unsigned long long)hdr.id);
 		got[hdr.id] = 1;
 		if (hdr.id == 1) {
-			check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+			tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 			ck_assert_msg(strstr(body, "SIGSEGV") != NULL,
 			    "crash text: %s", body);
 		} else {
@@ -556,7 +460,7 @@ START_TEST(test_prefetch_timeout_start)
 	t0 = tnow_ms();
 	tsend_raw(fd, buf, off);
 	for (i = 0; i < 2; i++) {
-		recv_reply(fd, &hdr, &body);
+		treply(fd, &hdr, &body);
 		ck_assert_msg(hdr.id == 1 || hdr.id == 2, "unknown id");
 		ck_assert(got[hdr.id] == 0);
 		got[hdr.id] = 1;
@@ -603,14 +507,14 @@ START_TEST(test_killed_takes_nothing)
 		frame_submit(buf, sizeof(buf), &off, id, "faulty", "pid");
 	tsend_raw(b, buf, off);
 	next += 3;
-	recv_reply(a, &hdr, &body);
-	check_error(&hdr, body, 2, FP_ERR_TIMEOUT);
+	treply(a, &hdr, &body);
+	tcheck_error(&hdr, body, 2, FP_ERR_TIMEOUT);
 	free(body);
 	/* Right after the kill, more tasks; none may reach the dead worker. */
 	for (i = 0; i < 3; i++)
 		tsend_submit(b, next++, "faulty", "pid", 3);
 	while (done < (int)(next - 10)) {
-		recv_reply(b, &hdr, &body);
+		treply(b, &hdr, &body);
 		ck_assert_msg(hdr.id >= 10 && hdr.id < next,
 		    "reply for unknown id %llu", (unsigned long long)hdr.id);
 		ck_assert_msg(got[hdr.id] == 0, "id %llu answered twice",
@@ -706,7 +610,7 @@ START_TEST(test_crash_loop_backoff)
 	ck_assert_int_ne(tfd = open(trigger, O_CREAT | O_WRONLY, 0644), -1);
 	close(tfd);
 	tsubmit(fd, id++, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, id - 1, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, id - 1, FP_ERR_WORKER_CRASHED);
 	free(body);
 
 	deadline = tnow_ms() + WAIT_MS;
@@ -715,7 +619,7 @@ START_TEST(test_crash_loop_backoff)
 			log = fpd_log(d);
 			ck_abort_msg("no back-off; log:\n%s", tail(log));
 		}
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	ck_assert_int_eq(fpd_wait_log(d, "backing off", WAIT_MS), 0);
 
@@ -731,7 +635,7 @@ START_TEST(test_crash_loop_backoff)
 		check_result(&hdr, body, id++);
 		ck_assert_str_eq(body, "still here");
 		free(body);
-		nap(100);
+		tnap(100);
 	}
 	log = fpd_log(d);
 	started = count_lines2(log, "pool faulty:", " started");
@@ -909,14 +813,14 @@ START_TEST(test_no_fd_leaks)
 	c2 = tconnect(d->sock);
 	tsubmit(c2, 1, "echo", "x", 1, &hdr, &body);
 	free(body);
-	ck_assert_int_eq(pool_pids(d->sock, "faulty", before, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "faulty", before, 2), 2);
 
 	/* A replacement is forked now, with two clients connected. */
 	tsubmit(c1, 1, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 	free(body);
 	check_full_size(d->sock, "faulty", 2, WAIT_MS);
-	ck_assert_int_eq(pool_pids(d->sock, "faulty", after, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "faulty", after, 2), 2);
 	for (i = 0; i < 2; i++) {
 		for (j = 0; j < 2 && after[i] != before[j]; j++)
 			;
@@ -924,7 +828,7 @@ START_TEST(test_no_fd_leaks)
 		check_worker_fds(after[i], d->pid);
 	}
 	ck_assert_int_eq(fresh, 1);
-	ck_assert_int_eq(pool_pids(d->sock, "echo", &echo, 1), 1);
+	ck_assert_int_eq(tpool_pids(d->sock, "echo", &echo, 1), 1);
 	check_worker_fds(echo, d->pid);
 	close(c1);
 	close(c2);
@@ -946,7 +850,7 @@ START_TEST(test_process_groups)
 	    "module = @T/faulty.so\n"
 	    "workers = 3\n");
 	twait_idle(d->sock, "faulty", 3, WAIT_MS);
-	n = pool_pids(d->sock, "faulty", pids, 3);
+	n = tpool_pids(d->sock, "faulty", pids, 3);
 	ck_assert_int_eq(n, 3);
 	for (i = 0; i < n; i++) {
 		ck_assert_int_eq(getpgid(pids[i]), pids[i]);
