@@ -201,65 +201,48 @@ START_TEST(test_kill_sigkill)
 }
 END_TEST
 
-START_TEST(test_crash_segv)
+/*
+ * The ways a handler can kill its worker, for test_crash_kinds: the
+ * payload that does it, what the WORKER_CRASHED text names, and the
+ * daemon's log line after "worker PID ".
+ */
+static const struct crash_kind {
+	const char	*payload;
+	const char	*reply;
+	const char	*log;
+} crash_kinds[] = {
+	{ "segv", "SIGSEGV", "killed by SIGSEGV" },
+	{ "abort", "SIGABRT", "killed by SIGABRT" },
+	{ "exit:3", "exited with status 3", "exited with status 3" },
+};
+
+START_TEST(test_crash_kinds)
 {
 	/*
-	 * A handler that raises SIGSEGV costs only its task: the reply is
-	 * WORKER_CRASHED naming SIGSEGV, the exit is logged exactly once
-	 * with the worker's pid, and a replacement serves the next task.
+	 * A handler that crashes its worker (a signal, or _exit) costs only
+	 * its task: the reply is WORKER_CRASHED naming the signal or the
+	 * exit status, the exit is logged exactly once with the worker's
+	 * pid, and a replacement serves the next task.
 	 */
-	struct fpd	*d;
-	struct fp_hdr	 hdr;
-	char		*body, line[128];
-	pid_t		 old, next;
-	int		 fd;
+	const struct crash_kind	*k = &crash_kinds[_i];
+	struct fpd		*d;
+	char			*body, line[128];
+	pid_t			 old, next;
+	int			 fd;
 
 	d = fpd_start(ini_faulty1);
 	fd = tconnect(d->sock);
 	old = run_pid_task(fd, 1, "faulty");
-	tsubmit(fd, 2, "faulty", "segv", 4, &hdr, &body);
-	tcheck_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
-	ck_assert_msg(strstr(body, "SIGSEGV") != NULL,
-	    "WORKER_CRASHED text does not name SIGSEGV: %s", body);
+	body = tsubmit_error(fd, 2, "faulty", k->payload,
+	    FP_ERR_WORKER_CRASHED);
+	ck_assert_msg(strstr(body, k->reply) != NULL,
+	    "%s: WORKER_CRASHED text does not name %s: %s", k->payload,
+	    k->reply, body);
 	free(body);
 
 	next = run_pid_task(fd, 3, "faulty");
 	ck_assert_int_ne(next, old);
-	snprintf(line, sizeof(line), "worker %ld killed by SIGSEGV", (long)old);
-	ck_assert_int_eq(fpd_wait_log(d, line, WAIT_MS), 0);
-	check_full_size(d->sock, "faulty", 1, WAIT_MS);
-	ck_assert_int_eq(fpd_log_count(d, line), 1);
-	close(fd);
-	fpd_stop(d);
-}
-END_TEST
-
-START_TEST(test_crash_exit_status)
-{
-	/*
-	 * A handler that calls _exit(3) costs only its task: the reply is
-	 * WORKER_CRASHED naming "exit status 3", the exit is logged exactly
-	 * once, and a replacement serves the next task.
-	 */
-	struct fpd	*d;
-	struct fp_hdr	 hdr;
-	char		*body, line[128];
-	pid_t		 old, next;
-	int		 fd;
-
-	d = fpd_start(ini_faulty1);
-	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 1, "faulty");
-	tsubmit(fd, 2, "faulty", "exit:3", 6, &hdr, &body);
-	tcheck_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
-	ck_assert_msg(strstr(body, "exited with status 3") != NULL,
-	    "WORKER_CRASHED text does not name exit status 3: %s", body);
-	free(body);
-
-	next = run_pid_task(fd, 3, "faulty");
-	ck_assert_int_ne(next, old);
-	snprintf(line, sizeof(line), "worker %ld exited with status 3",
-	    (long)old);
+	snprintf(line, sizeof(line), "worker %ld %s", (long)old, k->log);
 	ck_assert_int_eq(fpd_wait_log(d, line, WAIT_MS), 0);
 	check_full_size(d->sock, "faulty", 1, WAIT_MS);
 	ck_assert_int_eq(fpd_log_count(d, line), 1);
@@ -871,8 +854,8 @@ workers_suite(void)
 	tc = tcase_create("crash");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_kill_sigkill);
-	tcase_add_test(tc, test_crash_segv);
-	tcase_add_test(tc, test_crash_exit_status);
+	tcase_add_loop_test(tc, test_crash_kinds, 0,
+	    sizeof(crash_kinds) / sizeof(crash_kinds[0]));
 	tcase_add_test(tc, test_crash_spares_others);
 	suite_add_tcase(s, tc);
 
