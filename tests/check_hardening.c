@@ -142,21 +142,6 @@ send_half_body(int fd)
 	tsend_raw(fd, buf, sizeof(buf));
 }
 
-/* Run a "pid" task; the pid of the worker that ran it. */
-static pid_t
-run_pid(int fd, uint64_t id, const char *pool)
-{
-	char	*body, *end;
-	long	 pid;
-
-	body = tsubmit_ok(fd, id, pool, "pid");
-	pid = strtol(body, &end, 10);
-	ck_assert_msg(*body != '\0' && *end == '\0' && pid > 1,
-	    "\"pid\" answered \"%s\"", body);
-	free(body);
-	return ((pid_t)pid);
-}
-
 /*
  * The value of a "Name:\tvalue" line of /proc/PID/status, its blanks
  * squeezed to single spaces ("65534 65534 65534 65534").
@@ -863,7 +848,7 @@ START_TEST(test_contained_workers)
 
 	d = fpd_start(UNDER_ASAN ? JAIL_POOL("65536G") : JAIL_POOL("512M"));
 	fd = tconnect(d->sock);
-	pid = run_pid(fd, 1, "jail");
+	pid = trun_pid(fd, 1, "jail", "pid");
 	ck_assert(tpool_has_pid(d->sock, "jail", pid));
 	proc_status(pid, "Uid", v, sizeof(v));
 	ck_assert_str_eq(v, "65534 65534 65534 65534");
@@ -888,7 +873,7 @@ START_TEST(test_contained_workers)
 	text = tsubmit_error(fd, 3, "jail", "exec", FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(text, "SIGSYS") != NULL, "exec: %s", text);
 	free(text);
-	pid2 = run_pid(fd, 4, "jail");
+	pid2 = trun_pid(fd, 4, "jail", "pid");
 	ck_assert_int_ne(pid2, pid);
 	proc_status(pid2, "Seccomp", v, sizeof(v));
 	ck_assert_str_eq(v, "2");
@@ -896,7 +881,7 @@ START_TEST(test_contained_workers)
 	ck_assert_str_eq(v, "65534 65534 65534 65534");
 	ck_assert_int_eq(fpd_log_count(d, "killed by SIGSYS"), 2);
 
-	plain = run_pid(fd, 5, "plain");
+	plain = trun_pid(fd, 5, "plain", "pid");
 	proc_status(plain, "NoNewPrivs", v, sizeof(v));
 	ck_assert_str_eq(v, "1");
 	proc_status(plain, "Uid", v, sizeof(v));
@@ -924,7 +909,7 @@ check_runs(int fd, const char *pool, int n, int lo, int hi, uint64_t id)
 
 	ck_assert_int_le(n, 256);
 	for (i = 0; i < n; i++)
-		pids[i] = run_pid(fd, id + i, pool);
+		pids[i] = trun_pid(fd, id + i, pool, "pid");
 	for (i = 1; i <= n; i++) {
 		if (i < n && pids[i] == pids[i - 1]) {
 			run++;
@@ -1008,12 +993,12 @@ START_TEST(test_recycle_max_rss)
 	    "workers = 1\n"
 	    "max_rss = 20M\n");
 	fd = tconnect(d->sock);
-	before = run_pid(fd, 1, "fat");
+	before = trun_pid(fd, 1, "fat", "pid");
 	ck_assert_int_eq(tpool_int(d->sock, "fat", "recycled"), 0);
 	text = tsubmit_ok(fd, 2, "fat", "alloc:50000000");
 	ck_assert_str_eq(text, "held");
 	free(text);
-	after = run_pid(fd, 3, "fat");
+	after = trun_pid(fd, 3, "fat", "pid");
 	ck_assert_int_ne(after, before);
 	ck_assert_int_eq(twait_pid_gone(before, WAIT_MS), 0);
 	ck_assert_int_eq(tpool_int(d->sock, "fat", "recycled"), 1);

@@ -91,23 +91,6 @@ expect_error(int fd, uint64_t id, const char *pool, const char *payload,
 	return (body);
 }
 
-/* The worker's pid, as it says itself. */
-static pid_t
-program_pid(int fd, uint64_t id, const char *pool)
-{
-	struct fp_hdr	 hdr;
-	char		*body;
-	pid_t		 pid;
-
-	tsubmit(fd, id, pool, "!pid", 4, &hdr, &body);
-	ck_assert_msg(hdr.type == FP_RESULT && hdr.arg == 0, "!pid: %s",
-	    body);
-	pid = atoi(body);
-	ck_assert_int_gt(pid, 1);
-	free(body);
-	return (pid);
-}
-
 /* s in upper case, as the worker answers, into buf. */
 static void
 upper(const char *s, char *buf, size_t size)
@@ -308,7 +291,7 @@ START_TEST(test_program_garbage)
 	    hdr.type, hdr.len);
 	free(text);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		before = program_pid(fd, id++, "py");
+		before = trun_pid(fd, id++, "py", "!pid");
 		text = expect_error(fd, id++, "py", bad[i], FP_ERR_INTERNAL);
 		ck_assert_msg(strstr(text, "protocol") != NULL, "%s: the "
 		    "INTERNAL text does not say the protocol was broken: %s",
@@ -317,7 +300,7 @@ START_TEST(test_program_garbage)
 		ck_assert_int_eq(twait_pid_gone(before, WAIT_MS), 0);
 		upper(bad[i] + 1, upper_out, sizeof(upper_out));
 		expect_output(fd, id++, "py", bad[i] + 1, upper_out);
-		after = program_pid(fd, id++, "py");
+		after = trun_pid(fd, id++, "py", "!pid");
 		ck_assert_int_ne(after, before);
 	}
 	ck_assert_int_eq(fpd_log_count(d, "broke the protocol"), 4);
@@ -366,7 +349,7 @@ START_TEST(test_program_output_rate)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	/* "flood over" comes 1.2 s later, in the next second. */
 	expect_output(fd, 2, "py", "!flood:2000:1200", "flooded");
 	snprintf(line, sizeof(line), "pool py: worker %ld: flood over",
@@ -376,7 +359,7 @@ START_TEST(test_program_output_rate)
 	logged = fpd_log_count(d, ": flood line ");
 	ck_assert_msg(logged <= 200 && logged + dropped == 2000, "2000 lines "
 	    "printed: %d logged, %d said dropped", logged, dropped);
-	ck_assert_int_eq(program_pid(fd, 3, "py"), pid);
+	ck_assert_int_eq(trun_pid(fd, 3, "py", "!pid"), pid);
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
 }
@@ -399,7 +382,7 @@ START_TEST(test_program_output_dropped_quiet)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	expect_output(fd, 2, "py", "!flood:2000:0", "flooded");
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
@@ -426,7 +409,7 @@ START_TEST(test_program_output_long_line)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	expect_output(fd, 2, "py", "!long:3000", "printed");
 	expect_output(fd, 3, "py", "!print:after the long line", "printed");
 	snprintf(line, sizeof(line), "pool py: worker %ld: after the long "
@@ -463,7 +446,7 @@ START_TEST(test_program_stdout)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	expect_output(fd, 2, "py", "!print:a line on stdout, 4242",
 	    "printed");
 	snprintf(line, sizeof(line), "pool py: worker %ld: a line on stdout, "
@@ -471,7 +454,7 @@ START_TEST(test_program_stdout)
 	ck_assert_int_eq(fpd_wait_log(d, line, WAIT_MS), 0);
 	ck_assert_int_eq(fpd_log_count(d, "a line on stdout, 4242"), 1);
 	expect_output(fd, 3, "py", "unharmed", "UNHARMED");
-	ck_assert_int_eq(program_pid(fd, 4, "py"), pid);
+	ck_assert_int_eq(trun_pid(fd, 4, "py", "!pid"), pid);
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
 }
@@ -525,7 +508,7 @@ START_TEST(test_program_killed_mid_task)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	victim = program_pid(fd, 1, "py");
+	victim = trun_pid(fd, 1, "py", "!pid");
 	tsend_submit(fd, 2, "py", "!sleep:20000", 12);
 	twait_state(d->sock, "py", "busy", 1, WAIT_MS);
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
@@ -537,7 +520,7 @@ START_TEST(test_program_killed_mid_task)
 	    "not name SIGKILL: %s", body);
 	free(body);
 	expect_output(fd, 3, "py", "next", "NEXT");
-	ck_assert_int_ne(program_pid(fd, 4, "py"), victim);
+	ck_assert_int_ne(trun_pid(fd, 4, "py", "!pid"), victim);
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
 }
@@ -562,7 +545,7 @@ START_TEST(test_program_retires_itself)
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
 	for (i = 0; i < 6; i++) {
-		pid = program_pid(fd, 10 * i + 1, "py");
+		pid = trun_pid(fd, 10 * i + 1, "py", "!pid");
 		ck_assert_int_ne(pid, prev);
 		expect_output(fd, 10 * i + 2, "py", "!retire", "retiring");
 		ck_assert_msg(twait_pid_gone(pid, WAIT_MS) == 0, "worker %ld did "

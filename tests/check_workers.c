@@ -73,23 +73,6 @@ check_result(const struct fp_hdr *hdr, const char *body, uint64_t id)
 	ck_assert_uint_eq(hdr->id, id);
 }
 
-/* Run a "pid" task on pool; the pid of the worker that ran it. */
-static pid_t
-run_pid_task(int fd, uint64_t id, const char *pool)
-{
-	struct fp_hdr	 hdr;
-	char		*body, *end;
-	long		 pid;
-
-	tsubmit(fd, id, pool, "pid", 3, &hdr, &body);
-	check_result(&hdr, body, id);
-	pid = strtol(body, &end, 10);
-	ck_assert_msg(*body != '\0' && *end == '\0' && pid > 1,
-	    "\"pid\" answered \"%s\"", body);
-	free(body);
-	return ((pid_t)pid);
-}
-
 /* Append one SUBMIT frame to buf at *off (for several in one write). */
 static void
 frame_submit(uint8_t *buf, size_t cap, size_t *off, uint64_t id,
@@ -194,7 +177,7 @@ START_TEST(test_kill_sigkill)
 	for (i = 0; i < n; i++)
 		ck_assert_int_ne(pids[i], victim);
 
-	next = run_pid_task(fd, 2, "faulty");
+	next = trun_pid(fd, 2, "faulty", "pid");
 	ck_assert_int_ne(next, victim);
 	close(fd);
 	fpd_stop(d);
@@ -232,7 +215,7 @@ START_TEST(test_crash_kinds)
 
 	d = fpd_start(ini_faulty1);
 	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 1, "faulty");
+	old = trun_pid(fd, 1, "faulty", "pid");
 	body = tsubmit_error(fd, 2, "faulty", k->payload,
 	    FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(body, k->reply) != NULL,
@@ -240,7 +223,7 @@ START_TEST(test_crash_kinds)
 	    k->reply, body);
 	free(body);
 
-	next = run_pid_task(fd, 3, "faulty");
+	next = trun_pid(fd, 3, "faulty", "pid");
 	ck_assert_int_ne(next, old);
 	snprintf(line, sizeof(line), "worker %ld %s", (long)old, k->log);
 	ck_assert_int_eq(fpd_wait_log(d, line, WAIT_MS), 0);
@@ -270,7 +253,7 @@ START_TEST(test_timeout)
 	    "workers = 1\n"
 	    "task_timeout = 500ms\n");
 	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 1, "faulty");
+	old = trun_pid(fd, 1, "faulty", "pid");
 
 	t0 = tnow_ms();
 	tsend_submit(fd, 2, "faulty", "hang", 4);
@@ -285,7 +268,7 @@ START_TEST(test_timeout)
 	free(body);
 
 	ck_assert_int_eq(twait_pid_gone(old, WAIT_MS), 0);
-	next = run_pid_task(fd, 3, "faulty");
+	next = trun_pid(fd, 3, "faulty", "pid");
 	ck_assert_int_ne(next, old);
 	snprintf(line, sizeof(line), "worker %ld timed out", (long)old);
 	ck_assert_int_eq(fpd_log_count(d, line), 1);
@@ -371,7 +354,7 @@ START_TEST(test_prefetch_crash)
 	    "workers = 1\n"
 	    "prefetch = 8\n");
 	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 100, "faulty");
+	old = trun_pid(fd, 100, "faulty", "pid");
 
 	/* All six in one write: the master hands them over as one batch. */
 	frame_submit(buf, sizeof(buf), &off, 1, "faulty", "segv");
@@ -483,7 +466,7 @@ START_TEST(test_killed_takes_nothing)
 	    "task_timeout = 300ms\n");
 	a = tconnect(d->sock);
 	b = tconnect(d->sock);
-	hung = run_pid_task(a, 1, "faulty");
+	hung = trun_pid(a, 1, "faulty", "pid");
 	tsend_submit(a, 2, "faulty", "hang", 4);
 	/* Three prefetched behind the hanging task: five slots stay free. */
 	for (id = next; id < next + 3; id++)
@@ -640,7 +623,7 @@ START_TEST(test_crash_loop_backoff)
 	ck_assert_int_eq(rmdir(dir), 0);
 	/* Its next spawn may be a few seconds away (30 s at most). */
 	check_full_size(d->sock, "faulty", 2, 35000);
-	ck_assert(run_pid_task(fd, id++, "faulty") > 0);
+	ck_assert(trun_pid(fd, id++, "faulty", "pid") > 0);
 	close(fd);
 	fpd_stop(d);
 }

@@ -179,6 +179,12 @@ char		*tsubmit_ok(int fd, uint64_t id, const char *pool,
 /* Submit a string; insist on ERROR code and return its malloc'd text. */
 char		*tsubmit_error(int fd, uint64_t id, const char *pool,
 		    const char *payload, int code);
+/*
+ * Submit payload ("pid", say) whose output is the pid of the worker that
+ * ran it; insist on RESULT 0 and a pid, and return it.
+ */
+pid_t		 trun_pid(int fd, uint64_t id, const char *pool,
+		    const char *payload);
 /* The next frame must be RESULT 0 for id, with body want. */
 void		 texpect_result(int fd, uint64_t id, const char *want);
 

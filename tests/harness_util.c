@@ -241,6 +241,21 @@ tsubmit_error(int fd, uint64_t id, const char *pool, const char *payload,
 	return (body);
 }
 
+/* Submit payload, whose output is a worker's pid; insist on one. */
+pid_t
+trun_pid(int fd, uint64_t id, const char *pool, const char *payload)
+{
+	char	*body, *end;
+	long	 pid;
+
+	body = tsubmit_ok(fd, id, pool, payload);
+	pid = strtol(body, &end, 10);
+	ck_assert_msg(*body != '\0' && *end == '\0' && pid > 1,
+	    "%s answered \"%s\"", payload, body);
+	free(body);
+	return ((pid_t)pid);
+}
+
 /* The next frame must be RESULT 0 for id, with body want. */
 void
 texpect_result(int fd, uint64_t id, const char *want)
