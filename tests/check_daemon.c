@@ -379,28 +379,6 @@ START_TEST(test_completion_order)
 }
 END_TEST
 
-/* The parent of pid, from /proc; -1 when it cannot be read. */
-static pid_t
-parent_of(pid_t pid)
-{
-	char	 path[64], buf[512], *p;
-	FILE	*f;
-	long	 ppid = -1;
-	size_t	 n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (-1);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* "pid (comm) state ppid ...": comm may hold anything but ')'. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %ld", &ppid) != 1)
-		return (-1);
-	return ((pid_t)ppid);
-}
-
 /* Check one pool of STATUS against what it was configured with. */
 static void
 check_status_pool(json_t *p, const char *name, int size, pid_t daemon,
@@ -443,7 +421,7 @@ check_status_pool(json_t *p, const char *name, int size, pid_t daemon,
 		ck_assert(json_is_integer(json_object_get(w, "tasks")));
 		pid = (pid_t)json_integer_value(json_object_get(w, "pid"));
 		/* A worker that exists right now, forked by this daemon. */
-		ck_assert_msg(parent_of(pid) == daemon, "pool %s: worker pid "
+		ck_assert_msg(tparent_of(pid) == daemon, "pool %s: worker pid "
 		    "%ld is not a child of forkpoold %ld", name, (long)pid,
 		    (long)daemon);
 		for (j = 0; j < i; j++)

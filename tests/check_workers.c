@@ -688,24 +688,6 @@ START_TEST(test_module_init_fails)
 }
 END_TEST
 
-/* The parent pid of pid, from /proc/PID/status. */
-static pid_t
-parent_of(pid_t pid)
-{
-	FILE	*f;
-	char	 path[64], line[256];
-	long	 ppid = -1;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	ck_assert_ptr_nonnull(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "PPid: %ld", &ppid) == 1)
-			break;
-	}
-	fclose(f);
-	return ((pid_t)ppid);
-}
-
 /*
  * Check that worker pid holds descriptors 0, 1, 2 and 3 only, 3 being a
  * connected socket made by the daemon (its channel), and that its parent is
@@ -751,7 +733,7 @@ check_worker_fds(pid_t pid, pid_t daemon)
 	close(fd);
 	close(pidfd);
 
-	ck_assert_int_eq(parent_of(pid), daemon);
+	ck_assert_int_eq(tparent_of(pid), daemon);
 }
 
 START_TEST(test_no_fd_leaks)

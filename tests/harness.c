@@ -1035,7 +1035,7 @@ twait_pool_int(const char *sock, const char *pool, const char *key,
 		ck_assert_msg(tnow_ms() < deadline, "pool %s: %s is %lld after "
 		    "%d ms, waited for %lld", pool, key, have, timeout_ms,
 		    want);
-		poll(NULL, 0, 5);
+		tnap(POLL_STEP_MS);
 	}
 }
 
@@ -1103,7 +1103,7 @@ twait_log_or_exit(pid_t pid, const char *logpath, const char *needle,
 			return (0);
 		ck_assert_msg(tnow_ms() < deadline, "no \"%s\" in %s within "
 		    "10 s", needle, logpath);
-		poll(NULL, 0, 10);
+		tnap(10);
 	}
 }
 

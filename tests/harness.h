@@ -153,6 +153,8 @@ char		*tread_file(const char *path);
  * environ reads as lines); fails the test when unreadable.
  */
 char		*tproc_file(pid_t pid, const char *name);
+/* The parent of pid, from /proc; -1 when it cannot be read. */
+pid_t		 tparent_of(pid_t pid);
 /* Remove dir and all in it, unless FORKPOOL_TEST_KEEP asks to keep it. */
 void		 trm_dir(const char *dir);
 /* The pids of pool's workers from STATUS; returns how many (at most max). */

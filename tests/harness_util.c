@@ -82,6 +82,28 @@ tproc_file(pid_t pid, const char *name)
 	return (buf);
 }
 
+/* The parent of pid, from /proc; -1 when it cannot be read. */
+pid_t
+tparent_of(pid_t pid)
+{
+	char	 path[64], buf[512], *p;
+	FILE	*f;
+	long	 ppid = -1;
+	size_t	 n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (-1);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold anything but ')'. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %ld", &ppid) != 1)
+		return (-1);
+	return ((pid_t)ppid);
+}
+
 /* Remove one entry of a directory (nftw, depth first). */
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
