@@ -124,7 +124,10 @@ trm_dir(const char *dir)
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* The workers array of pool in a fresh STATUS; *st to json_decref. */
+/*
+ * The workers array of pool in a fresh STATUS; *st to json_decref.  Not
+ * an argument of json_array_foreach, which evaluates it every turn.
+ */
 static json_t *
 pool_workers(const char *sock, const char *pool, json_t **st)
 {
@@ -140,11 +143,12 @@ pool_workers(const char *sock, const char *pool, json_t **st)
 int
 tpool_pids(const char *sock, const char *pool, pid_t *pids, int max)
 {
-	json_t	*st, *w;
+	json_t	*st, *workers, *w;
 	size_t	 i;
 	int	 n = 0;
 
-	json_array_foreach(pool_workers(sock, pool, &st), i, w)
+	workers = pool_workers(sock, pool, &st);
+	json_array_foreach(workers, i, w)
 		if (n < max)
 			pids[n++] = json_integer_value(json_object_get(w,
 			    "pid"));
@@ -156,11 +160,12 @@ tpool_pids(const char *sock, const char *pool, pid_t *pids, int max)
 int
 tpool_has_pid(const char *sock, const char *pool, pid_t pid)
 {
-	json_t	*st, *w;
+	json_t	*st, *workers, *w;
 	size_t	 i;
 	int	 found = 0;
 
-	json_array_foreach(pool_workers(sock, pool, &st), i, w)
+	workers = pool_workers(sock, pool, &st);
+	json_array_foreach(workers, i, w)
 		if (json_integer_value(json_object_get(w, "pid")) == pid)
 			found = 1;
 	json_decref(st);
@@ -171,11 +176,12 @@ tpool_has_pid(const char *sock, const char *pool, pid_t pid)
 long long
 tpool_tasks(const char *sock, const char *pool)
 {
-	json_t		*st, *w;
+	json_t		*st, *workers, *w;
 	long long	 sum = 0;
 	size_t		 i;
 
-	json_array_foreach(pool_workers(sock, pool, &st), i, w) {
+	workers = pool_workers(sock, pool, &st);
+	json_array_foreach(workers, i, w) {
 		ck_assert(json_is_integer(json_object_get(w, "tasks")));
 		sum += json_integer_value(json_object_get(w, "tasks"));
 	}
@@ -187,12 +193,13 @@ tpool_tasks(const char *sock, const char *pool)
 static int
 busy_pids(const char *sock, const char *pool, int n, pid_t *pids)
 {
-	json_t		*st, *w;
+	json_t		*st, *workers, *w;
 	const char	*state;
 	size_t		 i;
 	int		 found = 0;
 
-	json_array_foreach(pool_workers(sock, pool, &st), i, w) {
+	workers = pool_workers(sock, pool, &st);
+	json_array_foreach(workers, i, w) {
 		state = json_string_value(json_object_get(w, "state"));
 		if (found < n && state != NULL && strcmp(state, "busy") == 0)
 			pids[found++] = json_integer_value(json_object_get(w,
