@@ -2,6 +2,7 @@
 # modules, the tests and the benchmark.
 #
 #   make            build everything into build/
+#   make deps       install the Debian packages the build and tests need
 #   make run        start forkpoold in the foreground on conf/forkpool.ini
 #   make check      build and run the test suite
 #   make bench      run the benchmark against multiprocessing.Pool
@@ -55,16 +56,31 @@ Q		:= @
 say		 = @printf '  %-6s %s\n'
 endif
 
-# The libraries, found by tools/deps.sh (which installs what is missing).
-# Goals that need no compiler do not trigger the look-up.
+# The libraries, found by tools/deps.sh.  Goals that need no compiler do
+# not trigger the look-up.  Only make deps, and the goals that depend on
+# it, install what is missing (as root); a plain make stops and prints the
+# apt-get command instead.  config.mk is made before any goal runs, so
+# those goals pass --install there too, or a fresh root's make check
+# would stop before reaching deps.
 NODEPS_GOALS	:= clean distclean
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(B)/config.mk
 endif
+DEPS_GOALS	:= deps check check-redis run bench bench-redis deb \
+		   check-system fuzz fuzz-short valgrind
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+DEPS_FLAGS	:= --install
+endif
 
 $(B)/config.mk: tools/deps.sh
 	@mkdir -p $(B)
-	$(Q)sh tools/deps.sh > $@.tmp && mv $@.tmp $@
+	$(Q)sh tools/deps.sh $(DEPS_FLAGS) > $@.tmp && mv $@.tmp $@
+
+# The tests' and tools' packages too (redis-server, clang, valgrind...).
+deps:
+	$(Q)sh tools/deps.sh --install >/dev/null
+
+.PHONY: deps
 
 # Rebuild everything when the flags change.
 SETTINGS	:= $(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(MODULEDIR)
@@ -186,6 +202,7 @@ TEST_SRCS	:= \
 	tests/check_trust.c \
 	tests/check_contain.c \
 	tests/harness.c \
+	tests/harness_util.c \
 	tests/key_values.c
 
 obj		 = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -292,7 +309,7 @@ TEST_ENV	+= ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(SANDIR)/asan 
 		   FORKPOOL_TEST_CFLAGS=-fsanitize=$(SANITIZE)
 endif
 
-check: all $(CHECK_BIN) $(TEST_MODULES) $(TEST_PROGRAMS)
+check: deps all $(CHECK_BIN) $(TEST_MODULES) $(TEST_PROGRAMS)
 	$(Q)rm -rf $(SANDIR) && mkdir -m 1777 -p $(SANDIR)
 	$(Q)env $(TEST_ENV) CK_DEFAULT_TIMEOUT=30 $(CHECK_BIN)
 	$(Q)env $(TEST_ENV) PYTHON=$(PYTHON) FORKPOOL_BUILD=$(B) \
@@ -311,7 +328,7 @@ endif
 
 check: check-redis
 
-check-redis: all $(TEST_MODULES)
+check-redis: deps all $(TEST_MODULES)
 	$(Q)rm -rf $(REDIS_SANDIR) && mkdir -m 1777 -p $(REDIS_SANDIR)
 	$(Q)env $(TEST_ENV) $(REDIS_SAN_ENV) \
 	    FORKPOOL_REDIS=$(CURDIR)/$(FORKPOOL_REDIS) FORKPOOL_BUILD=$(B) \
@@ -322,7 +339,7 @@ check-redis: all $(TEST_MODULES)
 .PHONY: check-redis
 
 RUNDIR		:= $(CURDIR)/$(B)/run
-run: all
+run: deps all
 	@mkdir -p $(RUNDIR)
 	@echo
 	@echo "forkpoold is starting on conf/forkpool.ini (Ctrl-C stops it)."
@@ -343,14 +360,14 @@ $(B)/bench/relay: $(B)/obj/bench/relay.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
 
-bench: all $(BENCH_BINS) $(TEST_MODULES)
+bench: deps all $(BENCH_BINS) $(TEST_MODULES)
 	$(Q)env $(TEST_ENV) python3 bench/bench.py --build $(B)
 	$(Q)env $(TEST_ENV) PYTHON=$(PYTHON) $(PYTHON) bench/pybench.py \
 	    --build $(B)
 
 # forkpool-redis against Celery's prefork pool on one redis-server
 # (bench/redis/); not part of make check.
-bench-redis: all
+bench-redis: deps all
 	$(Q)env $(TEST_ENV) FORKPOOL_REDIS=$(CURDIR)/$(FORKPOOL_REDIS) \
 	    $(PYTHON) bench/redis/bench_redis.py --build $(B)
 
@@ -385,7 +402,7 @@ $(B)/fuzz/fuzz_%: $(FUZZ_HDRS)
 	@mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(INIH_LIBS)
 
-fuzz: $(addprefix $(B)/fuzz/fuzz_,$(FUZZERS))
+fuzz: deps $(addprefix $(B)/fuzz/fuzz_,$(FUZZERS))
 	$(Q)for f in $(FUZZERS); do \
 	    work=$(B)/fuzz/work/$$f; log=$(B)/fuzz/$$f.log; \
 	    test -n '$(FUZZ_FRESH)' && rm -rf $$work; \
@@ -414,7 +431,7 @@ fuzz: $(addprefix $(B)/fuzz/fuzz_,$(FUZZERS))
 # The master under valgrind with a mixed load (tests/fuzz/valgrind_load.py):
 # echo tasks from several clients, crashes, timeouts, clients that vanish
 # with tasks queued, then SIGTERM.  Fails on any error or a definite leak.
-valgrind: all $(TEST_MODULES)
+valgrind: deps all $(TEST_MODULES)
 	$(Q)python3 tests/fuzz/valgrind_load.py \
 	    --forkpoold $(FORKPOOLD) --modules $(B)/tests/modules \
 	    --workdir $(B)/valgrind
@@ -423,7 +440,7 @@ valgrind: all $(TEST_MODULES)
 # kept in the tree alone, so a harness that disagrees with the code (a
 # reference that still accepts what the daemon refuses) fails CI.
 FUZZ_SHORT	?= 20
-fuzz-short:
+fuzz-short: deps
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(FUZZ_SHORT) \
 	    FUZZ_FRESH=1
 
@@ -575,8 +592,8 @@ install-redis: all
 # target on any error or warning that debian/ does not explain (each kept
 # one is an override with its reason).
 DEBDIR		:= $(B)/deb
-deb:
-	$(Q)FORKPOOL_DEPS_SYSTEM=1 sh tools/deps.sh >/dev/null
+deb: deps
+	$(Q)FORKPOOL_DEPS_SYSTEM=1 sh tools/deps.sh --install >/dev/null
 	$(say) DEB $(DEBDIR)
 	$(Q)rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/forkpool
 	$(Q)tar -cf - --exclude=./.git --exclude='./build' --exclude='./build-*' \
@@ -592,8 +609,8 @@ deb:
 # under systemd-nspawn and check the service from outside
 # (tests/system/run.sh says what and how).  The root is made once and kept
 # in $(B)/system; make clean removes it.
-check-system: deb
-	$(Q)FORKPOOL_DEPS_SYSTEM=1 sh tools/deps.sh >/dev/null
+check-system: deps deb
+	$(Q)FORKPOOL_DEPS_SYSTEM=1 sh tools/deps.sh --install >/dev/null
 	$(Q)bash tests/system/run.sh $(DEBDIR) $(B)/system
 
 .PHONY: deb check-system

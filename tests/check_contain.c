@@ -31,65 +31,16 @@
 #define WAIT_MS		10000
 #define NOBODY		65534
 
-/* A file under /proc/PID, malloc'd and NUL-terminated ('\0's as '\n'). */
-static char *
-proc_file(pid_t pid, const char *name)
-{
-	char	 path[64], *buf;
-	ssize_t	 n, i;
-	int	 fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, name);
-	ck_assert_msg((fd = open(path, O_RDONLY)) != -1, "%s: %s", path,
-	    strerror(errno));
-	ck_assert_ptr_nonnull(buf = malloc(65536));
-	n = read(fd, buf, 65535);
-	close(fd);
-	ck_assert_int_ge(n, 0);
-	for (i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = '\n';
-	buf[n] = '\0';
-	return (buf);
-}
-
 /* Session id and terminal (tty_nr) of pid, from /proc/PID/stat. */
 static void
 proc_session(pid_t pid, long *sid, long *tty)
 {
 	char	*stat, *p;
 
-	stat = proc_file(pid, "stat");
+	stat = tproc_file(pid, "stat");
 	ck_assert_ptr_nonnull(p = strrchr(stat, ')'));
 	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %ld %ld", sid, tty), 2);
 	free(stat);
-}
-
-/* Submit and insist on RESULT 0; the output, malloc'd. */
-static char *
-run_ok(int fd, uint64_t id, const char *pool, const char *payload)
-{
-	struct fp_hdr	 hdr;
-	char		*body;
-
-	tsubmit(fd, id, pool, payload, strlen(payload), &hdr, &body);
-	ck_assert_msg(hdr.type == FP_RESULT && hdr.arg == 0, "%s: got type "
-	    "0x%x arg %u: %s", payload, hdr.type, hdr.arg, body);
-	return (body);
-}
-
-/* Submit and insist on a pid in the output. */
-static pid_t
-run_pid(int fd, uint64_t id, const char *pool, const char *payload)
-{
-	char	*body;
-	long	 pid;
-
-	body = run_ok(fd, id, pool, payload);
-	pid = strtol(body, NULL, 10);
-	ck_assert_msg(pid > 1, "%s answered \"%s\"", payload, body);
-	free(body);
-	return ((pid_t)pid);
 }
 
 static const char *
@@ -144,9 +95,9 @@ START_TEST(test_no_terminal)
 	ck_assert_msg(tty != 0, "the daemon has no terminal");
 
 	fd = tconnect(sock);
-	wm = run_pid(fd, 1, "m", "pid");
-	wp = run_pid(fd, 2, "p", "pid");
-	text = run_ok(fd, 3, "m", "tty");
+	wm = trun_pid(fd, 1, "m", "pid");
+	wp = trun_pid(fd, 2, "p", "pid");
+	text = tsubmit_ok(fd, 3, "m", "tty");
 	ck_assert_msg(strcmp(text, "sti=ENOTTY tty=ENXIO") == 0, "%s", text);
 	free(text);
 	proc_session(wm, &sid, &tty);
@@ -188,15 +139,15 @@ START_TEST(test_module_output_logged)
 
 	d = fpd_start("[pool:m]\nmodule = @T/faulty.so\nworkers = 1\n");
 	fd = tconnect(d->sock);
-	w = run_pid(fd, 1, "m", "pid");
-	free(run_ok(fd, 2, "m", "say:forkpoold: fake line"));
+	w = trun_pid(fd, 1, "m", "pid");
+	free(tsubmit_ok(fd, 2, "m", "say:forkpoold: fake line"));
 	snprintf(want, sizeof(want), "pool m: worker %ld: forkpoold: fake "
 	    "line", (long)w);
 	ck_assert_int_eq(fpd_wait_log(d, want, WAIT_MS), 0);
 	snprintf(want, sizeof(want), "pool m: worker %ld: err:forkpoold: "
 	    "fake line", (long)w);
 	ck_assert_int_eq(fpd_wait_log(d, want, WAIT_MS), 0);
-	text = run_ok(fd, 3, "m", "long:5000");
+	text = tsubmit_ok(fd, 3, "m", "long:5000");
 	free(text);
 	snprintf(want, sizeof(want), "pool m: worker %ld: yyyy", (long)w);
 	ck_assert_int_eq(fpd_wait_log(d, want, WAIT_MS), 0);
@@ -249,8 +200,8 @@ START_TEST(test_not_dumpable)
 	    "[pool:b]\nmodule = @T/faulty.so\nworkers = 1\nuser = nobody\n"
 	    "rlimit_core = 1M\n");
 	fd = tconnect(d->sock);
-	a = run_pid(fd, 1, "a", "pid");
-	b = run_pid(fd, 2, "b", "pid");
+	a = trun_pid(fd, 1, "a", "pid");
+	b = trun_pid(fd, 2, "b", "pid");
 	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)a);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_uid, 0);
@@ -326,7 +277,7 @@ cancel_prefetched(struct fpd *d, const char *pool, const char *slow)
 	}
 	/* Nothing more for this connection, and the worker goes on. */
 	tping(fd, 5);
-	free(run_ok(fd, 6, pool, mark));
+	free(tsubmit_ok(fd, 6, pool, mark));
 	ck_assert_int_eq(file_lines(file), 2);
 	close(fd);
 }
@@ -371,13 +322,13 @@ START_TEST(test_closed_channel_is_dead)
 	d = fpd_start("[pool:m]\nmodule = @T/faulty.so\nworkers = 1\n"
 	    "task_timeout = 0\n");
 	fd = tconnect(d->sock);
-	w = run_pid(fd, 1, "m", "pid");
+	w = trun_pid(fd, 1, "m", "pid");
 	tsend_submit(fd, 2, "m", "close", 5);
 	text = texpect(fd, FP_ERROR, FP_ERR_WORKER_CRASHED, 2, WAIT_MS);
 	ck_assert_msg(strstr(text, "closed its channel") != NULL, "%s", text);
 	free(text);
 	ck_assert_int_eq(twait_pid_gone(w, WAIT_MS), 0);
-	w2 = run_pid(fd, 3, "m", "pid");
+	w2 = trun_pid(fd, 3, "m", "pid");
 	ck_assert_int_ne(w2, w);
 	close(fd);
 	fpd_stop_ok(d);
@@ -400,8 +351,8 @@ START_TEST(test_grandchildren_killed)
 	d = fpd_start("[pool:m]\nmodule = @T/faulty.so\nworkers = 1\n"
 	    "[pool:r]\nmodule = @T/faulty.so\nworkers = 1\nmax_tasks = 2\n");
 	fd = tconnect(d->sock);
-	g[0] = run_pid(fd, 1, "m", "spawn");
-	g[1] = run_pid(fd, 2, "m", "escape");
+	g[0] = trun_pid(fd, 1, "m", "spawn");
+	g[1] = trun_pid(fd, 2, "m", "escape");
 	ck_assert_int_eq(kill(g[0], 0), 0);
 	ck_assert_int_eq(kill(g[1], 0), 0);
 	tsend_submit(fd, 3, "m", "segv", 4);
@@ -411,13 +362,13 @@ START_TEST(test_grandchildren_killed)
 	ck_assert_int_eq(twait_pid_gone(g[1], WAIT_MS), 0);
 
 	/* Recycled after its second task: the worker leaves once idle. */
-	g[2] = run_pid(fd, 4, "r", "spawn");
-	g[3] = run_pid(fd, 5, "r", "escape");
+	g[2] = trun_pid(fd, 4, "r", "spawn");
+	g[3] = trun_pid(fd, 5, "r", "escape");
 	ck_assert_int_eq(twait_pid_gone(g[2], WAIT_MS), 0);
 	ck_assert_int_eq(twait_pid_gone(g[3], WAIT_MS), 0);
 
-	g[4] = run_pid(fd, 6, "m", "spawn");
-	g[5] = run_pid(fd, 7, "m", "escape");
+	g[4] = trun_pid(fd, 6, "m", "spawn");
+	g[5] = trun_pid(fd, 7, "m", "escape");
 	close(fd);
 	fpd_stop_ok(d);
 	for (i = 4; i < 6; i++)
@@ -448,7 +399,7 @@ START_TEST(test_minimal_environment)
 	    test_dir("FORKPOOL_TEST_PROGRAM_DIR", "build/tests/programs"));
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	text = run_ok(fd, 1, "m", "env");
+	text = tsubmit_ok(fd, 1, "m", "env");
 	ck_assert_msg(strstr(text, "SECRET") == NULL &&
 	    strstr(text, "PATH=") != NULL &&
 	    strstr(text, "LANG=C.UTF-8\n") != NULL &&
@@ -456,8 +407,8 @@ START_TEST(test_minimal_environment)
 	    strstr(text, "A=1\n") != NULL &&
 	    strstr(text, "B=two words\n") != NULL, "%s", text);
 	free(text);
-	w = run_pid(fd, 2, "p", "pid");
-	text = proc_file(w, "environ");
+	w = trun_pid(fd, 2, "p", "pid");
+	text = tproc_file(w, "environ");
 	ck_assert_msg(strstr(text, "SECRET") == NULL &&
 	    strstr(text, "PATH=") != NULL &&
 	    strstr(text, "HOME=/root\n") != NULL &&
@@ -495,7 +446,7 @@ START_TEST(test_reload_max_payload)
 	snprintf(ini, sizeof(ini), PAYLOAD_INI, "1M", progs);
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	old = run_pid(fd, 1, "m", "pid");
+	old = trun_pid(fd, 1, "m", "pid");
 	ck_assert_ptr_nonnull(big = malloc(len));
 	memset(big, 'a', len);
 	tsend_submit(fd, 2, "m", big, len);
@@ -541,7 +492,7 @@ START_TEST(test_stall_then_result)
 	d = fpd_start("[pool:m]\nmodule = @T/faulty.so\nworkers = 1\n"
 	    "task_timeout = 400ms\n");
 	fd = tconnect(d->sock);
-	w = run_pid(fd, 1, "m", "pid");
+	w = trun_pid(fd, 1, "m", "pid");
 	for (i = 0; i < 3; i++) {
 		tsend_submit(fd, 10 + i, "m", "sleep:50", 8);
 		ck_assert_int_eq(kill(d->pid, SIGSTOP), 0);
@@ -552,7 +503,7 @@ START_TEST(test_stall_then_result)
 		ck_assert_str_eq(text, "slept");
 		free(text);
 	}
-	ck_assert_int_eq(run_pid(fd, 20, "m", "pid"), w);
+	ck_assert_int_eq(trun_pid(fd, 20, "m", "pid"), w);
 	ck_assert_int_eq(tpool_int(d->sock, "m", "timeouts"), 0);
 	close(fd);
 	fpd_stop_ok(d);
@@ -602,7 +553,7 @@ START_TEST(test_respawn_short_of_descriptors)
 
 	d = fpd_start("[pool:m]\nmodule = @T/faulty.so\nworkers = 1\n");
 	fd = tconnect(d->sock);
-	w = run_pid(fd, 1, "m", "pid");
+	w = trun_pid(fd, 1, "m", "pid");
 	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)d->pid);
 	ck_assert_ptr_nonnull(dir = opendir(path));
 	while ((de = readdir(dir)) != NULL)
@@ -617,7 +568,7 @@ START_TEST(test_respawn_short_of_descriptors)
 	    WAIT_MS), 0);
 	tsend_submit(fd, 2, "m", "segv", 4);
 	free(texpect(fd, FP_ERROR, FP_ERR_WORKER_CRASHED, 2, WAIT_MS));
-	w2 = run_pid(fd, 3, "m", "pid");
+	w2 = trun_pid(fd, 3, "m", "pid");
 	ck_assert_int_ne(w2, w);
 	ck_assert_int_ge(fpd_log_count(d, "using the reserve"), 1);
 	/* STATUS takes a connection of its own: make room first. */

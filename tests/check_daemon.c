@@ -40,36 +40,6 @@
 	"[pool:echo]\nhandler = echo\nworkers = 1\n"			\
 	"[pool:faulty]\nmodule = @T/faulty.so\nworkers = 1\nprefetch = 1\n"
 
-/* The tasks served by pool's current workers, summed (from STATUS). */
-static long long
-pool_tasks(const char *sock, const char *pool)
-{
-	json_t		*doc, *p, *w;
-	long long	 sum = 0;
-	size_t		 i;
-
-	doc = tstatus(sock);
-	p = tstatus_pool(doc, pool);
-	ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-	json_array_foreach(json_object_get(p, "workers"), i, w) {
-		ck_assert(json_is_integer(json_object_get(w, "tasks")));
-		sum += json_integer_value(json_object_get(w, "tasks"));
-	}
-	json_decref(doc);
-	return (sum);
-}
-
-/* The reply to a SUBMIT must be a RESULT with status 0 and this body. */
-static void
-expect_result(int fd, uint64_t id, const char *want)
-{
-	char	*body;
-
-	body = texpect(fd, FP_RESULT, 0, id, T_MS);
-	ck_assert_str_eq(body, want);
-	free(body);
-}
-
 START_TEST(test_ping_pong)
 {
 	/*
@@ -402,34 +372,12 @@ START_TEST(test_completion_order)
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "faulty", "sleep:400", 9);
 	tsend_submit(fd, 2, "faulty", "quick", 5);
-	expect_result(fd, 2, "quick");
-	expect_result(fd, 1, "slept");
+	texpect_result(fd, 2, "quick");
+	texpect_result(fd, 1, "slept");
 	close(fd);
 	fpd_stop_ok(d);
 }
 END_TEST
-
-/* The parent of pid, from /proc; -1 when it cannot be read. */
-static pid_t
-parent_of(pid_t pid)
-{
-	char	 path[64], buf[512], *p;
-	FILE	*f;
-	long	 ppid = -1;
-	size_t	 n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (-1);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* "pid (comm) state ppid ...": comm may hold anything but ')'. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %ld", &ppid) != 1)
-		return (-1);
-	return ((pid_t)ppid);
-}
 
 /* Check one pool of STATUS against what it was configured with. */
 static void
@@ -473,7 +421,7 @@ check_status_pool(json_t *p, const char *name, int size, pid_t daemon,
 		ck_assert(json_is_integer(json_object_get(w, "tasks")));
 		pid = (pid_t)json_integer_value(json_object_get(w, "pid"));
 		/* A worker that exists right now, forked by this daemon. */
-		ck_assert_msg(parent_of(pid) == daemon, "pool %s: worker pid "
+		ck_assert_msg(tparent_of(pid) == daemon, "pool %s: worker pid "
 		    "%ld is not a child of forkpoold %ld", name, (long)pid,
 		    (long)daemon);
 		for (j = 0; j < i; j++)
@@ -511,7 +459,7 @@ START_TEST(test_status_document)
 	for (i = 0; i < 5; i++) {
 		snprintf(payload, sizeof(payload), "s%d", i);
 		tsend_submit(fd, i, "echo", payload, strlen(payload));
-		expect_result(fd, i, payload);
+		texpect_result(fd, i, payload);
 	}
 	close(fd);
 
@@ -621,10 +569,10 @@ START_TEST(test_abandoned_not_started)
 	 */
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 7, "faulty", "after", 5);
-	expect_result(fd, 7, "after");
+	texpect_result(fd, 7, "after");
 	close(fd);
 	completed = tpool_int(d->sock, "faulty", "completed");
-	tasks = pool_tasks(d->sock, "faulty");
+	tasks = tpool_tasks(d->sock, "faulty");
 	/* The sleeper may or may not count as completed; the five may not. */
 	ck_assert_msg(completed >= 1 && completed <= 2, "completed %lld: "
 	    "abandoned tasks were run", completed);
@@ -656,14 +604,14 @@ START_TEST(test_cancel_queued)
 	body = texpect(fd, FP_ERROR, FP_ERR_CANCELLED, 2, T_MS);
 	ck_assert_msg(*body != '\0', "ERROR CANCELLED without a text");
 	free(body);
-	expect_result(fd, 1, "slept");
+	texpect_result(fd, 1, "slept");
 	/*
 	 * Task 3 queues where task 2 was: had 2 run, its RESULT would come
 	 * first, and the worker would count three tasks.
 	 */
 	tsend_submit(fd, 3, "faulty", "after", 5);
-	expect_result(fd, 3, "after");
-	ck_assert_int_eq(pool_tasks(d->sock, "faulty"), 2);
+	texpect_result(fd, 3, "after");
+	ck_assert_int_eq(tpool_tasks(d->sock, "faulty"), 2);
 	tping(fd, 4);
 	close(fd);
 	fpd_stop_ok(d);
@@ -685,7 +633,7 @@ START_TEST(test_cancel_running)
 	tsend_submit(fd, 1, "faulty", "sleep:300", 9);
 	twait_state(d->sock, "faulty", "busy", 1, T_MS);
 	tsend(fd, FP_CANCEL, 0, 1, NULL, 0);
-	expect_result(fd, 1, "slept");
+	texpect_result(fd, 1, "slept");
 	tping(fd, 2);
 	close(fd);
 	fpd_stop_ok(d);
@@ -707,14 +655,14 @@ START_TEST(test_cancel_unknown)
 	tsend(fd, FP_CANCEL, 0, 999, NULL, 0);
 	tping(fd, 1000);
 	tsend_submit(fd, 5, "echo", "x", 1);
-	expect_result(fd, 5, "x");
+	texpect_result(fd, 5, "x");
 	tsend(fd, FP_CANCEL, 0, 5, NULL, 0);
 	tping(fd, 1001);
 	/* The cancelled ids left no trace: both can be used again. */
 	tsend_submit(fd, 999, "echo", "y", 1);
-	expect_result(fd, 999, "y");
+	texpect_result(fd, 999, "y");
 	tsend_submit(fd, 5, "echo", "z", 1);
-	expect_result(fd, 5, "z");
+	texpect_result(fd, 5, "z");
 	close(fd);
 	fpd_stop_ok(d);
 }

@@ -42,34 +42,6 @@ expect_error(int fd, int code, uint64_t id)
 	free(text);
 }
 
-/* The next frame is a RESULT with status 0 and this body. */
-static void
-expect_result(int fd, uint64_t id, const char *want)
-{
-	char	*body;
-
-	body = texpect(fd, FP_RESULT, 0, id, T_MS);
-	ck_assert_str_eq(body, want);
-	free(body);
-}
-
-/* The tasks served by pool's current workers, summed (from STATUS). */
-static long long
-pool_tasks(const char *sock, const char *pool)
-{
-	json_t		*doc, *p, *w;
-	long long	 sum = 0;
-	size_t		 i;
-
-	doc = tstatus(sock);
-	p = tstatus_pool(doc, pool);
-	ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-	json_array_foreach(json_object_get(p, "workers"), i, w)
-		sum += json_integer_value(json_object_get(w, "tasks"));
-	json_decref(doc);
-	return (sum);
-}
-
 /*
  * Send two tasks to the one worker of faulty: one running (id 1), one
  * queued behind it (id 2).  Both are in flight when what follows is sent.
@@ -137,7 +109,7 @@ START_TEST(test_unknown_type)
 	expect_error(fd, FP_ERR_BAD_REQUEST, id);
 	tping(fd, id + 1);
 	tsend_submit(fd, id + 2, "echo", "still here", 10);
-	expect_result(fd, id + 2, "still here");
+	texpect_result(fd, id + 2, "still here");
 	close(fd);
 	fpd_stop_ok(d);
 }
@@ -222,12 +194,12 @@ START_TEST(test_duplicate_id)
 	tsend_submit(fd, 5, "faulty", "sleep:500", 9);
 	tsend_submit(fd, 5, "faulty", "duplicate", 9);
 	expect_error(fd, FP_ERR_BAD_REQUEST, 5);
-	expect_result(fd, 5, "slept");
+	texpect_result(fd, 5, "slept");
 	tping(fd, 6);
-	ck_assert_int_eq(pool_tasks(d->sock, "faulty"), 1);
+	ck_assert_int_eq(tpool_tasks(d->sock, "faulty"), 1);
 	/* Answered, the id is free again. */
 	tsend_submit(fd, 5, "faulty", "again", 5);
-	expect_result(fd, 5, "again");
+	texpect_result(fd, 5, "again");
 	close(fd);
 	fpd_stop_ok(d);
 }
@@ -389,7 +361,7 @@ START_TEST(test_unknown_pool)
 	}
 	tping(fd, 1);
 	tsend_submit(fd, 2, "echo", "hello", 5);
-	expect_result(fd, 2, "hello");
+	texpect_result(fd, 2, "hello");
 	close(fd);
 	fpd_stop_ok(d);
 }
@@ -416,12 +388,12 @@ START_TEST(test_overloaded)
 	tsend_submit(fd, 4, "faulty", "c", 1);
 	/* At once: before the sleeping task is done. */
 	expect_error(fd, FP_ERR_OVERLOADED, 4);
-	expect_result(fd, 1, "slept");
-	expect_result(fd, 2, "a");
-	expect_result(fd, 3, "b");
+	texpect_result(fd, 1, "slept");
+	texpect_result(fd, 2, "a");
+	texpect_result(fd, 3, "b");
 	tping(fd, 5);
 	ck_assert_int_eq(tpool_int(d->sock, "faulty", "overloaded"), 1);
-	ck_assert_int_eq(pool_tasks(d->sock, "faulty"), 3);
+	ck_assert_int_eq(tpool_tasks(d->sock, "faulty"), 3);
 	close(fd);
 	fpd_stop_ok(d);
 }

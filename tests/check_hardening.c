@@ -59,13 +59,6 @@
 #define UNDER_ASAN	0
 #endif
 
-/* Pause between two looks at a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	poll(NULL, 0, ms);
-}
-
 /*
  * Read and discard until end of file (a reset counts as one: the daemon
  * closed with our bytes unread).  Returns the bytes read; fails the test
@@ -135,71 +128,6 @@ send_half_body(int fd)
 	tsend_raw(fd, buf, sizeof(buf));
 }
 
-/* Submit and insist on RESULT 0; returns the output. */
-static char *
-submit_ok(int fd, uint64_t id, const char *pool, const char *payload)
-{
-	struct fp_hdr	 hdr;
-	char		*body;
-
-	tsubmit(fd, id, pool, payload, strlen(payload), &hdr, &body);
-	ck_assert_msg(hdr.type == FP_RESULT && hdr.arg == 0,
-	    "id %llu (%s): wanted RESULT 0, got type 0x%x arg %u (%s): %s",
-	    (unsigned long long)id, payload, hdr.type, hdr.arg,
-	    hdr.type == FP_ERROR ? fp_err_name(hdr.arg) : "-", body);
-	return (body);
-}
-
-/* Submit and insist on ERROR code; returns the text. */
-static char *
-submit_error(int fd, uint64_t id, const char *pool, const char *payload,
-    int code)
-{
-	struct fp_hdr	 hdr;
-	char		*body;
-
-	tsubmit(fd, id, pool, payload, strlen(payload), &hdr, &body);
-	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == code,
-	    "id %llu (%s): wanted ERROR %s, got type 0x%x arg %u: %s",
-	    (unsigned long long)id, payload, fp_err_name(code), hdr.type,
-	    hdr.arg, body);
-	return (body);
-}
-
-/* Run a "pid" task; the pid of the worker that ran it. */
-static pid_t
-run_pid(int fd, uint64_t id, const char *pool)
-{
-	char	*body, *end;
-	long	 pid;
-
-	body = submit_ok(fd, id, pool, "pid");
-	pid = strtol(body, &end, 10);
-	ck_assert_msg(*body != '\0' && *end == '\0' && pid > 1,
-	    "\"pid\" answered \"%s\"", body);
-	free(body);
-	return ((pid_t)pid);
-}
-
-/* A file under /proc/PID, malloc'd; fails the test when unreadable. */
-static char *
-proc_read(pid_t pid, const char *file)
-{
-	char	 path[64], *buf;
-	FILE	*f;
-	size_t	 n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, file);
-	f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	buf = malloc(65536);
-	ck_assert_ptr_nonnull(buf);
-	n = fread(buf, 1, 65535, f);
-	buf[n] = '\0';
-	fclose(f);
-	return (buf);
-}
-
 /*
  * The value of a "Name:\tvalue" line of /proc/PID/status, its blanks
  * squeezed to single spaces ("65534 65534 65534 65534").
@@ -210,7 +138,7 @@ proc_status(pid_t pid, const char *name, char *out, size_t len)
 	char	*text, *p, *end;
 	size_t	 o = 0, nlen = strlen(name);
 
-	text = proc_read(pid, "status");
+	text = tproc_file(pid, "status");
 	for (p = text; p != NULL && *p != '\0'; p = end != NULL ? end + 1 :
 	    NULL) {
 		end = strchr(p, '\n');
@@ -251,7 +179,7 @@ proc_limit(pid_t pid, const char *name, char *soft, char *hard)
 {
 	char	*text, *p;
 
-	text = proc_read(pid, "limits");
+	text = tproc_file(pid, "limits");
 	p = strstr(text, name);
 	ck_assert_msg(p != NULL, "/proc/%ld/limits has no \"%s\"", (long)pid,
 	    name);
@@ -302,7 +230,7 @@ wait_clients(const char *sock, long long n, int timeout_ms)
 	while ((have = status_clients(sock)) != n) {
 		ck_assert_msg(tnow_ms() < deadline, "%lld clients connected "
 		    "after %d ms, waited for %lld", have, timeout_ms, n);
-		nap(10);
+		tnap(10);
 	}
 }
 
@@ -492,7 +420,7 @@ START_TEST(test_client_timeout)
 	ck_assert_uint_eq(wait_eof(half3, 5000), 0);
 	ck_assert_int_ge(tnow_ms() - idle_since, 600);
 	tping(idle, 2);
-	free(submit_ok(idle, 3, "echo", "still here"));
+	free(tsubmit_ok(idle, 3, "echo", "still here"));
 	ck_assert_int_eq(fpd_log_count(d,
 	    "half a frame for longer than client_timeout"), 3);
 	close(half1);
@@ -536,7 +464,7 @@ START_TEST(test_max_client_buffer)
 	tsend_raw(x, buf, off);
 
 	tping(y, 1);
-	out = submit_ok(y, 2, "echo", "meanwhile");
+	out = tsubmit_ok(y, 2, "echo", "meanwhile");
 	ck_assert_str_eq(out, "meanwhile");
 	free(out);
 
@@ -546,7 +474,7 @@ START_TEST(test_max_client_buffer)
 	ck_assert_msg(got < 64 * 262144, "the client read %zu bytes: all of "
 	    "its replies", got);
 	/* Its queued tasks were dropped: the next one runs at once. */
-	out = submit_ok(y, 3, "faulty", "after");
+	out = tsubmit_ok(y, 3, "faulty", "after");
 	ck_assert_str_eq(out, "after");
 	free(out);
 	twait_idle(d->sock, "faulty", 1, WAIT_MS);
@@ -706,7 +634,7 @@ START_TEST(test_max_clients)
 		fd = tconnect(d->sock);
 		texpect_eof(fd, 5000);
 		close(fd);
-		nap(50);
+		tnap(50);
 	}
 	t2 = tnow_ms();
 	ck_assert_msg(t2 - t0 >= 1000, "a second refusal line after %lld ms",
@@ -725,7 +653,7 @@ START_TEST(test_max_clients)
 		close(fd);
 		ck_assert_msg(tnow_ms() - t2 < WAIT_MS, "no room for a client "
 		    "after one of the 3 left");
-		nap(10);
+		tnap(10);
 	}
 	close(fd);
 	close(fds[1]);
@@ -772,7 +700,7 @@ START_TEST(test_allow_users)
 	    out);
 	fd = tconnect(d->sock);
 	tping(fd, 1);
-	free(submit_ok(fd, 2, "echo", "root"));
+	free(tsubmit_ok(fd, 2, "echo", "root"));
 	close(fd);
 	close_dirs(d);
 	fpd_stop(d);
@@ -872,23 +800,6 @@ check_limit(pid_t pid, const char *name, const char *want)
 	    want);
 }
 
-/* The 1 when STATUS lists pid among pool's workers. */
-static int
-pool_has_pid(const char *sock, const char *pool, pid_t pid)
-{
-	json_t	*st, *w;
-	size_t	 i;
-	int	 found = 0;
-
-	st = tstatus(sock);
-	json_array_foreach(json_object_get(tstatus_pool(st, pool), "workers"),
-	    i, w)
-		if (json_integer_value(json_object_get(w, "pid")) == pid)
-			found = 1;
-	json_decref(st);
-	return (found);
-}
-
 /* The contained pool, with its rlimit_as, and a plain one. */
 #define JAIL_POOL(as)							\
 	"[pool:jail]\n"							\
@@ -923,8 +834,8 @@ START_TEST(test_contained_workers)
 
 	d = fpd_start(UNDER_ASAN ? JAIL_POOL("65536G") : JAIL_POOL("512M"));
 	fd = tconnect(d->sock);
-	pid = run_pid(fd, 1, "jail");
-	ck_assert(pool_has_pid(d->sock, "jail", pid));
+	pid = trun_pid(fd, 1, "jail", "pid");
+	ck_assert(tpool_has_pid(d->sock, "jail", pid));
 	proc_status(pid, "Uid", v, sizeof(v));
 	ck_assert_str_eq(v, "65534 65534 65534 65534");
 	proc_status(pid, "Gid", v, sizeof(v));
@@ -941,14 +852,14 @@ START_TEST(test_contained_workers)
 	    "536870912");
 	check_limit(pid, "Max cpu time", "60");
 
-	text = submit_error(fd, 2, "jail", "open", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd, 2, "jail", "open", FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(text, "SIGSYS") != NULL, "open: %s", text);
 	free(text);
 	ck_assert_int_eq(twait_pid_gone(pid, WAIT_MS), 0);
-	text = submit_error(fd, 3, "jail", "exec", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd, 3, "jail", "exec", FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(text, "SIGSYS") != NULL, "exec: %s", text);
 	free(text);
-	pid2 = run_pid(fd, 4, "jail");
+	pid2 = trun_pid(fd, 4, "jail", "pid");
 	ck_assert_int_ne(pid2, pid);
 	proc_status(pid2, "Seccomp", v, sizeof(v));
 	ck_assert_str_eq(v, "2");
@@ -956,14 +867,14 @@ START_TEST(test_contained_workers)
 	ck_assert_str_eq(v, "65534 65534 65534 65534");
 	ck_assert_int_eq(fpd_log_count(d, "killed by SIGSYS"), 2);
 
-	plain = run_pid(fd, 5, "plain");
+	plain = trun_pid(fd, 5, "plain", "pid");
 	proc_status(plain, "NoNewPrivs", v, sizeof(v));
 	ck_assert_str_eq(v, "1");
 	proc_status(plain, "Uid", v, sizeof(v));
 	ck_assert_str_eq(v, "0 0 0 0");
 	proc_status(plain, "Seccomp", v, sizeof(v));
 	ck_assert_str_eq(v, "0");
-	text = submit_ok(fd, 6, "plain", "open");
+	text = tsubmit_ok(fd, 6, "plain", "open");
 	ck_assert_str_eq(text, "opened");
 	free(text);
 	close(fd);
@@ -984,7 +895,7 @@ check_runs(int fd, const char *pool, int n, int lo, int hi, uint64_t id)
 
 	ck_assert_int_le(n, 256);
 	for (i = 0; i < n; i++)
-		pids[i] = run_pid(fd, id + i, pool);
+		pids[i] = trun_pid(fd, id + i, pool, "pid");
 	for (i = 1; i <= n; i++) {
 		if (i < n && pids[i] == pids[i - 1]) {
 			run++;
@@ -1068,12 +979,12 @@ START_TEST(test_recycle_max_rss)
 	    "workers = 1\n"
 	    "max_rss = 20M\n");
 	fd = tconnect(d->sock);
-	before = run_pid(fd, 1, "fat");
+	before = trun_pid(fd, 1, "fat", "pid");
 	ck_assert_int_eq(tpool_int(d->sock, "fat", "recycled"), 0);
-	text = submit_ok(fd, 2, "fat", "alloc:50000000");
+	text = tsubmit_ok(fd, 2, "fat", "alloc:50000000");
 	ck_assert_str_eq(text, "held");
 	free(text);
-	after = run_pid(fd, 3, "fat");
+	after = trun_pid(fd, 3, "fat", "pid");
 	ck_assert_int_ne(after, before);
 	ck_assert_int_eq(twait_pid_gone(before, WAIT_MS), 0);
 	ck_assert_int_eq(tpool_int(d->sock, "fat", "recycled"), 1);
@@ -1128,7 +1039,7 @@ START_TEST(test_fd_count)
 				tsend_raw(fds[j], buf, off);
 				break;
 			case 4:
-				out = submit_ok(fds[j], 1, "echo", "served");
+				out = tsubmit_ok(fds[j], 1, "echo", "served");
 				free(out);
 				break;
 			}
@@ -1139,7 +1050,7 @@ START_TEST(test_fd_count)
 			ck_assert_msg(tnow_ms() < deadline, "the master holds "
 			    "%d descriptors with 100 clients connected "
 			    "(%d at start)", n, start);
-			nap(5);
+			tnap(5);
 		}
 		if (n > peak)
 			peak = n;
@@ -1151,7 +1062,7 @@ START_TEST(test_fd_count)
 		ck_assert_msg(tnow_ms() < deadline, "the master holds %d "
 		    "descriptors after 1,000 connections, %d at start", n,
 		    start);
-		nap(10);
+		tnap(10);
 	}
 	fprintf(stderr, "hardening: master descriptors: %d at start, %d with "
 	    "100 clients, %d after 1,000 connections\n", start, peak, n);
@@ -1269,7 +1180,7 @@ START_TEST(test_memory_bound)
 		ck_assert_msg(tnow_ms() < deadline, "%lld of %d tasks answered "
 		    "after 20 s", done, 100 * ntasks);
 		t_peak = MAX(t_peak, rss_kb(pid));
-		nap(20);
+		tnap(20);
 	}
 	t_peak = MAX(t_peak, rss_kb(pid));
 	for (i = 0; i < 100; i++)
@@ -1395,7 +1306,7 @@ read_all(pid_t master, int *fds, int nfd, uint64_t first, int n,
 				(*overloaded)++;
 			free(body);
 		}
-		nap(5);
+		tnap(5);
 	}
 	free(seen);
 	return (peak);
@@ -1463,7 +1374,7 @@ START_TEST(test_max_memory)
 	}
 	/* Wait for the bound to be reached: nothing more is taken then. */
 	while ((held = status_held(d->sock)) < 64LL << 20)
-		nap(10);
+		tnap(10);
 	at_bound = rss_kb(pid);
 	peak2 = read_all(pid, fds, 10, 1, 8, size, &res2, &over2);
 	peak2 = MAX(peak2, at_bound);
@@ -1490,7 +1401,7 @@ START_TEST(test_max_memory)
 	deadline = tnow_ms() + WAIT_MS;
 	while ((after = rss_kb(pid)) > base + 16 * 1024 && !UNDER_ASAN &&
 	    tnow_ms() < deadline)
-		nap(50);
+		tnap(50);
 	fprintf(stderr, "hardening: max_memory 64M: master RSS (KiB) start "
 	    "%ld; one client, 60 x 4M queued: peak %ld (%d run, %d "
 	    "OVERLOADED); 10 clients x 8 x 4M unread: held %lld at the "

@@ -42,18 +42,6 @@ static const char parse_script[] =
     "                          for kv in sorted(s.labels.items()))\n"
     "        print('S %s{%s} %r' % (s.name, labels, s.value))\n";
 
-/* Pause between two looks at a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Write all of buf to fd (a pipe); fails the test on an error. */
 static void
 write_all(int fd, const char *buf, size_t len)
@@ -494,7 +482,7 @@ START_TEST(test_metrics_every_outcome)
 	while (tpool_int(d->sock, "s", "queued") != 2) {
 		ck_assert_msg(tnow_ms() < deadline, "pool s never had 2 tasks "
 		    "queued");
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
 	expect_replies(fd2, sw, 2);
@@ -757,7 +745,7 @@ START_TEST(test_status_values)
 		ck_assert_msg(json_object_get(w, "running_ms") != NULL &&
 		    tnow_ms() < deadline, "running_ms never reached 200");
 		json_decref(st);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	json_decref(st);
 

@@ -30,18 +30,6 @@
 #define PIPELINE	1000	/* tasks sent in one write */
 #define INI_MAX		2048
 
-/* Pause between two looks at a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* The absolute path of tests/programs/name in the source tree. */
 static void
 program_path(const char *name, char *buf, size_t size)
@@ -101,23 +89,6 @@ expect_error(int fd, uint64_t id, const char *pool, const char *payload,
 	    "0x%02x arg %u (%s); wanted ERROR %s", payload, hdr.type, hdr.arg,
 	    body, fp_err_name(code));
 	return (body);
-}
-
-/* The worker's pid, as it says itself. */
-static pid_t
-program_pid(int fd, uint64_t id, const char *pool)
-{
-	struct fp_hdr	 hdr;
-	char		*body;
-	pid_t		 pid;
-
-	tsubmit(fd, id, pool, "!pid", 4, &hdr, &body);
-	ck_assert_msg(hdr.type == FP_RESULT && hdr.arg == 0, "!pid: %s",
-	    body);
-	pid = atoi(body);
-	ck_assert_int_gt(pid, 1);
-	free(body);
-	return (pid);
 }
 
 /* s in upper case, as the worker answers, into buf. */
@@ -288,23 +259,27 @@ START_TEST(test_program_never_ready_rolled_back)
 }
 END_TEST
 
+/*
+ * The ways a program breaks the protocol, for test_program_garbage:
+ * garbage on descriptor 3, a RESULT with another task's id, a frame of
+ * another type, a frame over max_payload.
+ */
+static const char *const protocol_breaks[] = { "!garbage", "!wrongid",
+    "!pong", "!big:8192" };
+
 START_TEST(test_program_garbage)
 {
 	/*
-	 * A program that breaks the protocol -- garbage on descriptor 3, a
-	 * RESULT with another task's id, a frame of another type, a frame
-	 * over max_payload -- is killed, its task is answered INTERNAL, and
-	 * the pool recovers with a new worker that serves the next task.
-	 * An output under max_payload is relayed whole.
+	 * A program that breaks the protocol is killed, its task is
+	 * answered INTERNAL, the break is logged once, and the pool
+	 * recovers with a new worker that serves the next task.  An output
+	 * under max_payload is relayed whole.
 	 */
-	static const char *const bad[] = { "!garbage", "!wrongid", "!pong",
-	    "!big:8192" };
+	const char	*bad = protocol_breaks[_i];
 	struct fpd	*d;
 	struct fp_hdr	 hdr;
 	char		 ini[INI_MAX], pool[INI_MAX], *text, upper_out[64];
 	pid_t		 before, after;
-	uint64_t	 id = 1;
-	size_t		 i;
 	int		 fd;
 
 	program_ini(pool, sizeof(pool), "py", "python3", "upper.py",
@@ -314,25 +289,23 @@ START_TEST(test_program_garbage)
 		ck_abort_msg("the configuration is too long");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	tsubmit(fd, id++, "py", "!big:4000", 9, &hdr, &text);
+	tsubmit(fd, 1, "py", "!big:4000", 9, &hdr, &text);
 	ck_assert_msg(hdr.type == FP_RESULT && hdr.len == 4000 &&
 	    strspn(text, "x") == 4000, "!big:4000: type 0x%02x, %u bytes",
 	    hdr.type, hdr.len);
 	free(text);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		before = program_pid(fd, id++, "py");
-		text = expect_error(fd, id++, "py", bad[i], FP_ERR_INTERNAL);
-		ck_assert_msg(strstr(text, "protocol") != NULL, "%s: the "
-		    "INTERNAL text does not say the protocol was broken: %s",
-		    bad[i], text);
-		free(text);
-		ck_assert_int_eq(twait_pid_gone(before, WAIT_MS), 0);
-		upper(bad[i] + 1, upper_out, sizeof(upper_out));
-		expect_output(fd, id++, "py", bad[i] + 1, upper_out);
-		after = program_pid(fd, id++, "py");
-		ck_assert_int_ne(after, before);
-	}
-	ck_assert_int_eq(fpd_log_count(d, "broke the protocol"), 4);
+
+	before = trun_pid(fd, 2, "py", "!pid");
+	text = expect_error(fd, 3, "py", bad, FP_ERR_INTERNAL);
+	ck_assert_msg(strstr(text, "protocol") != NULL, "%s: the INTERNAL "
+	    "text does not say the protocol was broken: %s", bad, text);
+	free(text);
+	ck_assert_int_eq(twait_pid_gone(before, WAIT_MS), 0);
+	upper(bad + 1, upper_out, sizeof(upper_out));
+	expect_output(fd, 4, "py", bad + 1, upper_out);
+	after = trun_pid(fd, 5, "py", "!pid");
+	ck_assert_int_ne(after, before);
+	ck_assert_int_eq(fpd_log_count(d, "broke the protocol"), 1);
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
 }
@@ -378,7 +351,7 @@ START_TEST(test_program_output_rate)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	/* "flood over" comes 1.2 s later, in the next second. */
 	expect_output(fd, 2, "py", "!flood:2000:1200", "flooded");
 	snprintf(line, sizeof(line), "pool py: worker %ld: flood over",
@@ -388,7 +361,7 @@ START_TEST(test_program_output_rate)
 	logged = fpd_log_count(d, ": flood line ");
 	ck_assert_msg(logged <= 200 && logged + dropped == 2000, "2000 lines "
 	    "printed: %d logged, %d said dropped", logged, dropped);
-	ck_assert_int_eq(program_pid(fd, 3, "py"), pid);
+	ck_assert_int_eq(trun_pid(fd, 3, "py", "!pid"), pid);
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
 }
@@ -411,7 +384,7 @@ START_TEST(test_program_output_dropped_quiet)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	expect_output(fd, 2, "py", "!flood:2000:0", "flooded");
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
@@ -438,7 +411,7 @@ START_TEST(test_program_output_long_line)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	expect_output(fd, 2, "py", "!long:3000", "printed");
 	expect_output(fd, 3, "py", "!print:after the long line", "printed");
 	snprintf(line, sizeof(line), "pool py: worker %ld: after the long "
@@ -475,7 +448,7 @@ START_TEST(test_program_stdout)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	pid = program_pid(fd, 1, "py");
+	pid = trun_pid(fd, 1, "py", "!pid");
 	expect_output(fd, 2, "py", "!print:a line on stdout, 4242",
 	    "printed");
 	snprintf(line, sizeof(line), "pool py: worker %ld: a line on stdout, "
@@ -483,7 +456,7 @@ START_TEST(test_program_stdout)
 	ck_assert_int_eq(fpd_wait_log(d, line, WAIT_MS), 0);
 	ck_assert_int_eq(fpd_log_count(d, "a line on stdout, 4242"), 1);
 	expect_output(fd, 3, "py", "unharmed", "UNHARMED");
-	ck_assert_int_eq(program_pid(fd, 4, "py"), pid);
+	ck_assert_int_eq(trun_pid(fd, 4, "py", "!pid"), pid);
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
 }
@@ -537,7 +510,7 @@ START_TEST(test_program_killed_mid_task)
 	    "workers = 1\n");
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
-	victim = program_pid(fd, 1, "py");
+	victim = trun_pid(fd, 1, "py", "!pid");
 	tsend_submit(fd, 2, "py", "!sleep:20000", 12);
 	twait_state(d->sock, "py", "busy", 1, WAIT_MS);
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
@@ -549,7 +522,7 @@ START_TEST(test_program_killed_mid_task)
 	    "not name SIGKILL: %s", body);
 	free(body);
 	expect_output(fd, 3, "py", "next", "NEXT");
-	ck_assert_int_ne(program_pid(fd, 4, "py"), victim);
+	ck_assert_int_ne(trun_pid(fd, 4, "py", "!pid"), victim);
 	close(fd);
 	ck_assert_int_eq(fpd_stop(d), 0);
 }
@@ -574,7 +547,7 @@ START_TEST(test_program_retires_itself)
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
 	for (i = 0; i < 6; i++) {
-		pid = program_pid(fd, 10 * i + 1, "py");
+		pid = trun_pid(fd, 10 * i + 1, "py", "!pid");
 		ck_assert_int_ne(pid, prev);
 		expect_output(fd, 10 * i + 2, "py", "!retire", "retiring");
 		ck_assert_msg(twait_pid_gone(pid, WAIT_MS) == 0, "worker %ld did "
@@ -599,7 +572,7 @@ read_pid_file(const char *path)
 
 	while ((f = fopen(path, "r")) == NULL) {
 		ck_assert_msg(tnow_ms() < deadline, "%s never appeared", path);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	ck_assert_int_eq(fscanf(f, "%ld", &pid), 1);
 	fclose(f);
@@ -653,7 +626,7 @@ START_TEST(test_program_timeout_group)
 			break;
 		ck_assert_msg(tnow_ms() < deadline, "the program's child %ld "
 		    "outlived the timeout", (long)child);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	expect_output(fd, 2, "py", "next", "NEXT");
 	close(fd);
@@ -771,7 +744,8 @@ program_suite(void)
 
 	tc = tcase_create("failure");
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_program_garbage);
+	tcase_add_loop_test(tc, test_program_garbage, 0,
+	    sizeof(protocol_breaks) / sizeof(protocol_breaks[0]));
 	tcase_add_test(tc, test_program_killed_mid_task);
 	tcase_add_test(tc, test_program_timeout_group);
 	suite_add_tcase(s, tc);

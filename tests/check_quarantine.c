@@ -318,44 +318,6 @@ START_TEST(test_listing)
 }
 END_TEST
 
-/* The reply must be ERROR code for id; its text stays in body. */
-static void
-check_error(const struct fp_hdr *hdr, const char *body, uint64_t id, int code)
-{
-	ck_assert_msg(hdr->type == FP_ERROR && hdr->arg == code,
-	    "id %llu: wanted ERROR %s, got type 0x%x arg %u (%s): %s",
-	    (unsigned long long)id, fp_err_name(code), hdr->type, hdr->arg,
-	    hdr->type == FP_ERROR ? fp_err_name(hdr->arg) : "-", body);
-	ck_assert_uint_eq(hdr->id, id);
-}
-
-/* Submit and check for ERROR code; returns the malloc'd text. */
-static char *
-submit_error(int fd, uint64_t id, const char *pool, const char *payload,
-    int code)
-{
-	struct fp_hdr	 hdr;
-	char		*body;
-
-	tsubmit(fd, id, pool, payload, strlen(payload), &hdr, &body);
-	check_error(&hdr, body, id, code);
-	return (body);
-}
-
-/* Submit and check for RESULT 0; returns the output. */
-static char *
-submit_ok(int fd, uint64_t id, const char *pool, const char *payload)
-{
-	struct fp_hdr	 hdr;
-	char		*body;
-
-	tsubmit(fd, id, pool, payload, strlen(payload), &hdr, &body);
-	ck_assert_msg(hdr.type == FP_RESULT && hdr.arg == 0,
-	    "id %llu: wanted RESULT 0, got type 0x%x arg %u: %s",
-	    (unsigned long long)id, hdr.type, hdr.arg, body);
-	return (body);
-}
-
 /*
  * The pool's workers from STATUS, sorted by pid: pids and tasks served.
  * Returns how many.
@@ -439,7 +401,7 @@ START_TEST(test_live_poison)
 	    "workers = 1\n");
 	fd = tconnect(d->sock);
 
-	text = submit_error(fd, 1, "faulty", "segv", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd, 1, "faulty", "segv", FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(text, "SIGSEGV") != NULL, "%s", text);
 	ck_assert_msg(strstr(text, "quarantine") == NULL, "quarantined "
 	    "after one crash: %s", text);
@@ -452,7 +414,7 @@ START_TEST(test_live_poison)
 	json_decref(list);
 
 	twait_idle(d->sock, "faulty", 2, WAIT_MS);
-	text = submit_error(fd, 2, "faulty", "segv", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd, 2, "faulty", "segv", FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(text, "quarantined") != NULL, "the crash that "
 	    "quarantines does not say so: %s", text);
 	free(text);
@@ -485,7 +447,7 @@ START_TEST(test_live_poison)
 	fd2 = tconnect(d->sock);
 	for (i = 0; i < 5; i++) {
 		t0 = tpool_int(d->sock, "faulty", "quarantined");
-		text = submit_error(i % 2 == 0 ? fd : fd2, 10 + i, "faulty",
+		text = tsubmit_error(i % 2 == 0 ? fd : fd2, 10 + i, "faulty",
 		    "segv", FP_ERR_QUARANTINED);
 		ck_assert_msg(strstr(text, hex) != NULL, "QUARANTINED text "
 		    "does not name fingerprint %s: %s", hex, text);
@@ -508,10 +470,10 @@ START_TEST(test_live_poison)
 	ck_assert_int_eq(fpd_log_count(d, " started"), started);
 
 	/* Another payload runs; the same one in another pool is not refused. */
-	text = submit_ok(fd, 20, "faulty", "segv please");
+	text = tsubmit_ok(fd, 20, "faulty", "segv please");
 	ck_assert_str_eq(text, "segv please");
 	free(text);
-	text = submit_error(fd2, 21, "other", "segv", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd2, 21, "other", "segv", FP_ERR_WORKER_CRASHED);
 	free(text);
 	ck_assert_int_eq(tpool_int(d->sock, "other", "quarantined"), 0);
 	check_no_more_replies(fd, 30);
@@ -542,7 +504,7 @@ START_TEST(test_live_retries)
 	    "quarantine_after = 0\n"
 	    "restart_burst = 100\n");
 	fd = tconnect(d->sock);
-	text = submit_error(fd, 7, "faulty", "segv", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd, 7, "faulty", "segv", FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(text, "SIGSEGV") != NULL, "%s", text);
 	ck_assert_msg(strstr(text, "attempt 3 of 3, each crashed its worker")
 	    != NULL, "the reply does not count the attempts: %s", text);
@@ -562,7 +524,7 @@ START_TEST(test_live_retries)
 	json_decref(list);
 
 	/* Still no quarantine: the same task runs (and crashes) again. */
-	text = submit_error(fd, 9, "faulty", "segv", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd, 9, "faulty", "segv", FP_ERR_WORKER_CRASHED);
 	free(text);
 	close(fd);
 	fpd_stop(d);
@@ -590,7 +552,7 @@ START_TEST(test_live_retries_quarantine)
 	    "quarantine_after = 2\n"
 	    "restart_burst = 100\n");
 	fd = tconnect(d->sock);
-	text = submit_error(fd, 1, "faulty", "segv", FP_ERR_WORKER_CRASHED);
+	text = tsubmit_error(fd, 1, "faulty", "segv", FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(text, "attempt 2 of 3, each crashed its worker")
 	    != NULL, "%s", text);
 	ck_assert_msg(strstr(text, "quarantined") != NULL, "%s", text);
@@ -600,7 +562,7 @@ START_TEST(test_live_retries_quarantine)
 	ck_assert_int_eq(fpd_log_count(d, "killed by SIGSEGV after"), 2);
 	ck_assert_int_eq(tpool_int(d->sock, "faulty", "retried"), 1);
 
-	text = submit_error(fd, 3, "faulty", "segv", FP_ERR_QUARANTINED);
+	text = tsubmit_error(fd, 3, "faulty", "segv", FP_ERR_QUARANTINED);
 	free(text);
 	ck_assert_int_eq(tpool_int(d->sock, "faulty", "quarantined"), 1);
 	ck_assert_int_eq(tpool_int(d->sock, "faulty", "crashes"), 1);
@@ -636,16 +598,16 @@ START_TEST(test_live_timeout_not_retried)
 	    "task_timeout = 300ms\n"
 	    "restart_burst = 100\n");
 	fd = tconnect(d->sock);
-	text = submit_error(fd, 1, "faulty", "hang", FP_ERR_TIMEOUT);
+	text = tsubmit_error(fd, 1, "faulty", "hang", FP_ERR_TIMEOUT);
 	ck_assert_msg(strstr(text, "attempt") == NULL, "%s", text);
 	free(text);
-	text = submit_ok(fd, 2, "faulty", "after");
+	text = tsubmit_ok(fd, 2, "faulty", "after");
 	ck_assert_str_eq(text, "after");
 	free(text);
 	/* The same task again: timed out twice, still no retry, no poison. */
-	text = submit_error(fd, 3, "faulty", "hang", FP_ERR_TIMEOUT);
+	text = tsubmit_error(fd, 3, "faulty", "hang", FP_ERR_TIMEOUT);
 	free(text);
-	text = submit_ok(fd, 4, "faulty", "after");
+	text = tsubmit_ok(fd, 4, "faulty", "after");
 	free(text);
 	check_no_more_replies(fd, 5);
 

@@ -42,18 +42,6 @@
 #define PAYLOAD_MAX	1024
 #define SHAPE_MAX	4096
 
-/* Pause between two looks at a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 enum load_kind {
 	LOAD_ECHO,		/* the output is the payload */
 	LOAD_SLEEP,		/* faulty's sleep:MS; the output is "slept" */
@@ -350,7 +338,7 @@ load_wait(struct load *l, long long n)
 		ck_assert_msg(tnow_ms() < deadline, "the load on %s had %lld "
 		    "of %lld tasks answered after %d ms", l->pool,
 		    (long long)atomic_load(&l->answered), n, LOAD_WAIT_MS);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 }
 
@@ -481,25 +469,6 @@ shape(const char *sock, char *buf, size_t size)
 	json_decref(st);
 }
 
-/* The pids of pool's workers from STATUS; returns how many (at most max). */
-static int
-pool_pids(const char *sock, const char *pool, pid_t *pids, int max)
-{
-	json_t	*st, *p, *w;
-	size_t	 i;
-	int	 n = 0;
-
-	st = tstatus(sock);
-	p = tstatus_pool(st, pool);
-	ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-	json_array_foreach(json_object_get(p, "workers"), i, w)
-		if (n < max)
-			pids[n++] = json_integer_value(json_object_get(w,
-			    "pid"));
-	json_decref(st);
-	return (n);
-}
-
 /* Wait until pool lists exactly n workers, every one ready and current. */
 static void
 wait_workers(const char *sock, const char *pool, int n)
@@ -531,7 +500,7 @@ wait_workers(const char *sock, const char *pool, int n)
 		ck_assert_msg(tnow_ms() < deadline, "pool %s: %d workers, %d of "
 		    "them ready and current, after %d ms; waited for %d",
 		    pool, have, good, WAIT_MS, n);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 }
 
@@ -735,9 +704,9 @@ START_TEST(test_reload_remove_pool)
 	while (tpool_int(d->sock, "old", "queued") < 10) {
 		ck_assert_msg(tnow_ms() < deadline, "pool old never had 10 "
 		    "tasks queued");
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
-	ck_assert_int_eq(pool_pids(d->sock, "old", pids, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "old", pids, 2), 2);
 
 	reload(d, ini_one, "READY=1", "reload: 0 pools added, 1 removed, "
 	    "0 changed");
@@ -764,7 +733,7 @@ START_TEST(test_reload_remove_pool)
 		ck_assert_msg(tnow_ms() < deadline, "only %lld UNKNOWN_POOL "
 		    "replies after the pool was removed",
 		    (long long)atomic_load(&lo.unknown));
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	load_finish(&lo);
 	ck_assert_int_eq(fpd_wait_log(d, "pool old: drained and gone",
@@ -838,7 +807,7 @@ START_TEST(test_reload_resize)
 	ck_assert_int_eq(fpd_log_count(d, "pool sz: 4 workers, was 2"), 1);
 	wait_workers(d->sock, "sz", 4);
 	load_more(&l, LOAD_AFTER / 2);
-	ck_assert_int_eq(pool_pids(d->sock, "sz", pids, 4), 4);
+	ck_assert_int_eq(tpool_pids(d->sock, "sz", pids, 4), 4);
 
 	reload(d, ini_sz1, "READY=1", "reload: 0 pools added, 0 removed, "
 	    "1 changed");
@@ -847,7 +816,7 @@ START_TEST(test_reload_resize)
 	load_more(&l, LOAD_AFTER / 4);
 	load_finish_clean(&l);
 
-	ck_assert_int_eq(pool_pids(d->sock, "sz", &left, 1), 1);
+	ck_assert_int_eq(tpool_pids(d->sock, "sz", &left, 1), 1);
 	for (i = n = 0; i < 4; i++) {
 		if (pids[i] == left)
 			continue;
@@ -903,7 +872,7 @@ START_TEST(test_reload_module_args)
 	d = fpd_start(ini_z1);
 	fd = tconnect(d->sock);
 	check_level(fd, 1, "z", 1);
-	ck_assert_int_eq(pool_pids(d->sock, "z", old, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "z", old, 2), 2);
 	load_start(&l, d, "module_args level=1 -> level=9", "z",
 	    LOAD_DEFLATE, 32, 0);
 	load_wait(&l, LOAD_BEFORE);
@@ -920,7 +889,7 @@ START_TEST(test_reload_module_args)
 	ck_assert_int_eq(fpd_log_count(d, "pool z: every worker runs the new "
 	    "configuration"), 1);
 	wait_workers(d->sock, "z", 2);
-	ck_assert_int_eq(pool_pids(d->sock, "z", now, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "z", now, 2), 2);
 	for (i = 0; i < 2; i++) {
 		for (j = 0; j < 2; j++)
 			ck_assert_int_ne(now[j], old[i]);
@@ -1022,7 +991,7 @@ START_TEST(test_reload_rollback)
 	int		 i;
 
 	d = fpd_start(ini_f);
-	ck_assert_int_eq(pool_pids(d->sock, "f", old, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "f", old, 2), 2);
 	load_start(&l, d, "workers that cannot start", "f", LOAD_ECHO, 32,
 	    0);
 	load_wait(&l, LOAD_BEFORE);
@@ -1035,7 +1004,7 @@ START_TEST(test_reload_rollback)
 	load_finish_clean(&l);
 
 	wait_workers(d->sock, "f", 2);
-	ck_assert_int_eq(pool_pids(d->sock, "f", now, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "f", now, 2), 2);
 	for (i = 0; i < 2; i++)
 		ck_assert_msg(now[i] == old[0] || now[i] == old[1],
 		    "worker %ld is new: the pool did not keep its workers",
@@ -1067,7 +1036,7 @@ START_TEST(test_reload_busy_worker)
 	int		 fd, started, i;
 
 	d = fpd_start(ini_f);
-	ck_assert_int_eq(pool_pids(d->sock, "f", old, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "f", old, 2), 2);
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "f", "sleep:1500", 10);
 	twait_state(d->sock, "f", "busy", 1, WAIT_MS);

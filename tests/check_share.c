@@ -366,7 +366,7 @@ START_TEST(test_unavailable_after_start_timeout)
 			break;
 		ck_assert_int_eq(hdr.arg, FP_ERR_UNAVAILABLE);
 		ck_assert_msg(tnow_ms() < deadline, "no worker came back");
-		usleep(20000);	/* a poll, not a synchronisation */
+		tnap(20);
 	}
 	close(fd);
 	fpd_stop_ok(d);

@@ -37,47 +37,6 @@ static const char ini_faulty1[] =
     "workers = 1\n"
     "prefetch = 1\n";
 
-/* Pause between two polls of a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-/* Poll STATUS until a worker of pool is busy; its pid. */
-static pid_t
-wait_busy(const char *sock, const char *pool)
-{
-	json_t		*st, *p, *w;
-	long long	 deadline = tnow_ms() + WAIT_MS;
-	size_t		 i;
-	pid_t		 pid;
-
-	for (;;) {
-		st = tstatus(sock);
-		p = tstatus_pool(st, pool);
-		ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-		pid = -1;
-		json_array_foreach(json_object_get(p, "workers"), i, w) {
-			if (strcmp(json_string_value(json_object_get(w,
-			    "state")), "busy") == 0)
-				pid = json_integer_value(json_object_get(w,
-				    "pid"));
-		}
-		json_decref(st);
-		if (pid > 0)
-			return (pid);
-		ck_assert_msg(tnow_ms() < deadline, "pool %s never got busy",
-		    pool);
-		nap(POLL_MS);
-	}
-}
-
 /* Poll STATUS until pool has n tasks queued. */
 static void
 wait_queued(const char *sock, const char *pool, int n)
@@ -87,16 +46,8 @@ wait_queued(const char *sock, const char *pool, int n)
 	while ((queued = tpool_int(sock, pool, "queued")) != n) {
 		ck_assert_msg(tnow_ms() < deadline, "pool %s: %lld queued, "
 		    "never %d", pool, queued, n);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
-}
-
-/* Read one frame within the deadline; fails the test at end of file. */
-static void
-recv_reply(int fd, struct fp_hdr *hdr, char **body)
-{
-	ck_assert_msg(trecv(fd, hdr, body, WAIT_MS) == 1,
-	    "the daemon closed the connection instead of replying");
 }
 
 /* 1 when path exists (of any type). */
@@ -204,7 +155,7 @@ wait_child(pid_t pid, int timeout_ms)
 			ck_abort_msg("forkpoold %ld still running after %d ms",
 			    (long)pid, timeout_ms);
 		}
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 }
 
@@ -264,14 +215,14 @@ check_graceful_stop(int sig)
 	d = fpd_start(ini_faulty1);
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "faulty", "sleep:1000", 10);
-	worker = wait_busy(d->sock, "faulty");
+	twait_busy(d->sock, "faulty", 1, &worker);
 	for (id = 2; id <= 4; id++)
 		tsend_submit(fd, id, "faulty", "pid", 3);
 	wait_queued(d->sock, "faulty", 3);
 
 	ck_assert_int_eq(kill(d->pid, sig), 0);
 	for (i = 0; i < 4; i++) {
-		recv_reply(fd, &hdr, &body);
+		treply(fd, &hdr, &body);
 		ck_assert_msg(hdr.id >= 1 && hdr.id <= 4, "unknown id %llu",
 		    (unsigned long long)hdr.id);
 		ck_assert_msg(got[hdr.id] == 0, "id %llu answered twice",
@@ -341,11 +292,11 @@ START_TEST(test_shutdown_timeout)
 	    "workers = 1\n");
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "faulty", "hang", 4);
-	worker = wait_busy(d->sock, "faulty");
+	twait_busy(d->sock, "faulty", 1, &worker);
 
 	t0 = tnow_ms();
 	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
-	recv_reply(fd, &hdr, &body);
+	treply(fd, &hdr, &body);
 	took = tnow_ms() - t0;
 	ck_assert_msg(hdr.type == FP_ERROR && hdr.arg == FP_ERR_SHUTTING_DOWN,
 	    "the hung task got 0x%x %u: %s", hdr.type, hdr.arg, body);
@@ -385,7 +336,7 @@ START_TEST(test_second_signal)
 	    "workers = 1\n");
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "faulty", "hang", 4);
-	worker = wait_busy(d->sock, "faulty");
+	twait_busy(d->sock, "faulty", 1, &worker);
 
 	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
 	ck_assert_int_eq(fpd_wait_notify(d, "STOPPING=1", WAIT_MS), 0);
@@ -603,7 +554,7 @@ START_TEST(test_stale_socket)
 			out = slurp(err);
 			ck_abort_msg("forkpoold never listened:\n%s", out);
 		}
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	close(fd);
 	check_serving(sock);

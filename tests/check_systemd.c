@@ -23,7 +23,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -65,24 +64,6 @@ static const char ini_echo[] =
 static char	scratch_base[128];
 static char	tmpdir[256];		/* this test's scratch directory */
 
-/* Pause between two looks at a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	poll(NULL, 0, ms);
-}
-
-/* Remove one entry of a scratch directory (nftw, depth first). */
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return (0);
-}
-
 /* Unchecked fixture, in the runner: the case's scratch base. */
 static void
 scratch_setup(void)
@@ -96,8 +77,7 @@ scratch_setup(void)
 static void
 scratch_teardown(void)
 {
-	if (scratch_base[0] != '\0' && getenv("FORKPOOL_TEST_KEEP") == NULL)
-		nftw(scratch_base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	trm_dir(scratch_base);
 	scratch_base[0] = '\0';
 }
 
@@ -134,29 +114,6 @@ write_file(const char *path, const char *text, mode_t mode)
 	ck_assert_msg(fclose(f) == 0, "%s: %s", path, strerror(errno));
 	ck_assert_msg(chmod(path, mode) == 0, "chmod %s: %s", path,
 	    strerror(errno));
-}
-
-/* A whole file, malloc'd and NUL-terminated, or NULL. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf;
-	size_t	 len = 0, cap = 4096, n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return (NULL);
-	ck_assert((buf = malloc(cap + 1)) != NULL);
-	while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
-		len += n;
-		if (len == cap)
-			ck_assert((buf = realloc(buf, (cap *= 2) + 1)) != NULL);
-	}
-	fclose(f);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
-	return (buf);
 }
 
 /* A program under test ($var, else dflt), as an absolute path. */
@@ -459,7 +416,7 @@ connect_retry(const char *path, int timeout_ms)
 		close(fd);
 		ck_assert_msg(tnow_ms() < deadline, "cannot connect to %s "
 		    "within %d ms: %s", path, timeout_ms, strerror(errno));
-		nap(10);
+		tnap(10);
 	}
 }
 
@@ -798,8 +755,8 @@ START_TEST(test_worker_environment)
 {
 	struct fpd	*d;
 	struct fp_hdr	 h;
-	char		 ini[1024], *names, *env, path[64];
-	size_t		 len, i, k;
+	char		 ini[1024], *names, *env;
+	size_t		 i, k;
 	pid_t		 pid;
 	int		 fd;
 
@@ -831,17 +788,12 @@ START_TEST(test_worker_environment)
 		pid = tworker_pid(d->sock, i < 2 ? "env" : "echo",
 		    i < 2 ? (int)i : 0);
 		ck_assert_msg(pid > 0, "no pid for worker %zu", i);
-		snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
-		ck_assert_msg((env = slurp(path, &len)) != NULL, "%s: %s",
-		    path, strerror(errno));
-		for (k = 0; k + 1 < len; k++)	/* NUL-separated to lines */
-			if (env[k] == '\0')
-				env[k] = '\n';
+		env = tproc_file(pid, "environ");
 		ck_assert_msg(has_name(env, '\n', "FORKPOOL_TEST_MARK"),
-		    "%s lacks our own variable", path);
+		    "worker %ld lacks our own variable", (long)pid);
 		for (k = 0; sd_vars[k] != NULL; k++)
 			ck_assert_msg(!has_name(env, '\n', sd_vars[k]),
-			    "%s has %s", path, sd_vars[k]);
+			    "worker %ld has %s", (long)pid, sd_vars[k]);
 		free(env);
 	}
 	/* LISTEN_PID named another process: the daemon bound -s itself. */
@@ -979,7 +931,7 @@ copy_unit(const char *name)
 	char	 src[PATH_MAX], *text, *out, *daemon, *client, *cli;
 
 	snprintf(src, sizeof(src), "%s/systemd/%s", srcdir(), name);
-	ck_assert_msg((text = slurp(src, NULL)) != NULL, "%s: %s", src,
+	ck_assert_msg((text = tread_file(src)) != NULL, "%s: %s", src,
 	    strerror(errno));
 	ck_assert_msg(strstr(name, ".service") == NULL ||
 	    strstr(text, "ExecStart=/usr/local/sbin/forkpoold") != NULL,
@@ -1102,8 +1054,8 @@ START_TEST(test_snippets)
 	    srcdir());
 	ck_assert_msg(status == 0, "wait status 0x%x:\n%s", status, tail(out));
 	free(out);
-	passwd = slurp(tmppath(0, "root/etc/passwd"), NULL);
-	group = slurp(tmppath(1, "root/etc/group"), NULL);
+	passwd = tread_file(tmppath(0, "root/etc/passwd"));
+	group = tread_file(tmppath(1, "root/etc/group"));
 	ck_assert_msg(passwd != NULL && strncmp(passwd, "forkpool:", 9) == 0,
 	    "no user forkpool: %s", passwd != NULL ? passwd : "no passwd");
 	ck_assert_msg(group != NULL && strncmp(group, "forkpool:", 9) == 0,
@@ -1200,8 +1152,8 @@ START_TEST(test_install)
 	free(files);
 	snprintf(conf, sizeof(conf), "%s/etc/forkpool/forkpool.ini", dest);
 	snprintf(line, sizeof(line), "%s/conf/forkpool.ini", srcdir());
-	shipped = slurp(line, NULL);
-	kept = slurp(conf, NULL);
+	shipped = tread_file(line);
+	kept = tread_file(conf);
 	/*
 	 * The installed sample is conf/forkpool.ini without its last
 	 * section, [pool:py], which runs code its clients send.
@@ -1296,7 +1248,7 @@ START_TEST(test_install)
 	write_file(conf, "; the operator's own\n[pool:echo]\nhandler = echo\n",
 	    0644);
 	make_target("install", dest, build);
-	kept = slurp(conf, NULL);
+	kept = tread_file(conf);
 	ck_assert_msg(kept != NULL && strcmp(kept, shipped) != 0,
 	    "make install overwrote an existing %s", conf);
 	free(kept);

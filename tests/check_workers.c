@@ -28,18 +28,6 @@
 #define WAIT_MS		10000	/* deadline for what should be quick */
 #define POLL_MS		20	/* interval between two looks at STATUS */
 
-/* Pause between two polls of a condition (never a synchronisation). */
-static void
-nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* The STATUS entry of worker pid in pool, or NULL (borrowed from st). */
 static json_t *
 status_worker(json_t *st, const char *pool, pid_t pid)
@@ -54,71 +42,6 @@ status_worker(json_t *st, const char *pool, pid_t pid)
 			return (w);
 	}
 	return (NULL);
-}
-
-/* 1 when STATUS lists pid among pool's workers. */
-static int
-pool_lists_pid(const char *sock, const char *pool, pid_t pid)
-{
-	json_t	*st;
-	int	 found;
-
-	st = tstatus(sock);
-	found = status_worker(st, pool, pid) != NULL;
-	json_decref(st);
-	return (found);
-}
-
-/*
- * Poll STATUS until pool has at least n busy workers; their pids go in
- * pids (room for n).  Fails the test at the deadline.
- */
-static void
-wait_busy(const char *sock, const char *pool, int n, pid_t *pids)
-{
-	json_t		*st, *p, *w;
-	long long	 deadline = tnow_ms() + WAIT_MS;
-	size_t		 i;
-	int		 found;
-
-	for (;;) {
-		st = tstatus(sock);
-		p = tstatus_pool(st, pool);
-		ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-		found = 0;
-		json_array_foreach(json_object_get(p, "workers"), i, w) {
-			if (found < n && strcmp(json_string_value(
-			    json_object_get(w, "state")), "busy") == 0)
-				pids[found++] = json_integer_value(
-				    json_object_get(w, "pid"));
-		}
-		json_decref(st);
-		if (found == n)
-			return;
-		ck_assert_msg(tnow_ms() < deadline,
-		    "pool %s never had %d busy workers", pool, n);
-		nap(POLL_MS);
-	}
-}
-
-/* The pids of pool's workers from STATUS, at most max; returns the count. */
-static int
-pool_pids(const char *sock, const char *pool, pid_t *pids, int max)
-{
-	json_t	*st, *p, *w;
-	size_t	 i;
-	int	 n = 0;
-
-	st = tstatus(sock);
-	p = tstatus_pool(st, pool);
-	ck_assert_msg(p != NULL, "STATUS has no pool %s", pool);
-	json_array_foreach(json_object_get(p, "workers"), i, w) {
-		if (n < max)
-			pids[n++] = json_integer_value(json_object_get(w,
-			    "pid"));
-	}
-	json_decref(st);
-	return (n);
 }
 
 /* Check that pool is back to its configured size, every worker idle. */
@@ -140,25 +63,6 @@ check_full_size(const char *sock, const char *pool, int size, int timeout_ms)
 	json_decref(st);
 }
 
-/* Read one frame within the deadline; fails the test at end of file. */
-static void
-recv_reply(int fd, struct fp_hdr *hdr, char **body)
-{
-	ck_assert_msg(trecv(fd, hdr, body, WAIT_MS) == 1,
-	    "the daemon closed the connection instead of replying");
-}
-
-/* Check that a reply is ERROR code for id; its text stays in body. */
-static void
-check_error(const struct fp_hdr *hdr, const char *body, uint64_t id, int code)
-{
-	ck_assert_msg(hdr->type == FP_ERROR && hdr->arg == code,
-	    "id %llu: wanted ERROR %s, got type 0x%x arg %u: %s",
-	    (unsigned long long)id, fp_err_name(code), hdr->type, hdr->arg,
-	    body);
-	ck_assert_uint_eq(hdr->id, id);
-}
-
 /* Check that a reply is a successful RESULT for id. */
 static void
 check_result(const struct fp_hdr *hdr, const char *body, uint64_t id)
@@ -167,23 +71,6 @@ check_result(const struct fp_hdr *hdr, const char *body, uint64_t id)
 	    "id %llu: wanted RESULT 0, got type 0x%x arg %u: %s",
 	    (unsigned long long)id, hdr->type, hdr->arg, body);
 	ck_assert_uint_eq(hdr->id, id);
-}
-
-/* Run a "pid" task on pool; the pid of the worker that ran it. */
-static pid_t
-run_pid_task(int fd, uint64_t id, const char *pool)
-{
-	struct fp_hdr	 hdr;
-	char		*body, *end;
-	long		 pid;
-
-	tsubmit(fd, id, pool, "pid", 3, &hdr, &body);
-	check_result(&hdr, body, id);
-	pid = strtol(body, &end, 10);
-	ck_assert_msg(*body != '\0' && *end == '\0' && pid > 1,
-	    "\"pid\" answered \"%s\"", body);
-	free(body);
-	return ((pid_t)pid);
 }
 
 /* Append one SUBMIT frame to buf at *off (for several in one write). */
@@ -274,88 +161,71 @@ START_TEST(test_kill_sigkill)
 	d = fpd_start(ini_faulty2);
 	fd = tconnect(d->sock);
 	tsend_submit(fd, 1, "faulty", "hang", 4);
-	wait_busy(d->sock, "faulty", 1, &victim);
+	twait_busy(d->sock, "faulty", 1, &victim);
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
 
-	recv_reply(fd, &hdr, &body);
-	check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+	treply(fd, &hdr, &body);
+	tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 	ck_assert_msg(strstr(body, "SIGKILL") != NULL,
 	    "WORKER_CRASHED text does not name SIGKILL: %s", body);
 	free(body);
 
 	ck_assert_int_eq(twait_pid_gone(victim, WAIT_MS), 0);
 	check_full_size(d->sock, "faulty", 2, WAIT_MS);
-	n = pool_pids(d->sock, "faulty", pids, 2);
+	n = tpool_pids(d->sock, "faulty", pids, 2);
 	ck_assert_int_eq(n, 2);
 	for (i = 0; i < n; i++)
 		ck_assert_int_ne(pids[i], victim);
 
-	next = run_pid_task(fd, 2, "faulty");
+	next = trun_pid(fd, 2, "faulty", "pid");
 	ck_assert_int_ne(next, victim);
 	close(fd);
 	fpd_stop(d);
 }
 END_TEST
 
-START_TEST(test_crash_segv)
+/*
+ * The ways a handler can kill its worker, for test_crash_kinds: the
+ * payload that does it, what the WORKER_CRASHED text names, and the
+ * daemon's log line after "worker PID ".
+ */
+static const struct crash_kind {
+	const char	*payload;
+	const char	*reply;
+	const char	*log;
+} crash_kinds[] = {
+	{ "segv", "SIGSEGV", "killed by SIGSEGV" },
+	{ "abort", "SIGABRT", "killed by SIGABRT" },
+	{ "exit:3", "exited with status 3", "exited with status 3" },
+};
+
+START_TEST(test_crash_kinds)
 {
 	/*
-	 * A handler that raises SIGSEGV costs only its task: the reply is
-	 * WORKER_CRASHED naming SIGSEGV, the exit is logged exactly once
-	 * with the worker's pid, and a replacement serves the next task.
+	 * A handler that crashes its worker (a signal, or _exit) costs only
+	 * its task: the reply is WORKER_CRASHED naming the signal or the
+	 * exit status, the exit is logged exactly once with the worker's
+	 * pid, and a replacement serves the next task.
 	 */
-	struct fpd	*d;
-	struct fp_hdr	 hdr;
-	char		*body, line[128];
-	pid_t		 old, next;
-	int		 fd;
+	const struct crash_kind	*k = &crash_kinds[_i];
+	struct fpd		*d;
+	char			*body, line[128];
+	pid_t			 old, next;
+	int			 fd;
 
 	d = fpd_start(ini_faulty1);
 	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 1, "faulty");
-	tsubmit(fd, 2, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
-	ck_assert_msg(strstr(body, "SIGSEGV") != NULL,
-	    "WORKER_CRASHED text does not name SIGSEGV: %s", body);
+	old = trun_pid(fd, 1, "faulty", "pid");
+	body = tsubmit_error(fd, 2, "faulty", k->payload,
+	    FP_ERR_WORKER_CRASHED);
+	ck_assert_msg(strstr(body, k->reply) != NULL,
+	    "%s: WORKER_CRASHED text does not name %s: %s", k->payload,
+	    k->reply, body);
 	free(body);
 
-	next = run_pid_task(fd, 3, "faulty");
+	next = trun_pid(fd, 3, "faulty", "pid");
 	ck_assert_int_ne(next, old);
-	snprintf(line, sizeof(line), "worker %ld killed by SIGSEGV", (long)old);
-	ck_assert_int_eq(fpd_wait_log(d, line, WAIT_MS), 0);
-	check_full_size(d->sock, "faulty", 1, WAIT_MS);
-	ck_assert_int_eq(fpd_log_count(d, line), 1);
-	close(fd);
-	fpd_stop(d);
-}
-END_TEST
-
-START_TEST(test_crash_exit_status)
-{
-	/*
-	 * A handler that calls _exit(3) costs only its task: the reply is
-	 * WORKER_CRASHED naming "exit status 3", the exit is logged exactly
-	 * once, and a replacement serves the next task.
-	 */
-	struct fpd	*d;
-	struct fp_hdr	 hdr;
-	char		*body, line[128];
-	pid_t		 old, next;
-	int		 fd;
-
-	d = fpd_start(ini_faulty1);
-	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 1, "faulty");
-	tsubmit(fd, 2, "faulty", "exit:3", 6, &hdr, &body);
-	check_error(&hdr, body, 2, FP_ERR_WORKER_CRASHED);
-	ck_assert_msg(strstr(body, "exited with status 3") != NULL,
-	    "WORKER_CRASHED text does not name exit status 3: %s", body);
-	free(body);
-
-	next = run_pid_task(fd, 3, "faulty");
-	ck_assert_int_ne(next, old);
-	snprintf(line, sizeof(line), "worker %ld exited with status 3",
-	    (long)old);
+	snprintf(line, sizeof(line), "worker %ld %s", (long)old, k->log);
 	ck_assert_int_eq(fpd_wait_log(d, line, WAIT_MS), 0);
 	check_full_size(d->sock, "faulty", 1, WAIT_MS);
 	ck_assert_int_eq(fpd_log_count(d, line), 1);
@@ -383,13 +253,13 @@ START_TEST(test_timeout)
 	    "workers = 1\n"
 	    "task_timeout = 500ms\n");
 	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 1, "faulty");
+	old = trun_pid(fd, 1, "faulty", "pid");
 
 	t0 = tnow_ms();
 	tsend_submit(fd, 2, "faulty", "hang", 4);
-	recv_reply(fd, &hdr, &body);
+	treply(fd, &hdr, &body);
 	took = tnow_ms() - t0;
-	check_error(&hdr, body, 2, FP_ERR_TIMEOUT);
+	tcheck_error(&hdr, body, 2, FP_ERR_TIMEOUT);
 	ck_assert_msg(took >= 500, "TIMEOUT after %lld ms, before 500 ms",
 	    took);
 	ck_assert_msg(strstr(body, "0.5") != NULL ||
@@ -398,7 +268,7 @@ START_TEST(test_timeout)
 	free(body);
 
 	ck_assert_int_eq(twait_pid_gone(old, WAIT_MS), 0);
-	next = run_pid_task(fd, 3, "faulty");
+	next = trun_pid(fd, 3, "faulty", "pid");
 	ck_assert_int_ne(next, old);
 	snprintf(line, sizeof(line), "worker %ld timed out", (long)old);
 	ck_assert_int_eq(fpd_log_count(d, line), 1);
@@ -429,10 +299,10 @@ START_TEST(test_crash_spares_others)
 	c = tconnect(d->sock);
 	tsend_submit(a, 1, "faulty", "sleep:1500", 10);
 	tsend_submit(b, 1, "faulty", "sleep:1500", 10);
-	wait_busy(d->sock, "faulty", 2, busy);
+	twait_busy(d->sock, "faulty", 2, busy);
 
 	tsubmit(c, 1, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 	free(body);
 
 	/* The crash was handled while the two others were still running. */
@@ -442,14 +312,14 @@ START_TEST(test_crash_spares_others)
 	ck_assert_int_eq(poll(pfd, 2, 0), 0);
 	for (i = 0; i < 2; i++) {
 		ck_assert_int_eq(kill(busy[i], 0), 0);
-		ck_assert(pool_lists_pid(d->sock, "faulty", busy[i]));
+		ck_assert(tpool_has_pid(d->sock, "faulty", busy[i]));
 	}
 
-	recv_reply(a, &hdr, &body);
+	treply(a, &hdr, &body);
 	check_result(&hdr, body, 1);
 	ck_assert_str_eq(body, "slept");
 	free(body);
-	recv_reply(b, &hdr, &body);
+	treply(b, &hdr, &body);
 	check_result(&hdr, body, 1);
 	ck_assert_str_eq(body, "slept");
 	free(body);
@@ -484,7 +354,7 @@ START_TEST(test_prefetch_crash)
 	    "workers = 1\n"
 	    "prefetch = 8\n");
 	fd = tconnect(d->sock);
-	old = run_pid_task(fd, 100, "faulty");
+	old = trun_pid(fd, 100, "faulty", "pid");
 
 	/* All six in one write: the master hands them over as one batch. */
 	frame_submit(buf, sizeof(buf), &off, 1, "faulty", "segv");
@@ -493,14 +363,14 @@ START_TEST(test_prefetch_crash)
 	tsend_raw(fd, buf, off);
 
 	for (i = 0; i < 6; i++) {
-		recv_reply(fd, &hdr, &body);
+		treply(fd, &hdr, &body);
 		ck_assert_msg(hdr.id >= 1 && hdr.id <= 6,
 		    "reply for unknown id %llu", (unsigned long long)hdr.id);
 		ck_assert_msg(got[hdr.id] == 0, "id %llu answered twice",
 		    (unsigned long long)hdr.id);
 		got[hdr.id] = 1;
 		if (hdr.id == 1) {
-			check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+			tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 			ck_assert_msg(strstr(body, "SIGSEGV") != NULL,
 			    "crash text: %s", body);
 		} else {
@@ -556,7 +426,7 @@ START_TEST(test_prefetch_timeout_start)
 	t0 = tnow_ms();
 	tsend_raw(fd, buf, off);
 	for (i = 0; i < 2; i++) {
-		recv_reply(fd, &hdr, &body);
+		treply(fd, &hdr, &body);
 		ck_assert_msg(hdr.id == 1 || hdr.id == 2, "unknown id");
 		ck_assert(got[hdr.id] == 0);
 		got[hdr.id] = 1;
@@ -596,21 +466,21 @@ START_TEST(test_killed_takes_nothing)
 	    "task_timeout = 300ms\n");
 	a = tconnect(d->sock);
 	b = tconnect(d->sock);
-	hung = run_pid_task(a, 1, "faulty");
+	hung = trun_pid(a, 1, "faulty", "pid");
 	tsend_submit(a, 2, "faulty", "hang", 4);
 	/* Three prefetched behind the hanging task: five slots stay free. */
 	for (id = next; id < next + 3; id++)
 		frame_submit(buf, sizeof(buf), &off, id, "faulty", "pid");
 	tsend_raw(b, buf, off);
 	next += 3;
-	recv_reply(a, &hdr, &body);
-	check_error(&hdr, body, 2, FP_ERR_TIMEOUT);
+	treply(a, &hdr, &body);
+	tcheck_error(&hdr, body, 2, FP_ERR_TIMEOUT);
 	free(body);
 	/* Right after the kill, more tasks; none may reach the dead worker. */
 	for (i = 0; i < 3; i++)
 		tsend_submit(b, next++, "faulty", "pid", 3);
 	while (done < (int)(next - 10)) {
-		recv_reply(b, &hdr, &body);
+		treply(b, &hdr, &body);
 		ck_assert_msg(hdr.id >= 10 && hdr.id < next,
 		    "reply for unknown id %llu", (unsigned long long)hdr.id);
 		ck_assert_msg(got[hdr.id] == 0, "id %llu answered twice",
@@ -706,7 +576,7 @@ START_TEST(test_crash_loop_backoff)
 	ck_assert_int_ne(tfd = open(trigger, O_CREAT | O_WRONLY, 0644), -1);
 	close(tfd);
 	tsubmit(fd, id++, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, id - 1, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, id - 1, FP_ERR_WORKER_CRASHED);
 	free(body);
 
 	deadline = tnow_ms() + WAIT_MS;
@@ -715,7 +585,7 @@ START_TEST(test_crash_loop_backoff)
 			log = fpd_log(d);
 			ck_abort_msg("no back-off; log:\n%s", tail(log));
 		}
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 	ck_assert_int_eq(fpd_wait_log(d, "backing off", WAIT_MS), 0);
 
@@ -731,7 +601,7 @@ START_TEST(test_crash_loop_backoff)
 		check_result(&hdr, body, id++);
 		ck_assert_str_eq(body, "still here");
 		free(body);
-		nap(100);
+		tnap(100);
 	}
 	log = fpd_log(d);
 	started = count_lines2(log, "pool faulty:", " started");
@@ -753,7 +623,7 @@ START_TEST(test_crash_loop_backoff)
 	ck_assert_int_eq(rmdir(dir), 0);
 	/* Its next spawn may be a few seconds away (30 s at most). */
 	check_full_size(d->sock, "faulty", 2, 35000);
-	ck_assert(run_pid_task(fd, id++, "faulty") > 0);
+	ck_assert(trun_pid(fd, id++, "faulty", "pid") > 0);
 	close(fd);
 	fpd_stop(d);
 }
@@ -818,24 +688,6 @@ START_TEST(test_module_init_fails)
 }
 END_TEST
 
-/* The parent pid of pid, from /proc/PID/status. */
-static pid_t
-parent_of(pid_t pid)
-{
-	FILE	*f;
-	char	 path[64], line[256];
-	long	 ppid = -1;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	ck_assert_ptr_nonnull(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "PPid: %ld", &ppid) == 1)
-			break;
-	}
-	fclose(f);
-	return ((pid_t)ppid);
-}
-
 /*
  * Check that worker pid holds descriptors 0, 1, 2 and 3 only, 3 being a
  * connected socket made by the daemon (its channel), and that its parent is
@@ -881,7 +733,7 @@ check_worker_fds(pid_t pid, pid_t daemon)
 	close(fd);
 	close(pidfd);
 
-	ck_assert_int_eq(parent_of(pid), daemon);
+	ck_assert_int_eq(tparent_of(pid), daemon);
 }
 
 START_TEST(test_no_fd_leaks)
@@ -909,14 +761,14 @@ START_TEST(test_no_fd_leaks)
 	c2 = tconnect(d->sock);
 	tsubmit(c2, 1, "echo", "x", 1, &hdr, &body);
 	free(body);
-	ck_assert_int_eq(pool_pids(d->sock, "faulty", before, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "faulty", before, 2), 2);
 
 	/* A replacement is forked now, with two clients connected. */
 	tsubmit(c1, 1, "faulty", "segv", 4, &hdr, &body);
-	check_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
+	tcheck_error(&hdr, body, 1, FP_ERR_WORKER_CRASHED);
 	free(body);
 	check_full_size(d->sock, "faulty", 2, WAIT_MS);
-	ck_assert_int_eq(pool_pids(d->sock, "faulty", after, 2), 2);
+	ck_assert_int_eq(tpool_pids(d->sock, "faulty", after, 2), 2);
 	for (i = 0; i < 2; i++) {
 		for (j = 0; j < 2 && after[i] != before[j]; j++)
 			;
@@ -924,7 +776,7 @@ START_TEST(test_no_fd_leaks)
 		check_worker_fds(after[i], d->pid);
 	}
 	ck_assert_int_eq(fresh, 1);
-	ck_assert_int_eq(pool_pids(d->sock, "echo", &echo, 1), 1);
+	ck_assert_int_eq(tpool_pids(d->sock, "echo", &echo, 1), 1);
 	check_worker_fds(echo, d->pid);
 	close(c1);
 	close(c2);
@@ -946,7 +798,7 @@ START_TEST(test_process_groups)
 	    "module = @T/faulty.so\n"
 	    "workers = 3\n");
 	twait_idle(d->sock, "faulty", 3, WAIT_MS);
-	n = pool_pids(d->sock, "faulty", pids, 3);
+	n = tpool_pids(d->sock, "faulty", pids, 3);
 	ck_assert_int_eq(n, 3);
 	for (i = 0; i < n; i++) {
 		ck_assert_int_eq(getpgid(pids[i]), pids[i]);
@@ -967,8 +819,8 @@ workers_suite(void)
 	tc = tcase_create("crash");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_kill_sigkill);
-	tcase_add_test(tc, test_crash_segv);
-	tcase_add_test(tc, test_crash_exit_status);
+	tcase_add_loop_test(tc, test_crash_kinds, 0,
+	    sizeof(crash_kinds) / sizeof(crash_kinds[0]));
 	tcase_add_test(tc, test_crash_spares_others);
 	suite_add_tcase(s, tc);
 

@@ -28,7 +28,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
@@ -92,42 +91,6 @@ tnow_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Let POLL_STEP_MS pass before a condition is looked at again. */
-static void
-step(void)
-{
-	poll(NULL, 0, POLL_STEP_MS);
-}
-
-/* Read a whole file, malloc'd and NUL-terminated; NULL when unreadable. */
-static char *
-read_file(const char *path)
-{
-	FILE	*f;
-	char	*buf = NULL, *nbuf;
-	size_t	 len = 0, cap = 0, n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return (NULL);
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap == 0 ? 8192 : cap * 2;
-			if ((nbuf = realloc(buf, cap + 1)) == NULL) {
-				free(buf);
-				fclose(f);
-				return (NULL);
-			}
-			buf = nbuf;
-		}
-		if ((n = fread(buf + len, 1, cap - len, f)) == 0)
-			break;
-		len += n;
-	}
-	fclose(f);
-	buf[len] = '\0';
-	return (buf);
-}
-
 /* The text to cite from a daemon's log: its last lines, bounded. */
 static void
 append_tail(char *msg, size_t size, struct fpd *d)
@@ -140,7 +103,7 @@ append_tail(char *msg, size_t size, struct fpd *d)
 	if (run->kept_log != NULL)
 		log = strdup(run->kept_log);
 	else
-		log = read_file(d->log);
+		log = tread_file(d->log);
 	if (log == NULL) {
 		snprintf(msg + used, size - used, "\n--- %s: unreadable ---",
 		    d->log);
@@ -185,32 +148,12 @@ harness_fail(struct fpd *d, const char *fmt, ...)
 	ck_abort_msg("%s", msg);
 }
 
-/* Remove one entry of a run's directory (nftw, depth first). */
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return (0);
-}
-
-/* Remove a run's directory, unless FORKPOOL_TEST_KEEP asks to keep it. */
-static void
-rm_dir(const char *dir)
-{
-	if (getenv("FORKPOOL_TEST_KEEP") != NULL || dir[0] == '\0')
-		return;
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* The test program is ending: remove what its tests left in base_dir. */
 static void
 harness_fini(void)
 {
 	if (getpid() == base_owner)
-		rm_dir(base_dir);
+		trm_dir(base_dir);
 }
 
 /*
@@ -252,7 +195,7 @@ cleanup_all(void)
 		}
 		if (run->d.notify_fd != -1)
 			close(run->d.notify_fd);
-		rm_dir(run->d.dir);
+		trm_dir(run->d.dir);
 		run->live = 0;
 	}
 }
@@ -498,7 +441,7 @@ fpd_wait_exit(struct fpd *d, int timeout_ms)
 		if (tnow_ms() >= deadline)
 			harness_fail(d, "forkpoold (pid %ld) did not exit "
 			    "within %d ms", (long)d->pid, timeout_ms);
-		step();
+		tnap(POLL_STEP_MS);
 	}
 	return (d->status);
 }
@@ -520,18 +463,18 @@ fpd_stop(struct fpd *d)
 				    "exit within %d ms of SIGTERM",
 				    (long)d->pid, STOP_TIMEOUT_MS);
 			}
-			step();
+			tnap(POLL_STEP_MS);
 		}
 	}
 	status = d->status;
 	/* Keep the log: a test may look at it after the stop. */
 	if (run->kept_log == NULL)
-		run->kept_log = read_file(d->log);
+		run->kept_log = tread_file(d->log);
 	if (d->notify_fd != -1) {
 		close(d->notify_fd);
 		d->notify_fd = -1;
 	}
-	rm_dir(d->dir);
+	trm_dir(d->dir);
 	run->live = 0;
 	return (status);
 }
@@ -580,7 +523,7 @@ fpd_log(struct fpd *d)
 	if (run->kept_log != NULL)
 		log = strdup(run->kept_log);
 	else
-		log = read_file(d->log);
+		log = tread_file(d->log);
 	if (log == NULL)
 		log = strdup("");
 	if (log == NULL)
@@ -616,7 +559,7 @@ fpd_wait_log(struct fpd *d, const char *needle, int timeout_ms)
 		if (tnow_ms() >= deadline)
 			harness_fail(d, "no log line containing \"%s\" "
 			    "within %d ms", needle, timeout_ms);
-		step();
+		tnap(POLL_STEP_MS);
 	}
 	return (0);
 }
@@ -1018,7 +961,7 @@ twait_state(const char *sock, const char *pool, const char *state, int n,
 			    "(waited for %d)%s", pool, have < 0 ? 0 : have,
 			    state, timeout_ms, n, have < 0 ?
 			    "; STATUS has no such pool" : "");
-		step();
+		tnap(POLL_STEP_MS);
 	}
 }
 
@@ -1044,7 +987,7 @@ twait_pid_gone(pid_t pid, int timeout_ms)
 		if (tnow_ms() >= deadline)
 			harness_fail(NULL, "pid %ld still exists after %d ms",
 			    (long)pid, timeout_ms);
-		step();
+		tnap(POLL_STEP_MS);
 	}
 }
 
@@ -1087,7 +1030,7 @@ twait_pool_int(const char *sock, const char *pool, const char *key,
 		ck_assert_msg(tnow_ms() < deadline, "pool %s: %s is %lld after "
 		    "%d ms, waited for %lld", pool, key, have, timeout_ms,
 		    want);
-		poll(NULL, 0, 5);
+		tnap(POLL_STEP_MS);
 	}
 }
 
@@ -1155,7 +1098,7 @@ twait_log_or_exit(pid_t pid, const char *logpath, const char *needle,
 			return (0);
 		ck_assert_msg(tnow_ms() < deadline, "no \"%s\" in %s within "
 		    "10 s", needle, logpath);
-		poll(NULL, 0, 10);
+		tnap(10);
 	}
 }
 

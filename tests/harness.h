@@ -138,4 +138,56 @@ int		 twait_log_or_exit(pid_t pid, const char *logpath,
 /* SIGTERM a daemon of tdaemon_as, and insist on a clean exit. */
 void		 tdaemon_stop(pid_t pid);
 
+/*
+ * Helpers the suites share.  Deadlines are T_WAIT_MS (what should be
+ * quick), STATUS is looked at again every T_POLL_MS.
+ */
+#define T_WAIT_MS	10000
+#define T_POLL_MS	10
+/* Pause between two looks at a condition (never a synchronisation). */
+void		 tnap(int ms);
+/* A whole file, malloc'd and NUL-terminated; NULL when unreadable. */
+char		*tread_file(const char *path);
+/*
+ * A file under /proc/PID, malloc'd and NUL-terminated ('\0's as '\n', so
+ * environ reads as lines); fails the test when unreadable.
+ */
+char		*tproc_file(pid_t pid, const char *name);
+/* The parent of pid, from /proc; -1 when it cannot be read. */
+pid_t		 tparent_of(pid_t pid);
+/* Remove dir and all in it, unless FORKPOOL_TEST_KEEP asks to keep it. */
+void		 trm_dir(const char *dir);
+/* The pids of pool's workers from STATUS; returns how many (at most max). */
+int		 tpool_pids(const char *sock, const char *pool, pid_t *pids,
+		    int max);
+/* 1 when STATUS lists pid among pool's workers. */
+int		 tpool_has_pid(const char *sock, const char *pool, pid_t pid);
+/* The tasks served by pool's current workers, summed (from STATUS). */
+long long	 tpool_tasks(const char *sock, const char *pool);
+/*
+ * Wait until pool has at least n busy workers; their pids go in pids
+ * (room for n).
+ */
+void		 twait_busy(const char *sock, const char *pool, int n,
+		    pid_t *pids);
+/* Read one frame; fails the test at end of file or past T_WAIT_MS. */
+void		 treply(int fd, struct fp_hdr *hdr, char **body);
+/* The reply must be ERROR code for id; its text stays in body. */
+void		 tcheck_error(const struct fp_hdr *hdr, const char *body,
+		    uint64_t id, int code);
+/* Submit a string; insist on RESULT 0 and return its malloc'd output. */
+char		*tsubmit_ok(int fd, uint64_t id, const char *pool,
+		    const char *payload);
+/* Submit a string; insist on ERROR code and return its malloc'd text. */
+char		*tsubmit_error(int fd, uint64_t id, const char *pool,
+		    const char *payload, int code);
+/*
+ * Submit payload ("pid", say) whose output is the pid of the worker that
+ * ran it; insist on RESULT 0 and a pid, and return it.
+ */
+pid_t		 trun_pid(int fd, uint64_t id, const char *pool,
+		    const char *payload);
+/* The next frame must be RESULT 0 for id, with body want. */
+void		 texpect_result(int fd, uint64_t id, const char *want);
+
 #endif /* HARNESS_H */

@@ -1,8 +1,16 @@
 #!/bin/sh
 # Find the build's libraries with pkg-config and print them as make
-# variables.  When some are missing: as root, install them with apt-get;
-# otherwise stop and print the exact command to run.
+# variables.  When some packages are missing, stop and print the exact
+# apt-get command to run; with --install (make deps), run it when root.
+# Installing is never a side effect of a plain build.
 set -eu
+
+install=0
+case "${1:-}" in
+--install)	install=1 ;;
+"")		;;
+*)		echo "usage: deps.sh [--install]" >&2; exit 2 ;;
+esac
 
 # pkg-config module, then the Debian package that provides it.
 NEEDS="libevent_core:libevent-dev inih:libinih-dev check:check
@@ -17,6 +25,8 @@ NEEDS="$NEEDS hiredis:libhiredis-dev"
 EXTRA="$EXTRA redis-server python3-redis python3-celery"
 # make fuzz-short (libFuzzer needs clang and its runtime).
 EXTRA="$EXTRA clang libclang-rt-dev"
+# make valgrind.
+EXTRA="$EXTRA valgrind"
 # make deb and make check-system: the packaging, lintian, and a Debian
 # root booted under systemd-nspawn.
 [ "${FORKPOOL_DEPS_SYSTEM:-}" = 1 ] && EXTRA="$EXTRA debhelper dh-python
@@ -39,9 +49,10 @@ done
 
 if [ -n "$missing" ]; then
 	cmd="apt-get install -y$missing"
-	if [ "$(id -u)" -ne 0 ]; then
+	if [ "$install" -eq 0 ] || [ "$(id -u)" -ne 0 ]; then
 		echo "forkpool needs these Debian packages:$missing" >&2
 		echo "Install them as root with:  $cmd" >&2
+		echo "(or run make deps as root)" >&2
 		exit 1
 	fi
 	echo "installing build dependencies:$missing" >&2

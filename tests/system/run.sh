@@ -107,8 +107,8 @@ preflight() {
 	    "systemd-nspawn, nsenter); run it as root"
 	for cmd in debootstrap systemd-nspawn nsenter timeout setpriv; do
 		command -v $cmd >/dev/null ||
-		    cannot "$cmd is not installed (tools/deps.sh installs it" \
-		    "with FORKPOOL_DEPS_SYSTEM=1)"
+		    cannot "$cmd is not installed (FORKPOOL_DEPS_SYSTEM=1" \
+		    "tools/deps.sh --install installs it)"
 	done
 	[ -d /sys/fs/cgroup ] || cannot "no /sys/fs/cgroup for systemd-nspawn"
 	ls "$debdir"/forkpool_*.deb >/dev/null 2>&1 ||

@@ -1,12 +1,11 @@
-"""Test helpers: a real forkpoold on a private socket, a stand-in daemon,
-a Python worker on descriptor 3, and polling with a deadline.
+"""Test helpers: a real forkpoold on a private socket, a Python worker on
+descriptor 3, and polling with a deadline.
 
 Environment:
   FORKPOOLD         the daemon to test (default: BUILD/forkpoold)
   FORKPOOL_BUILD    the build directory (default: the tree's build/)
 """
 
-import asyncio
 import os
 import shutil
 import signal
@@ -15,7 +14,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -227,175 +225,3 @@ def submit_frame(fid, payload, pool=b"py"):
     return HDR.pack(len(pool) + len(payload), 1, 0x01, len(pool), fid) + \
         pool + payload
 
-
-class StubDaemon:
-    """A stand-in for forkpoold running one pool of program workers.
-
-    Just enough of the protocol to test the Executor and the worker
-    together while the real daemon lacks ``command =`` pools: a FIFO queue,
-    one task per worker, CANCEL of a queued task, WORKER_CRASHED and a new
-    worker when one dies, UNKNOWN_POOL, PING.  It is not a model of the
-    daemon's other guarantees.
-    """
-
-    def __init__(self, pool="py", workers=2, argv=None, cwd=None):
-        self.pool = pool.encode()
-        self.nworkers = workers
-        self.argv = argv or [sys.executable, "-m", "forkpool.worker"]
-        self.cwd = cwd or HERE
-        self.dir = tempfile.mkdtemp(prefix="fp-stub-")
-        self.socket = os.path.join(self.dir, "stub.sock")
-        self.loop = None
-        self.thread = None
-        self.procs = []
-        self.queue = []         # (client writer, id, payload)
-        self.idle = []
-        self.workers = []
-        self.clients = {}       # writer -> its connection's task
-
-    def start(self):
-        ready = threading.Event()
-        failure = []
-
-        def main():
-            self.loop = asyncio.new_event_loop()
-            try:
-                self.loop.run_until_complete(self._setup())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            self.loop.run_forever()
-            self.loop.run_until_complete(self._teardown())
-            self.loop.close()
-
-        self.thread = threading.Thread(target=main, daemon=True)
-        self.thread.start()
-        ready.wait(30)
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop(self):
-        if self.loop is not None and self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(30)
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def drop_clients(self):
-        """Close every client connection at once (a daemon that died)."""
-        def drop():
-            for writer in list(self.clients):
-                writer.transport.abort()
-        self.loop.call_soon_threadsafe(drop)
-
-    async def _setup(self):
-        self.server = await asyncio.start_unix_server(self._client,
-                                                      path=self.socket)
-        started = [self._spawn() for _ in range(self.nworkers)]
-        await asyncio.wait_for(asyncio.gather(*started), 30)
-
-    async def _teardown(self):
-        self.server.close()
-        for writer in list(self.clients):
-            writer.transport.abort()
-        for worker in list(self.workers):
-            worker["writer"].close()
-            worker["loop"].cancel()
-
-    async def _spawn(self):
-        """Start one worker and wait for its PONG."""
-        proc, sock = spawn_worker(self.argv, cwd=self.cwd)
-        self.procs.append(proc)
-        reader, writer = await asyncio.open_unix_connection(sock=sock)
-        frame = await self._frame(reader)
-        if frame is None or frame[0] != 0x83 or frame[2] != 0:
-            raise RuntimeError("worker %d: no PONG, got %r" % (proc.pid,
-                                                                frame))
-        worker = {"proc": proc, "reader": reader, "writer": writer,
-                  "task": None}
-        # The loop holds tasks weakly: keep a reference, or the task (and
-        # the worker's replies) may vanish in a garbage collection.
-        worker["loop"] = asyncio.ensure_future(self._worker_loop(worker))
-        self.workers.append(worker)
-        self.idle.append(worker)
-        self._dispatch()
-
-    @staticmethod
-    async def _frame(reader):
-        try:
-            head = await reader.readexactly(16)
-            blen, _, ftype, arg, fid = HDR.unpack(head)
-            body = await reader.readexactly(blen) if blen else b""
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return None
-        return (ftype, arg, fid, body)
-
-    @staticmethod
-    def _send(writer, ftype, arg, fid, body=b""):
-        if not writer.is_closing():
-            writer.write(HDR.pack(len(body), 1, ftype, arg, fid) + body)
-
-    def _dispatch(self):
-        while self.queue and self.idle:
-            writer, fid, payload = self.queue.pop(0)
-            worker = self.idle.pop(0)
-            worker["task"] = (writer, fid)
-            worker["writer"].write(submit_frame(fid, payload, self.pool))
-
-    async def _worker_loop(self, worker):
-        while True:
-            frame = await self._frame(worker["reader"])
-            if frame is None:
-                break
-            writer, fid = worker["task"]
-            worker["task"] = None
-            self._send(writer, 0x81, frame[1], fid, frame[3])
-            self.idle.append(worker)
-            self._dispatch()
-        if worker in self.idle:
-            self.idle.remove(worker)
-        self.workers.remove(worker)
-        worker["writer"].close()
-        status = await self.loop.run_in_executor(None, worker["proc"].wait)
-        if worker["task"] is not None:
-            writer, fid = worker["task"]
-            self._send(writer, 0x82, 7, fid,
-                       b"worker %d exited with status %d" %
-                       (worker["proc"].pid, status))
-        if self.loop.is_running():
-            await self._spawn()
-
-    async def _client(self, reader, writer):
-        self.clients[writer] = asyncio.current_task()
-        while True:
-            frame = await self._frame(reader)
-            if frame is None:
-                break
-            ftype, arg, fid, body = frame
-            if ftype == 0x01:
-                if body[:arg] != self.pool:
-                    self._send(writer, 0x82, 4, fid,
-                               b'no pool is named "%s"' % body[:arg])
-                    continue
-                self.queue.append((writer, fid, body[arg:]))
-                self._dispatch()
-            elif ftype == 0x05:
-                for task in self.queue:
-                    if task[0] is writer and task[1] == fid:
-                        self.queue.remove(task)
-                        self._send(writer, 0x82, 9, fid,
-                                   b"cancelled before it started")
-                        break
-            elif ftype == 0x02:
-                self._send(writer, 0x83, 0, fid)
-            else:
-                self._send(writer, 0x82, 1, fid, b"unknown type")
-        self.queue = [t for t in self.queue if t[0] is not writer]
-        self.clients.pop(writer, None)
-        writer.close()

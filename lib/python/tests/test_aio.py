@@ -93,6 +93,10 @@ class TestAsyncClient(unittest.TestCase):
         release = os.path.join(self.tmp, "release")
         never = os.path.join(self.tmp, "never")
 
+        async def queued(c, name):
+            pools = (await c.status())["pools"]
+            return [p for p in pools if p["name"] == name][0]["queued"]
+
         async def main():
             async with forkpool.AsyncClient(self.socket) as c:
                 first = asyncio.ensure_future(c.submit(
@@ -104,7 +108,11 @@ class TestAsyncClient(unittest.TestCase):
                     await asyncio.sleep(0.005)
                 second = asyncio.ensure_future(c.submit(
                     "py1", call(pyfuncs.touch, never, 2)))
-                await asyncio.sleep(0)      # let it send its SUBMIT
+                # Wait until the daemon holds it in the queue.
+                while await queued(c, "py1") != 1:
+                    self.assertLess(asyncio.get_running_loop().time(), end,
+                                    "the second task never got queued")
+                    await asyncio.sleep(0.005)
                 second.cancel()
                 with self.assertRaises(asyncio.CancelledError):
                     await second

@@ -1,10 +1,8 @@
 """forkpool.Executor.
 
-The same tests run twice: against the stand-in daemon of fpharness (always
-available: it starts real ``python3 -m forkpool.worker`` processes on
-descriptor 3), and against the real forkpoold with a ``command =`` pool --
-skipped, saying why, while forkpoold rejects ``command``.  The plumbing
-tests on the echo pool use the real daemon only.
+The Executor's tests run against the real forkpoold with a ``command =``
+pool of ``python3 -m forkpool.worker`` processes (skipped, saying why, when
+forkpoold rejects ``command``); the plumbing tests use the echo pool.
 """
 
 import asyncio
@@ -21,7 +19,7 @@ import unittest
 import forkpool
 
 import pyfuncs
-from fpharness import (Daemon, StubDaemon, child_env, command_support,
+from fpharness import (Daemon, child_env, command_support,
                        deadline_poll, have_daemon, py_pool_ini)
 
 
@@ -317,31 +315,6 @@ class ExecutorTests:
             _mainref._loading -= 1
 
 
-class TestExecutorStub(ExecutorTests, unittest.TestCase):
-    """Against the stand-in daemon of fpharness."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stub = StubDaemon().start()
-        cls.socket = cls.stub.socket
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stub.stop()
-
-    def test_connection_lost(self):
-        # A dropped connection fails every pending future with
-        # ConnectionLost; the next submit() connects again.
-        ex = self.executor()
-        running = self.blockers(ex)
-        queued = ex.submit(pyfuncs.square, 2)
-        self.stub.drop_clients()
-        for f in running + [queued]:
-            self.assertIsInstance(f.exception(30), forkpool.ConnectionLost)
-        self.open_gate()
-        self.assertEqual(ex.submit(pyfuncs.square, 3).result(30), 9)
-
-
 _support = command_support()
 
 
@@ -383,7 +356,8 @@ class TestExecutorDaemon(ExecutorTests, unittest.TestCase):
                       what="the printed line in the daemon's log")
 
     def test_connection_lost(self):
-        # A daemon that dies fails every pending future with ConnectionLost.
+        # A daemon that dies fails every pending future, running or queued,
+        # with ConnectionLost (test_send_failure shows the reconnect).
         daemon = Daemon(py_pool_ini("py", 2)).start()
         self.addCleanup(daemon.stop)
         ex = forkpool.Executor("py", socket=daemon.socket)
@@ -393,8 +367,9 @@ class TestExecutorDaemon(ExecutorTests, unittest.TestCase):
             running = self.blockers(ex)
         finally:
             self.socket = saved
+        queued = ex.submit(pyfuncs.square, 2)
         daemon.kill()
-        for f in running:
+        for f in running + [queued]:
             self.assertIsInstance(f.exception(30), forkpool.ConnectionLost)
 
 

@@ -11,7 +11,7 @@ import unittest
 
 from forkpool import _mainref
 
-from fpharness import (HERE, Daemon, StubDaemon, child_env, command_support,
+from fpharness import (HERE, Daemon, child_env, command_support,
                        py_pool_ini)
 
 
@@ -96,18 +96,6 @@ class MainScriptTests:
             """)
         out = self.run_client([sys.executable, "-c", code, self.socket])
         self.assertIn("module the worker can import", out["error"])
-
-
-class TestMainStub(MainScriptTests, unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stub = StubDaemon().start()
-        cls.socket = cls.stub.socket
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stub.stop()
 
 
 _support = command_support()
