@@ -1108,30 +1108,16 @@ status_key(const char *sock, enum key_section section, const char *name)
 	return (copy);
 }
 
-/* 1 when pid is one of pool p's workers in STATUS. */
-static int
-pool_has_pid(const char *sock, pid_t pid)
-{
-	pid_t	pids[256];
-	int	i, n;
-
-	n = pool_pids(sock, "p", pids, 256);
-	for (i = 0; i < n; i++)
-		if (pids[i] == pid)
-			return (1);
-	return (0);
-}
-
 /* Wait until pool p no longer lists pid: a newer worker took its place. */
 static void
 wait_replaced(const char *sock, pid_t pid, const char *key)
 {
 	long long	deadline = tnow_ms() + WAIT_MS;
 
-	while (pool_has_pid(sock, pid)) {
+	while (tpool_has_pid(sock, "p", pid)) {
 		ck_assert_msg(tnow_ms() < deadline, "%s changed, but worker "
 		    "%ld is still there after %d ms", key, (long)pid, WAIT_MS);
-		nap(POLL_MS);
+		tnap(POLL_MS);
 	}
 }
 
@@ -1156,7 +1142,7 @@ key_through_reload(struct fpd *d, const struct key *k,
 	reload_quiet(d, ini);
 	/* One worker, but auto when workers itself is the key. */
 	wait_workers(d->sock, "p", (int)tpool_int(d->sock, "p", "size"));
-	ck_assert_int_ge(pool_pids(d->sock, "p", &old, 1), 1);
+	ck_assert_int_ge(tpool_pids(d->sock, "p", &old, 1), 1);
 	before = status_key(d->sock, section, kv->name);
 	snprintf(line, sizeof(line), "reload: %s changed; it takes a restart",
 	    kv->name);
@@ -1182,7 +1168,7 @@ key_through_reload(struct fpd *d, const struct key *k,
 	}
 	wait_workers(d->sock, "p", n);
 	if (config_key_reload(k) == RELOAD_LIVE)
-		ck_assert_msg(pool_has_pid(d->sock, old), "%s applies in "
+		ck_assert_msg(tpool_has_pid(d->sock, "p", old), "%s applies in "
 		    "place, but worker %ld was replaced", kv->name, (long)old);
 	after = status_key(d->sock, section, kv->name);
 	ck_assert_msg((after == NULL && want[0] == '\0' && before == NULL) ||
