@@ -278,6 +278,12 @@ take_claim_cb(redisAsyncContext *ac, void *r, void *arg)
 	(void)ac;
 	f->claiming = 0;
 	f->reserved_claim = 0;
+	/*
+	 * The room this claim held is free again, and a read may have been
+	 * held back for it: with nothing held and nothing claimed, no entry's
+	 * release would ever start reading again.
+	 */
+	feed_pump(f);
 	if (reply == NULL || bridge_stopping)
 		return;
 	if (reply->type == REDIS_REPLY_ERROR) {

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(TREE, "lib", "python"))
 import redis  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa
 
+import forkpool  # noqa: E402
 import fpharness  # noqa: E402
 from fpharness import deadline_poll  # noqa: E402,F401
 
@@ -217,6 +218,31 @@ def pending(r, stream="jobs", group="forkpool"):
         return r.xpending(stream, group)["pending"]
     except redis.ResponseError:
         return 0
+
+
+def daemon_metrics(daemon):
+    """{(name, frozenset of labels): value} from forkpoold's metrics."""
+    with forkpool.Client(daemon.socket) as c:
+        text = c.metrics()
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples}
+
+
+def tasks_started(daemon, pool):
+    """How many of pool's tasks daemon has started: running or run to a
+    result."""
+    m = daemon_metrics(daemon)
+    return (m.get(("forkpool_workers", frozenset(
+        {"pool": pool, "state": "busy"}.items())), 0) +
+        tasks_ok(daemon, pool, m))
+
+
+def tasks_ok(daemon, pool, m=None):
+    """How many of pool's tasks daemon has run to a result."""
+    m = daemon_metrics(daemon) if m is None else m
+    return m.get(("forkpool_tasks_total", frozenset(
+        {"pool": pool, "outcome": "ok"}.items())), 0)
 
 
 class TempDirCase:

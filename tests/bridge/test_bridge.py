@@ -11,7 +11,7 @@ import unittest
 
 from bridgeharness import (BRIDGE, Bridge, Host, RedisServer, SLOW,
                            TempDirCase, add_entries, now_ms, outcomes,
-                           pending, wait_for)
+                           pending, tasks_ok, tasks_started, wait_for)
 
 # The 20,000, under sanitizers too (about 2 s here, 10 s there).
 N_TASKS = int(os.environ.get("FORKPOOL_REDIS_TASKS", 20000))
@@ -146,6 +146,29 @@ class TestTakeOver(BridgeCase):
         self.assertEqual(b.bridge.metrics().get(
             ("forkpool_redis_entries_claimed_total", None), 0), 0)
         self.assertEqual(a.bridge.stop(), 0)
+
+    def test_reading_resumes_after_empty_claim(self):
+        # A claim round that falls due while the window is full is sent
+        # as soon as room comes back, and holds that room until answered.
+        # When the whole window frees at once (one outcome batch) and
+        # nothing is idle, the bridge still reads on: the claim gives the
+        # room it held back to reading.
+        a = self.host("a", window=2, claim_idle="1s")
+        add_entries(self.r, [b"sleep:1000"] * 2, "faulty")
+        wait_for(lambda: tasks_started(a.daemon, "faulty") == 2, 10,
+                 "a to fill its window")
+        # Both results wait in the bridge's socket while it is stopped,
+        # past claim rounds: read at once, they go out as one batch.
+        a.bridge.signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: tasks_ok(a.daemon, "faulty") == 2, 10,
+                     "both tasks to finish")
+        finally:
+            a.bridge.signal(signal.SIGCONT)
+        more = add_entries(self.r, [b"more"] * 5, "echo")
+        self.wait_outcomes(7, 20)
+        seen = self.by_entry()
+        self.assertEqual([seen[i][0]["output"] for i in more], [b"more"] * 5)
 
     def test_poison_entry_dead_lettered(self):
         # An entry that crashes workers is delivered again and again until
