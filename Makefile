@@ -91,6 +91,7 @@ $(B)/.settings: FORCE
 # libforkpool: the codec and the client API.
 LIB_SRCS	:= \
 	lib/client.c \
+	lib/connect.c \
 	lib/proto.c \
 	lib/wchan.c \
 	lib/wloop.c \

@@ -9,19 +9,19 @@
  * arrive while a blocking call waits for its own are kept, in arrival
  * order, for fp_recv().
  *
+ * Finding the socket, connecting and the trust check are in connect.c;
+ * this file is everything after: frames, waiting and calls.
+ *
  * Never logs, exits or touches signals: send() uses MSG_NOSIGNAL, and every
  * failure is kept in the handle as a code and a sentence.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client_int.h"
 #include "forkpool/client.h"
 #include "forkpool/proto.h"
 #include "proto_int.h"
 
 #define CLIENT_READ_CHUNK	(128 * 1024)
-#define CLIENT_ERRSTR_LEN	512
 #define CLIENT_BACKOFF_MIN_MS	1	/* OVERLOADED with nothing outstanding */
 #define CLIENT_BACKOFF_MAX_MS	100
 
@@ -43,43 +43,6 @@
  * from the top of the range, far from the small ids callers pick.
  */
 #define CLIENT_OWN_ID_FIRST	UINT64_MAX
-
-struct fp_client {
-	int		 fd;		/* -1 when not connected */
-	int		 err;
-	char		 errstr[CLIENT_ERRSTR_LEN];
-	/* Room for a path too long for sun_path, to name it in the error. */
-	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
-	char		*trust;		/* fp_connect_trust's users, or NULL */
-	int		 defaulted;	/* path found by the default search */
-	uint32_t	 max_payload;
-	uint64_t	 own_id;	/* the next id of the library's own */
-	int		 overloaded;	/* FP_OVERLOADED_WAIT or _RETURN */
-	uint64_t	 outstanding;	/* SUBMITs sent and not yet answered */
-
-	int		 dead;		/* a broken connection: no more calls */
-	int		 dead_err;	/* and why, for every later call */
-	char		 dead_errstr[CLIENT_ERRSTR_LEN];
-	int		 eof;		/* the daemon closed its side */
-	int		 wclosed;	/* writes fail: drop output, read on */
-	int		 rerrno;	/* a read error not yet reported */
-
-	/* Output: queued frames from out_off to out_len. */
-	uint8_t		*out;
-	size_t		 out_off;
-	size_t		 out_len;
-	size_t		 out_cap;
-
-	/* Input: the codec's reader, fed from chunk. */
-	struct fp_reader reader;
-	uint8_t		*chunk;
-
-	/* Replies kept for fp_recv(): a ring of kept_cap slots. */
-	struct fp_reply	*kept;
-	size_t		 kept_head;
-	size_t		 kept_count;
-	size_t		 kept_cap;
-};
 
 /* Record an error in the handle: its code and a sentence. */
 static void
@@ -110,12 +73,8 @@ client_note(struct fp_client *c, int err, const char *fmt, ...)
 }
 
 /* A failure that breaks the connection: every later call fails too. */
-static int
-client_error(struct fp_client *c, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-client_error(struct fp_client *c, int err, const char *fmt, ...)
+int
+fp_client_fail(struct fp_client *c, int err, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -138,258 +97,20 @@ client_usable(struct fp_client *c)
 		return (0);
 	}
 	if (c->fd == -1) {
-		client_error(c, FP_CLIENT_EIO, "not connected");
+		fp_client_fail(c, FP_CLIENT_EIO, "not connected");
 		return (0);
 	}
 	return (1);
 }
 
 /*
- * The per-user socket: $XDG_RUNTIME_DIR/forkpool.sock, else
- * /tmp/forkpool-UID/forkpool.sock (the real uid).  -1 when it does not fit.
+ * A handle not yet connected, with its buffers: connect.c fills in the
+ * path and the descriptor.
  */
-static int
-client_user_path(char *buf, size_t len)
-{
-	const char	*xdg = getenv("XDG_RUNTIME_DIR");
-	int		 n;
-
-	if (xdg != NULL && *xdg != '\0')
-		n = snprintf(buf, len, "%s/forkpool.sock", xdg);
-	else
-		n = snprintf(buf, len, "/tmp/forkpool-%lu/forkpool.sock",
-		    (unsigned long)getuid());
-	return (n < 0 || (size_t)n >= len ? -1 : 0);
-}
-
-char *
-fp_socket_path(const char *explicit_path, char *buf, size_t len)
-{
-	const char	*env;
-	struct stat	 st;
-	int		 n;
-
-	if (explicit_path != NULL)
-		n = snprintf(buf, len, "%s", explicit_path);
-	else if ((env = getenv("FORKPOOL_SOCKET")) != NULL && *env != '\0')
-		n = snprintf(buf, len, "%s", env);
-	else if (getuid() != 0 && client_user_path(buf, len) == 0 &&
-	    stat(buf, &st) == 0)
-		return (buf);
-	else
-		n = snprintf(buf, len, "%s", FP_SYSTEM_SOCKET);
-	if (n < 0 || (size_t)n >= len)
-		return (NULL);
-	return (buf);
-}
-
-/* Is uid named in list: user names or numbers, separated by commas? */
-static int
-client_listed(uid_t uid, const char *list)
-{
-	struct passwd	 pw, *res;
-	char		 name[256], pwbuf[16384], *end;
-	const char	*p, *comma;
-	unsigned long	 v;
-	size_t		 n;
-
-	for (p = list; p != NULL && *p != '\0'; p = comma != NULL ?
-	    comma + 1 : NULL) {
-		comma = strchr(p, ',');
-		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		while (n > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n == 0 || n >= sizeof(name))
-			continue;
-		memcpy(name, p, n);
-		name[n] = '\0';
-		errno = 0;
-		v = strtoul(name, &end, 10);
-		if (*end == '\0' && errno == 0) {
-			if (v == (unsigned long)uid)
-				return (1);
-			continue;
-		}
-		if (getpwnam_r(name, &pw, pwbuf, sizeof(pwbuf), &res) == 0 &&
-		    res != NULL && res->pw_uid == uid)
-			return (1);
-	}
-	return (0);
-}
-
-/*
- * May we talk to a daemon running as uid on this socket?  Root, ourselves,
- * or the owner of the socket's directory when nobody else can write there
- * (the installed /run/forkpool): anyone else could have put a socket in
- * our way to read our tasks and answer them.
- */
-static int
-client_peer_trusted(struct fp_client *c, uid_t uid)
-{
-	struct stat	 st;
-	char		 dir[sizeof(c->path)], *slash;
-
-	if (uid == 0 || uid == geteuid() ||
-	    client_listed(uid, getenv("FORKPOOL_TRUST_USER")) ||
-	    client_listed(uid, c->trust))
-		return (1);
-	if (c->path[0] == '@')		/* abstract: no directory */
-		return (0);
-	snprintf(dir, sizeof(dir), "%s", c->path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	return (stat(dir, &st) == 0 && st.st_uid == uid &&
-	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0);
-}
-
-/* Check whom we connected to, before a byte is sent. */
-static int
-client_check_peer(struct fp_client *c, int fd)
-{
-	struct ucred	 cred;
-	struct passwd	 pw, *res;
-	socklen_t	 len = sizeof(cred);
-	char		 pwbuf[16384], name[300] = "", user[64];
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
-		return (client_error(c, FP_CLIENT_ECONNECT, "cannot check who "
-		    "listens on %s: SO_PEERCRED: %s", c->path,
-		    strerror(errno)));
-	if (client_peer_trusted(c, cred.uid))
-		return (0);
-	snprintf(user, sizeof(user), "%lu", (unsigned long)cred.uid);
-	if (getpwuid_r(cred.uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 &&
-	    res != NULL) {
-		snprintf(name, sizeof(name), " (%s)", res->pw_name);
-		snprintf(user, sizeof(user), "%s", res->pw_name);
-	}
-	return (client_error(c, FP_CLIENT_EUNTRUSTED, "refusing to use %s: "
-	    "the process listening there runs as uid %lu%s, which is not "
-	    "root, not you, and not the owner of a directory only its owner "
-	    "can write; if you trust that user, set FORKPOOL_TRUST_USER=%s "
-	    "(or pass it to fp_connect_trust)", c->path,
-	    (unsigned long)cred.uid, name, user));
-}
-
-/* A hint for a person after a failed connect, or "" when there is none. */
-static const char *
-client_connect_hint(int error)
-{
-	switch (error) {
-	case ENOENT:
-	case ECONNREFUSED:
-		return (" (is forkpoold running? set FORKPOOL_SOCKET or use "
-		    "-s)");
-	case EACCES:
-	case EPERM:
-		return (" (may this user use the socket? check its owner and "
-		    "mode)");
-	case EAGAIN:
-		return (" (the daemon is not accepting fast enough; try "
-		    "again)");
-	default:
-		return ("");
-	}
-}
-
-/*
- * Nothing at the default search's end: name both places looked at, so a
- * person knows what to start or set.
- */
-static int
-client_not_found(struct fp_client *c)
-{
-	char	user[sizeof(c->path)];
-
-	if (getuid() == 0 || client_user_path(user, sizeof(user)) == -1)
-		return (client_error(c, FP_CLIENT_ECONNECT, "cannot connect "
-		    "to %s: %s (is forkpoold running? start it, or set "
-		    "FORKPOOL_SOCKET or use -s)", c->path, strerror(ENOENT)));
-	return (client_error(c, FP_CLIENT_ECONNECT, "no forkpoold socket: "
-	    "tried %s and %s, and neither exists (is forkpoold running? "
-	    "start it, or set FORKPOOL_SOCKET or use -s)", user, c->path));
-}
-
-/*
- * Open and connect the socket, then check whom we reached; on failure the
- * handle holds why.  A path starting with '@' is an abstract socket.
- */
-static int
-client_open(struct fp_client *c)
-{
-	struct sockaddr_un	 sun;
-	socklen_t		 sunlen;
-	size_t			 plen = strlen(c->path);
-	int			 fd, flags, error;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (plen >= sizeof(sun.sun_path))
-		return (client_error(c, FP_CLIENT_ECONNECT,
-		    "cannot connect to %s: the path is longer than %zu bytes",
-		    c->path, sizeof(sun.sun_path) - 1));
-	memcpy(sun.sun_path, c->path, plen);
-	sunlen = sizeof(sun);
-	if (c->path[0] == '@') {
-		sun.sun_path[0] = '\0';
-		sunlen = offsetof(struct sockaddr_un, sun_path) + plen;
-	}
-
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (client_error(c, FP_CLIENT_ECONNECT,
-		    "cannot connect to %s: socket: %s", c->path,
-		    strerror(errno)));
-	/*
-	 * Connect while still blocking: a non-blocking connect on a Unix
-	 * socket fails with EAGAIN instead of waiting when the backlog is
-	 * full, and there is nothing useful to do meanwhile.
-	 */
-	while (connect(fd, (struct sockaddr *)&sun, sunlen) == -1) {
-		if (errno == EINTR)
-			continue;
-		error = errno;
-		close(fd);
-		if (error == ENOENT && c->defaulted)
-			return (client_not_found(c));
-		return (client_error(c, FP_CLIENT_ECONNECT,
-		    "cannot connect to %s: %s%s", c->path, strerror(error),
-		    client_connect_hint(error)));
-	}
-	if (client_check_peer(c, fd) == -1) {
-		close(fd);
-		return (-1);
-	}
-	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-		error = errno;
-		close(fd);
-		return (client_error(c, FP_CLIENT_ECONNECT,
-		    "cannot connect to %s: fcntl: %s", c->path,
-		    strerror(error)));
-	}
-	c->fd = fd;
-	return (0);
-}
-
 struct fp_client *
-fp_connect(const char *path)
-{
-	return (fp_connect_trust(path, NULL));
-}
-
-struct fp_client *
-fp_connect_trust(const char *path, const char *users)
+fp_client_new(const char *users)
 {
 	struct fp_client	*c;
-	const char		*env = getenv("FORKPOOL_SOCKET");
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (NULL);
@@ -403,17 +124,6 @@ fp_connect_trust(const char *path, const char *users)
 		free(c);
 		return (NULL);
 	}
-	c->defaulted = path == NULL && (env == NULL || *env == '\0');
-
-	if (fp_socket_path(path, c->path, sizeof(c->path)) == NULL) {
-		/* Keep a readable prefix of the path for the message. */
-		c->path[sizeof(c->path) - 1] = '\0';
-		client_error(c, FP_CLIENT_ECONNECT,
-		    "cannot connect to %s...: the socket path is too long",
-		    c->path);
-		return (c);
-	}
-	client_open(c);
 	return (c);
 }
 
@@ -524,7 +234,7 @@ client_queue(struct fp_client *c, uint8_t type, uint16_t arg, uint64_t id,
 		    "32-bit length", len1 + len2));
 	/* After a write failure, nothing more can reach the daemon. */
 	if (c->wclosed)
-		return (client_error(c, FP_CLIENT_ECLOSED,
+		return (fp_client_fail(c, FP_CLIENT_ECLOSED,
 		    "the daemon closed the connection"));
 	if (client_out_reserve(c, FP_HDR_LEN + len1 + len2) == -1)
 		return (client_note(c, FP_CLIENT_ENOMEM,
@@ -612,7 +322,7 @@ client_write(struct fp_client *c)
 				c->out_off = c->out_len = 0;
 				return (-1);
 			}
-			return (client_error(c, FP_CLIENT_EIO,
+			return (fp_client_fail(c, FP_CLIENT_EIO,
 			    "cannot write to %s: %s", c->path,
 			    strerror(errno)));
 		}
@@ -630,10 +340,10 @@ fp_flush(struct fp_client *c)
 	if (!client_usable(c))
 		return (-1);
 	if (c->wclosed)
-		return (client_error(c, FP_CLIENT_ECLOSED,
+		return (fp_client_fail(c, FP_CLIENT_ECLOSED,
 		    "the daemon closed the connection"));
 	if ((rc = client_write(c)) == -1 && c->wclosed)
-		return (client_error(c, FP_CLIENT_ECLOSED,
+		return (fp_client_fail(c, FP_CLIENT_ECLOSED,
 		    "the daemon closed the connection"));
 	return (rc);
 }
@@ -670,7 +380,7 @@ client_read(struct fp_client *c)
 		return (0);
 	}
 	if (fp_reader_feed(&c->reader, c->chunk, (size_t)n) == -1)
-		return (client_error(c, FP_CLIENT_ENOMEM,
+		return (fp_client_fail(c, FP_CLIENT_ENOMEM,
 		    "out of memory reading a reply"));
 	return (1);
 }
@@ -682,20 +392,20 @@ client_closed(struct fp_client *c)
 	struct fp_reply	*r;
 
 	if (c->rerrno != 0)
-		return (client_error(c, FP_CLIENT_EIO,
+		return (fp_client_fail(c, FP_CLIENT_EIO,
 		    "cannot read from %s: %s", c->path, strerror(c->rerrno)));
 	if (c->reader.len - c->reader.off > 0)
-		return (client_error(c, FP_CLIENT_ECLOSED,
+		return (fp_client_fail(c, FP_CLIENT_ECLOSED,
 		    "the daemon closed the connection in the middle of a "
 		    "frame"));
 	if (c->kept_count > 0) {
 		r = &c->kept[(c->kept_head + c->kept_count - 1) % c->kept_cap];
 		if (r->type == FP_ERROR)
-			return (client_error(c, FP_CLIENT_ECLOSED,
+			return (fp_client_fail(c, FP_CLIENT_ECLOSED,
 			    "the daemon closed the connection after %s: %.*s",
 			    fp_err_name(r->arg), (int)r->len, r->data));
 	}
-	return (client_error(c, FP_CLIENT_ECLOSED,
+	return (fp_client_fail(c, FP_CLIENT_ECLOSED,
 	    "the daemon closed the connection"));
 }
 
@@ -714,19 +424,19 @@ client_next(struct fp_client *c, struct fp_reply *reply)
 		return (0);
 	if (rc == -1) {
 		if (c->reader.err == FP_ERR_TOO_LARGE)
-			return (client_error(c, FP_CLIENT_EPROTO,
+			return (fp_client_fail(c, FP_CLIENT_EPROTO,
 			    "the daemon sent a reply of %lu bytes, over the "
 			    "limit of %lu (raise it with "
 			    "fp_client_set_max_payload)",
 			    (unsigned long)hdr.len,
 			    (unsigned long)c->reader.max_body));
-		return (client_error(c, FP_CLIENT_EPROTO,
+		return (fp_client_fail(c, FP_CLIENT_EPROTO,
 		    "the daemon sent a frame of protocol version %u; this "
 		    "client speaks version %d", hdr.version,
 		    FP_PROTO_VERSION));
 	}
 	if ((reply->data = malloc((size_t)hdr.len + 1)) == NULL)
-		return (client_error(c, FP_CLIENT_ENOMEM,
+		return (fp_client_fail(c, FP_CLIENT_ENOMEM,
 		    "out of memory for a reply of %lu bytes",
 		    (unsigned long)hdr.len));
 	if (hdr.len > 0)
@@ -753,7 +463,7 @@ client_keep(struct fp_client *c, struct fp_reply *reply)
 		ncap = c->kept_cap == 0 ? 8 : c->kept_cap * 2;
 		if ((nkept = calloc(ncap, sizeof(*nkept))) == NULL) {
 			fp_reply_free(reply);
-			return (client_error(c, FP_CLIENT_ENOMEM,
+			return (fp_client_fail(c, FP_CLIENT_ENOMEM,
 			    "out of memory keeping a reply"));
 		}
 		/* Unroll the ring into the new array. */
@@ -785,7 +495,7 @@ client_poll(struct fp_client *c, int timeout_ms)
 	pfd.revents = 0;
 	while (poll(&pfd, 1, timeout_ms) == -1) {
 		if (errno != EINTR)
-			return (client_error(c, FP_CLIENT_EIO, "poll: %s",
+			return (fp_client_fail(c, FP_CLIENT_EIO, "poll: %s",
 			    strerror(errno)));
 	}
 	return (0);
