@@ -122,6 +122,7 @@ DAEMON_SRCS	:= \
 	daemon/quarantine.c \
 	daemon/reload.c \
 	daemon/sdnotify.c \
+	daemon/share.c \
 	daemon/status.c \
 	daemon/task.c \
 	daemon/taskmap.c \
