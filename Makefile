@@ -126,6 +126,7 @@ DAEMON_SRCS	:= \
 	daemon/status.c \
 	daemon/task.c \
 	daemon/taskmap.c \
+	daemon/wframe.c \
 	daemon/worker.c \
 	daemon/xmalloc.c
 

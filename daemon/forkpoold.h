@@ -668,6 +668,7 @@ share_next(struct pool *pool)
 /* worker.c */
 struct worker	*worker_spawn(struct pool *pool);
 void		 worker_send(struct worker *w, struct task *task);
+struct task	*worker_answered(struct worker *w);
 void		 worker_cancel(struct worker *w, struct task *task);
 void		 worker_reaped(struct worker *w, int status,
 		    const struct rusage *ru);
@@ -685,6 +686,9 @@ int		 worker_was_ready(const struct worker *w);
 enum worker_shown worker_shown(const struct worker *w);
 const char	*worker_shown_name(enum worker_shown shown);
 long		 worker_rss(pid_t pid);
+
+/* wframe.c: the frames a worker sends, read and checked. */
+int		 wframe_read(struct worker *w);
 
 /* output.c: a worker's stdout and stderr, logged line by line. */
 struct output;
