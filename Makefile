@@ -123,9 +123,11 @@ DAEMON_SRCS	:= \
 	daemon/quarantine.c \
 	daemon/reload.c \
 	daemon/sdnotify.c \
+	daemon/share.c \
 	daemon/status.c \
 	daemon/task.c \
 	daemon/taskmap.c \
+	daemon/wframe.c \
 	daemon/worker.c \
 	daemon/xmalloc.c
 

@@ -460,7 +460,7 @@ client_submit(struct client *c, const struct fp_hdr *hdr,
 	pool->bytes_in += hdr->len - hdr->arg;
 	task = task_new(c, pool, hdr->id, hdr->arg, frame, hdr->len);
 	task_hold(task, &c->held_tasks);
-	task->share = pool_share(pool, c, &c->shares);
+	task->share = share_get(pool, c, &c->shares);
 	taskmap_add_at(c->tasks, slot, hdr->id, task);
 	TAILQ_INSERT_TAIL(&c->tlist, task, centry);
 	c->ninflight++;
@@ -477,7 +477,7 @@ client_cancel(struct client *c, uint64_t id)
 		return;
 	switch (task->state) {
 	case TASK_QUEUED:
-		pool_unqueue(task);
+		share_unqueue(task);
 		task_fail(task, FP_ERR_CANCELLED, "cancelled before it started");
 		break;
 	case TASK_SENT:
@@ -715,13 +715,13 @@ client_free(struct client *c)
 		task->client = NULL;
 		task_hold(task, NULL);
 		if (task->state == TASK_QUEUED) {
-			pool_unqueue(task);
+			share_unqueue(task);
 			task_free(task);
 		} else
 			task->share = NULL;
 	}
 	while ((share = TAILQ_FIRST(&c->shares)) != NULL)
-		pool_share_free(share);
+		share_free(share);
 	if (c->mem_paused)
 		nmem_paused--;
 	TAILQ_REMOVE(&clients, c, entry);
@@ -794,7 +794,7 @@ client_recheck_all(void)
 			tnext = TAILQ_NEXT(task, centry);
 			if (task->state != TASK_QUEUED)
 				continue;
-			pool_unqueue(task);
+			share_unqueue(task);
 			task_fail(task, FP_ERR_FORBIDDEN, "this user may no "
 			    "longer use the daemon (allow_users or "
 			    "allow_groups changed); the task was not run");

@@ -576,14 +576,10 @@ void		 reload_failed(const char *fmt, ...)
 /* pool.c */
 struct pool	*pool_create(struct gen *gen);
 struct pool	*pool_find(const char *name, size_t len);
-struct share	*pool_share(struct pool *pool, struct client *c,
-		    struct share_list *list);
-void		 pool_share_free(struct share *share);
 void		 pool_submit(struct pool *pool, struct task *task);
 void		 pool_dispatch(struct pool *pool);
 unsigned int	 pool_prefetch(const struct pool *pool);
 void		 pool_task_ran(struct pool *pool, const struct task *task);
-void		 pool_unqueue(struct task *task);
 void		 pool_reconcile(struct pool *pool);
 void		 pool_set_gen(struct pool *pool, struct gen *gen);
 void		 pool_remove(struct pool *pool);
@@ -594,9 +590,85 @@ void		 pool_worker_exited(struct pool *pool, struct worker *w,
 void		 pool_stop(struct pool *pool);
 void		 pool_free(struct pool *pool);
 
+/* share.c: one queue per client in each pool, served in turn. */
+struct share	*share_get(struct pool *pool, struct client *c,
+		    struct share_list *list);
+void		 share_free(struct share *share);
+void		 share_requeue(struct pool *pool, struct task_list *tasks);
+void		 share_fail_all(struct pool *pool, int code, const char *text);
+/*
+ * Inline, as they were in pool.c: each runs once per task (pool_submit,
+ * pool_dispatch), and a call apiece would cost the hot path.
+ */
+
+/* Queue task last in its share, or first when at_head (it ran before). */
+static inline void
+share_enqueue(struct pool *pool, struct task *task, int at_head)
+{
+	struct share	*share = task->share;
+
+	task->worker = NULL;
+	task->state = TASK_QUEUED;
+	if (share->nqueued++ == 0) {
+		if (at_head)
+			TAILQ_INSERT_HEAD(&pool->ring, share, ring);
+		else
+			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		pool->nwaiting++;
+	}
+	if (at_head)
+		TAILQ_INSERT_HEAD(&share->queue, task, entry);
+	else
+		TAILQ_INSERT_TAIL(&share->queue, task, entry);
+	pool->nqueued++;
+}
+
+static inline void
+share_unqueue(struct task *task)
+{
+	struct share	*share = task->share;
+	struct pool	*pool = task->pool;
+
+	TAILQ_REMOVE(&share->queue, task, entry);
+	pool->nqueued--;
+	if (--share->nqueued == 0) {
+		TAILQ_REMOVE(&pool->ring, share, ring);
+		pool->nwaiting--;
+	}
+}
+
+/*
+ * The next task to start, taken off its share, whose turn then passes to
+ * the next share.  A client over max_client_buffer is closed on the next
+ * turn of the loop and none of its tasks may start meanwhile (client_free
+ * drops them): its share waits at the back.
+ */
+static inline struct task *
+share_next(struct pool *pool)
+{
+	struct share	*share;
+	struct task	*task;
+	unsigned int	 n;
+
+	for (n = pool->nwaiting; n > 0; n--) {
+		share = TAILQ_FIRST(&pool->ring);
+		if (n > 1) {		/* the turn passes to the next share */
+			TAILQ_REMOVE(&pool->ring, share, ring);
+			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
+		}
+		if (client_overflowed(share->client))
+			continue;
+		task = TAILQ_FIRST(&share->queue);
+		share_unqueue(task);
+		return (task);
+	}
+	return (NULL);
+}
+
 /* worker.c */
 struct worker	*worker_spawn(struct pool *pool);
 void		 worker_send(struct worker *w, struct task *task);
+struct task	*worker_answered(struct worker *w);
 void		 worker_cancel(struct worker *w, struct task *task);
 void		 worker_reaped(struct worker *w, int status,
 		    const struct rusage *ru);
@@ -614,6 +686,9 @@ int		 worker_was_ready(const struct worker *w);
 enum worker_shown worker_shown(const struct worker *w);
 const char	*worker_shown_name(enum worker_shown shown);
 long		 worker_rss(pid_t pid);
+
+/* wframe.c: the frames a worker sends, read and checked. */
+int		 wframe_read(struct worker *w);
 
 /* output.c: a worker's stdout and stderr, logged line by line. */
 struct output;

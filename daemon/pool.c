@@ -1,12 +1,12 @@
 /*
  * Pools: the queued tasks and the workers that serve them.  Each client has
- * its own queue in the pool (a share); dispatch takes the first task of the
- * share whose turn it is (round robin between shares, first in first out
- * within one) and hands it to the least loaded worker that has room (up to
- * prefetch tasks each).  When a worker exits (worker.c reports how), the
- * pool decides: its tasks are requeued, retried or answered, and it is
- * replaced, throttled by restart intensity so a pool whose workers keep
- * dying backs off instead of fork-looping.
+ * its own queue in the pool (a share, share.c); dispatch takes the first
+ * task of the share whose turn it is (round robin between shares, first in
+ * first out within one) and hands it to the least loaded worker that has
+ * room (up to prefetch tasks each).  When a worker exits (worker.c reports
+ * how), the pool decides: its tasks are requeued, retried or answered, and
+ * it is replaced, throttled by restart intensity so a pool whose workers
+ * keep dying backs off instead of fork-looping.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,107 +232,6 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	return (pool_refuse_held(pool, task));
 }
 
-/* Client c's share of pool, made at its first task; list holds c's. */
-struct share *
-pool_share(struct pool *pool, struct client *c, struct share_list *list)
-{
-	struct share	*share;
-
-	TAILQ_FOREACH(share, list, centry)
-		if (share->pool == pool) {
-			/* First in list: client_submit looks there first. */
-			if (share != TAILQ_FIRST(list)) {
-				TAILQ_REMOVE(list, share, centry);
-				TAILQ_INSERT_HEAD(list, share, centry);
-			}
-			return (share);
-		}
-	share = xcalloc(1, sizeof(*share));
-	share->pool = pool;
-	share->client = c;
-	share->clist = list;
-	TAILQ_INIT(&share->queue);
-	TAILQ_INSERT_TAIL(&pool->shares, share, pentry);
-	TAILQ_INSERT_HEAD(list, share, centry);
-	return (share);
-}
-
-/* A share whose client or pool goes; nothing of it may be queued. */
-void
-pool_share_free(struct share *share)
-{
-	if (share->nqueued > 0)
-		fatalx("pool %s: share freed with %u tasks queued",
-		    share->pool->name, share->nqueued);
-	TAILQ_REMOVE(&share->pool->shares, share, pentry);
-	TAILQ_REMOVE(share->clist, share, centry);
-	free(share);
-}
-
-/* Queue task last in its share, or first when at_head (it ran before). */
-static void
-pool_enqueue(struct pool *pool, struct task *task, int at_head)
-{
-	struct share	*share = task->share;
-
-	task->worker = NULL;
-	task->state = TASK_QUEUED;
-	if (share->nqueued++ == 0) {
-		if (at_head)
-			TAILQ_INSERT_HEAD(&pool->ring, share, ring);
-		else
-			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
-		pool->nwaiting++;
-	}
-	if (at_head)
-		TAILQ_INSERT_HEAD(&share->queue, task, entry);
-	else
-		TAILQ_INSERT_TAIL(&share->queue, task, entry);
-	pool->nqueued++;
-}
-
-void
-pool_unqueue(struct task *task)
-{
-	struct share	*share = task->share;
-	struct pool	*pool = task->pool;
-
-	TAILQ_REMOVE(&share->queue, task, entry);
-	pool->nqueued--;
-	if (--share->nqueued == 0) {
-		TAILQ_REMOVE(&pool->ring, share, ring);
-		pool->nwaiting--;
-	}
-}
-
-/*
- * The next task to start, taken off its share, whose turn then passes to
- * the next share.  A client over max_client_buffer is closed on the next
- * turn of the loop and none of its tasks may start meanwhile (client_free
- * drops them): its share waits at the back.
- */
-static struct task *
-pool_next_task(struct pool *pool)
-{
-	struct share	*share;
-	struct task	*task;
-	unsigned int	 n;
-
-	for (n = pool->nwaiting; n > 0; n--) {
-		share = TAILQ_FIRST(&pool->ring);
-		if (n > 1) {		/* the turn passes to the next share */
-			TAILQ_REMOVE(&pool->ring, share, ring);
-			TAILQ_INSERT_TAIL(&pool->ring, share, ring);
-		}
-		if (client_overflowed(share->client))
-			continue;
-		task = TAILQ_FIRST(&share->queue);
-		pool_unqueue(task);
-		return (task);
-	}
-	return (NULL);
-}
-
 /* Hand queued tasks to workers while any has room. */
 void
 pool_dispatch(struct pool *pool)
@@ -343,7 +242,7 @@ pool_dispatch(struct pool *pool)
 	while (pool->nqueued > 0) {
 		if ((w = pool_pick_worker(pool)) == NULL)
 			return;
-		if ((task = pool_next_task(pool)) == NULL)
+		if ((task = share_next(pool)) == NULL)
 			return;
 		if (pool_refuse_poison(pool, task))
 			continue;
@@ -378,41 +277,8 @@ pool_submit(struct pool *pool, struct task *task)
 	/* Others' tasks are queued and this connection has none: see above. */
 	if (pool->nqueued > 0 && task->share->nqueued == 0)
 		pool->light_us = task->queued_us;
-	pool_enqueue(pool, task, 0);
+	share_enqueue(pool, task, 0);
 	pool_dispatch(pool);
-}
-
-/*
- * A dead worker's prefetched tasks, which never started, go back to the
- * front of their queues in their order.  Those nobody waits for any more
- * (the client left, or cancelled them) are dropped instead.
- */
-static void
-pool_requeue(struct pool *pool, struct task_list *tasks)
-{
-	struct task	*task;
-
-	while ((task = TAILQ_LAST(tasks, task_list)) != NULL) {
-		TAILQ_REMOVE(tasks, task, entry);
-		if (task->client == NULL) {
-			task_free(task);
-			continue;
-		}
-		pool_enqueue(pool, task, 1);
-	}
-}
-
-/* Answer every queued task with code (stop, or a pool that cannot start). */
-static void
-pool_fail_queue(struct pool *pool, int code, const char *text)
-{
-	struct task	*task;
-
-	while (pool->nqueued > 0) {
-		task = TAILQ_FIRST(&TAILQ_FIRST(&pool->ring)->queue);
-		pool_unqueue(task);
-		task_fail(task, code, "%s", text);
-	}
 }
 
 /*
@@ -580,7 +446,7 @@ pool_unavail_cb(evutil_socket_t fd, short events, void *arg)
 	    pool->nqueued, pool->last_error[0] != '\0' ? pool->last_error :
 	    "none yet");
 	pool->unavailable = 1;
-	pool_fail_queue(pool, FP_ERR_UNAVAILABLE, text);
+	share_fail_all(pool, FP_ERR_UNAVAILABLE, text);
 }
 
 /* A worker said PONG: it can take tasks. */
@@ -664,7 +530,7 @@ pool_rollback_added(struct pool *pool)
 	snprintf(text, sizeof(text), "pool %s: its workers cannot start, so "
 	    "the reload that added it was undone; nothing was run; last start "
 	    "failure: %s", pool->name, pool->last_error);
-	pool_fail_queue(pool, FP_ERR_UNAVAILABLE, text);
+	share_fail_all(pool, FP_ERR_UNAVAILABLE, text);
 	pool->fresh = 0;
 	pool_remove(pool);
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
@@ -738,7 +604,7 @@ pool_task_crashed(struct pool *pool, const struct worker_exit *ex)
 		    "(attempt %u of %u)", pool->name,
 		    (unsigned long long)task->id, (long)ex->pid, ex->why,
 		    task->attempts, pc->retries + 1);
-		pool_enqueue(pool, task, 1);
+		share_enqueue(pool, task, 1);
 		return;
 	}
 	if (pc->retries > 0)
@@ -767,7 +633,7 @@ pool_worker_exited(struct pool *pool, struct worker *w,
 		logit(ex->unexpected ? LOG_WARNING : LOG_INFO,
 		    "pool %s: worker %ld %s after %.3f s", pool->name,
 		    (long)ex->pid, ex->why, ex->lived_s);
-	pool_requeue(pool, ex->unstarted);
+	share_requeue(pool, ex->unstarted);
 	if (ex->task != NULL) {
 		metrics_task_ran(pool, ex->task, clock_now_us());
 		if (ex->kill_code != 0)
@@ -802,7 +668,7 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 		    pool->last_error);
 	if (master->stopping) {
 		/* Prefetched tasks it gave back cannot run any more. */
-		pool_fail_queue(pool, FP_ERR_SHUTTING_DOWN, "the daemon is "
+		share_fail_all(pool, FP_ERR_SHUTTING_DOWN, "the daemon is "
 		    "stopping; the task was not run");
 		master_check_stopped();
 		return;
@@ -878,7 +744,7 @@ pool_stop(struct pool *pool)
 	evtimer_del(pool->spawn_timer);
 	evtimer_del(pool->quiet_timer);
 	evtimer_del(pool->unavail_timer);
-	pool_fail_queue(pool, FP_ERR_SHUTTING_DOWN,
+	share_fail_all(pool, FP_ERR_SHUTTING_DOWN,
 	    "the daemon is stopping; the task was not run");
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
@@ -893,7 +759,7 @@ pool_free(struct pool *pool)
 	struct share	*share;
 
 	while ((share = TAILQ_FIRST(&pool->shares)) != NULL)
-		pool_share_free(share);
+		share_free(share);
 	event_free(pool->spawn_timer);
 	event_free(pool->quiet_timer);
 	event_free(pool->free_ev);
