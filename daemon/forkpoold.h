@@ -594,8 +594,6 @@ void		 pool_free(struct pool *pool);
 struct share	*share_get(struct pool *pool, struct client *c,
 		    struct share_list *list);
 void		 share_free(struct share *share);
-void		 share_requeue(struct pool *pool, struct task_list *tasks);
-void		 share_fail_all(struct pool *pool, int code, const char *text);
 /*
  * Inline, as they were in pool.c: each runs once per task (pool_submit,
  * pool_dispatch), and a call apiece would cost the hot path.

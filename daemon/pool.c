@@ -250,6 +250,39 @@ pool_dispatch(struct pool *pool)
 	}
 }
 
+/*
+ * A dead worker's prefetched tasks, which never started, go back to the
+ * front of their queues in their order.  Those nobody waits for any more
+ * (the client left, or cancelled them) are dropped instead.
+ */
+static void
+pool_requeue(struct pool *pool, struct task_list *tasks)
+{
+	struct task	*task;
+
+	while ((task = TAILQ_LAST(tasks, task_list)) != NULL) {
+		TAILQ_REMOVE(tasks, task, entry);
+		if (task->client == NULL) {
+			task_free(task);
+			continue;
+		}
+		share_enqueue(pool, task, 1);
+	}
+}
+
+/* Answer every queued task with code (stop, or a pool that cannot start). */
+static void
+pool_fail_queued(struct pool *pool, int code, const char *text)
+{
+	struct task	*task;
+
+	while (pool->nqueued > 0) {
+		task = TAILQ_FIRST(&TAILQ_FIRST(&pool->ring)->queue);
+		share_unqueue(task);
+		task_fail(task, code, "%s", text);
+	}
+}
+
 /* The text of an UNAVAILABLE answer: for how long, and why. */
 static void
 pool_unavail_text(struct pool *pool, char *buf, size_t len)
@@ -446,7 +479,7 @@ pool_unavail_cb(evutil_socket_t fd, short events, void *arg)
 	    pool->nqueued, pool->last_error[0] != '\0' ? pool->last_error :
 	    "none yet");
 	pool->unavailable = 1;
-	share_fail_all(pool, FP_ERR_UNAVAILABLE, text);
+	pool_fail_queued(pool, FP_ERR_UNAVAILABLE, text);
 }
 
 /* A worker said PONG: it can take tasks. */
@@ -530,7 +563,7 @@ pool_rollback_added(struct pool *pool)
 	snprintf(text, sizeof(text), "pool %s: its workers cannot start, so "
 	    "the reload that added it was undone; nothing was run; last start "
 	    "failure: %s", pool->name, pool->last_error);
-	share_fail_all(pool, FP_ERR_UNAVAILABLE, text);
+	pool_fail_queued(pool, FP_ERR_UNAVAILABLE, text);
 	pool->fresh = 0;
 	pool_remove(pool);
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
@@ -633,7 +666,7 @@ pool_worker_exited(struct pool *pool, struct worker *w,
 		logit(ex->unexpected ? LOG_WARNING : LOG_INFO,
 		    "pool %s: worker %ld %s after %.3f s", pool->name,
 		    (long)ex->pid, ex->why, ex->lived_s);
-	share_requeue(pool, ex->unstarted);
+	pool_requeue(pool, ex->unstarted);
 	if (ex->task != NULL) {
 		metrics_task_ran(pool, ex->task, clock_now_us());
 		if (ex->kill_code != 0)
@@ -668,7 +701,7 @@ pool_worker_gone(struct pool *pool, struct worker *w, int unexpected)
 		    pool->last_error);
 	if (master->stopping) {
 		/* Prefetched tasks it gave back cannot run any more. */
-		share_fail_all(pool, FP_ERR_SHUTTING_DOWN, "the daemon is "
+		pool_fail_queued(pool, FP_ERR_SHUTTING_DOWN, "the daemon is "
 		    "stopping; the task was not run");
 		master_check_stopped();
 		return;
@@ -744,7 +777,7 @@ pool_stop(struct pool *pool)
 	evtimer_del(pool->spawn_timer);
 	evtimer_del(pool->quiet_timer);
 	evtimer_del(pool->unavail_timer);
-	share_fail_all(pool, FP_ERR_SHUTTING_DOWN,
+	pool_fail_queued(pool, FP_ERR_SHUTTING_DOWN,
 	    "the daemon is stopping; the task was not run");
 	for (w = TAILQ_FIRST(&pool->workers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);

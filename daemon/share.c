@@ -3,7 +3,7 @@
  * (a share), and the pool's ring holds the shares with tasks queued, in
  * turn.  A client with thousands queued thus delays another's next task by
  * one task, not thousands.  Queueing and taking one task happen once per
- * task: those are inline in forkpoold.h; this file keeps the rest.
+ * task: those are inline in forkpoold.h; this file makes and frees shares.
  */
 #include <stdlib.h>
 
@@ -45,37 +45,4 @@ share_free(struct share *share)
 	TAILQ_REMOVE(&share->pool->shares, share, pentry);
 	TAILQ_REMOVE(share->clist, share, centry);
 	free(share);
-}
-
-/*
- * A dead worker's prefetched tasks, which never started, go back to the
- * front of their queues in their order.  Those nobody waits for any more
- * (the client left, or cancelled them) are dropped instead.
- */
-void
-share_requeue(struct pool *pool, struct task_list *tasks)
-{
-	struct task	*task;
-
-	while ((task = TAILQ_LAST(tasks, task_list)) != NULL) {
-		TAILQ_REMOVE(tasks, task, entry);
-		if (task->client == NULL) {
-			task_free(task);
-			continue;
-		}
-		share_enqueue(pool, task, 1);
-	}
-}
-
-/* Answer every queued task with code (stop, or a pool that cannot start). */
-void
-share_fail_all(struct pool *pool, int code, const char *text)
-{
-	struct task	*task;
-
-	while (pool->nqueued > 0) {
-		task = TAILQ_FIRST(&TAILQ_FIRST(&pool->ring)->queue);
-		share_unqueue(task);
-		task_fail(task, code, "%s", text);
-	}
 }
