@@ -153,6 +153,7 @@ struct share {
 	struct client	*client;
 	struct task_list queue;		/* first in, first out */
 	unsigned int	 nqueued;
+	uint64_t	 bulk_us;	/* when it last had many queued */
 };
 TAILQ_HEAD(share_list, share);
 
@@ -278,6 +279,7 @@ struct pool {
 	unsigned int	 nwaiting;	/* shares in the ring */
 	unsigned int	 auto_prefetch;	/* what prefetch = auto chose */
 	uint64_t	 light_us;	/* a client's task met others' queue */
+	const struct share *light_share; /* whose; compared, never read */
 	uint64_t	 task_avg;	/* moving average task time, us * 16 */
 	struct worker_list workers;
 	unsigned int	 nworkers;	/* processes that exist */

@@ -33,6 +33,17 @@
 #define AUTO_MAX	64
 #define AUTO_WEIGHT	16	/* the moving average's 1/weight per task */
 /*
+ * A time is what the master saw, so a moment in which the master or the
+ * worker had no CPU lands whole on one task: on 2 busy CPUs, gaps of a
+ * few ms among 2 us echoes, each of which pulled prefetch down to 2 or 3
+ * for a while (the echo benchmark then ran at the speed of prefetch 16,
+ * 0.55x that of a pinned 64).  So one time counts for at most AUTO_CLIP
+ * times the average (and at least AUTO_CLIP_US): a real change of task
+ * still moves the average by 1.4x a task, from echo to 1 ms in about 16.
+ */
+#define AUTO_CLIP	8
+#define AUTO_CLIP_US	50
+/*
  * Until tasks have been timed.  Not 1: at prefetch 1 every time includes
  * the worker's round trip through the master, which on a busy machine
  * alone can pass 150 us and would pin tiny tasks at 1; with 2, the second
@@ -40,14 +51,19 @@
  */
 #define AUTO_START	2
 /*
- * Fair share inside the workers: a task of a connection with nothing
- * queued that meets other connections' queued tasks is handed to a worker
- * behind up to prefetch tasks already sent there, 64 tiny ones under
- * auto, and on a busy machine every one of them costs the worker a
- * write and a share of the CPU.  For AUTO_LIGHT_US after such a task
- * auto keeps at most AUTO_SHARED in each worker, so the next tasks of
- * that connection wait behind few; the bulk connections lose some
- * batching meanwhile.  A number still pins it.
+ * Fair share inside the workers: a task of a light connection that meets
+ * other connections' queued tasks is handed to a worker behind up to
+ * prefetch tasks already sent there, 64 tiny ones under auto, and on a
+ * busy machine every one of them costs the worker a write and a share of
+ * the CPU.  For AUTO_LIGHT_US after such a task auto keeps at most
+ * AUTO_SHARED in each worker, so the next tasks of that connection wait
+ * behind few; the bulk connections lose some batching meanwhile.
+ * Light means nothing queued now and not more than AUTO_SHARED at any
+ * time in the last AUTO_LIGHT_US: a bulk connection whose queue runs dry
+ * for a moment (its client slow to read its replies) is not light, nor is
+ * one that queues more as it starts.  Counting those held the echo
+ * benchmark's 4 connections at 8 for most of their run.  A number still
+ * pins it.
  */
 #define AUTO_SHARED	8
 #define AUTO_LIGHT_US	100000
@@ -175,14 +191,20 @@ pool_prefetch(const struct pool *pool)
 static void
 pool_task_timed(struct pool *pool, uint64_t us)
 {
-	uint64_t	avg, p;
+	uint64_t	avg, clip, p;
 
 	/* An exponential moving average, in sixteenths of a microsecond. */
 	if (pool->task_avg == 0)
 		pool->task_avg = us * 16;	/* the first time seeds it */
-	else
+	else {
+		clip = pool->task_avg * AUTO_CLIP / 16;
+		if (clip < AUTO_CLIP_US)
+			clip = AUTO_CLIP_US;
+		if (us > clip)
+			us = clip;
 		pool->task_avg = pool->task_avg - pool->task_avg /
 		    AUTO_WEIGHT + us * 16 / AUTO_WEIGHT;
+	}
 	avg = pool->task_avg;
 	p = avg == 0 ? AUTO_MAX : (AUTO_QUEUE_US * 16 + avg / 2) / avg;
 	pool->auto_prefetch = p < 1 ? 1 : p > AUTO_MAX ? AUTO_MAX : p;
@@ -297,7 +319,8 @@ pool_unavail_text(struct pool *pool, char *buf, size_t len)
 void
 pool_submit(struct pool *pool, struct task *task)
 {
-	char	text[512];
+	struct share	*share = task->share;
+	char		 text[512];
 
 	if (pool->unavailable) {
 		pool_unavail_text(pool, text, sizeof(text));
@@ -307,10 +330,18 @@ pool_submit(struct pool *pool, struct task *task)
 	if (pool_refuse_poison(pool, task))
 		return;
 	task->queued_us = clock_now_us();
-	/* Others' tasks are queued and this connection has none: see above. */
-	if (pool->nqueued > 0 && task->share->nqueued == 0)
+	/* A light connection's task meets others' queue: see above. */
+	if (pool->nqueued > 0 && share->nqueued == 0 &&
+	    task->queued_us - share->bulk_us >= AUTO_LIGHT_US) {
 		pool->light_us = task->queued_us;
+		pool->light_share = share;
+	}
 	share_enqueue(pool, task, 0);
+	if (share->nqueued > AUTO_SHARED) {
+		share->bulk_us = task->queued_us;
+		if (pool->light_share == share)
+			pool->light_us = 0;	/* it was a bulk one starting */
+	}
 	pool_dispatch(pool);
 }
 

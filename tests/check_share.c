@@ -501,6 +501,105 @@ START_TEST(test_prefetch_auto_shared)
 }
 END_TEST
 
+/* Raise echo's auto prefetch past want with streams of tiny tasks. */
+static long long
+stream_until(struct fpd *d, int fd, const char *pool, long long want)
+{
+	long long	 deadline, pf;
+
+	deadline = tnow_ms() + 15000;
+	while ((pf = prefetch_now(d->sock, pool)) < want &&
+	    tnow_ms() < deadline) {
+		send_many(fd, 1, 5000, pool, "x");
+		recv_results(fd, 5000);
+	}
+	ck_assert_msg(pf >= want, "%s: prefetch %lld, wanted %lld", pool, pf,
+	    want);
+	return (pf);
+}
+
+START_TEST(test_prefetch_auto_one_slow_task)
+{
+	/*
+	 * One slow task among tiny ones is a moment, not a change: auto
+	 * keeps echo's prefetch (an unbounded average went to 1 after a
+	 * single 50 ms task, as it did whenever the master lost the CPU for
+	 * a few ms).  A run of slow tasks still brings it down to 1.
+	 */
+	struct fpd	*d;
+	char		*body;
+	long long	 pf;
+	int		 fd;
+
+	d = fpd_start("[daemon]\nmax_inflight = 30000\n"
+	    "[pool:f]\nmodule = @T/faulty.so\nworkers = 1\n"
+	    "queue_limit = 30000\n");
+	fd = tconnect(d->sock);
+	stream_until(d, fd, "f", 32);
+	body = tsubmit_ok(fd, 7, "f", "sleep:50");
+	ck_assert_str_eq(body, "slept");
+	free(body);
+	pf = prefetch_now(d->sock, "f");
+	ck_assert_msg(pf >= 16, "prefetch %lld after one 50 ms task", pf);
+	send_many(fd, 1, 40, "f", "sleep:5");
+	recv_results(fd, 40);
+	pf = prefetch_now(d->sock, "f");
+	ck_assert_msg(pf == 1, "prefetch %lld after 40 tasks of 5 ms", pf);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_prefetch_auto_bulk_is_not_light)
+{
+	/*
+	 * The hold at 8 is for a light connection, not for a second bulk
+	 * one: a connection that queues a burst beside another's queue
+	 * leaves prefetch where auto put it.  STATUS is asked on that
+	 * connection, after its burst, so the master has read the burst
+	 * when it answers.
+	 */
+	struct fpd	*d;
+	struct fp_hdr	 hdr;
+	json_error_t	 jerr;
+	json_t		*st;
+	char		*body;
+	long long	 pf = -1;
+	unsigned int	 results = 0;
+	int		 bulk, other;
+
+	d = fpd_start("[daemon]\nmax_inflight = 100000\n"
+	    "[pool:echo]\nhandler = echo\nworkers = 2\n"
+	    "queue_limit = 100000\n");
+	bulk = tconnect(d->sock);
+	other = tconnect(d->sock);
+	stream_until(d, bulk, "echo", 16);
+	send_many(bulk, 1, 40000, "echo", "x");
+	twait_pool_int(d->sock, "echo", "clients_queued", 1, WAIT_MS);
+	send_many(other, 1, 5000, "echo", "y");
+	tsend(other, FP_STATUS, 0, 99999, NULL, 0);
+	while (pf < 0 || results < 5000) {
+		ck_assert_int_eq(trecv(other, &hdr, &body, WAIT_MS), 1);
+		if (hdr.type == FP_STATUS_REPLY) {
+			st = json_loadb(body, hdr.len, 0, &jerr);
+			ck_assert_ptr_nonnull(st);
+			pf = json_integer_value(json_object_get(
+			    tstatus_pool(st, "echo"), "prefetch"));
+			json_decref(st);
+		} else {
+			ck_assert_int_eq(hdr.type, FP_RESULT);
+			results++;
+		}
+		free(body);
+	}
+	ck_assert_msg(pf > 8, "prefetch %lld beside a second bulk", pf);
+	recv_results(bulk, 40000);
+	close(bulk);
+	close(other);
+	fpd_stop_ok(d);
+}
+END_TEST
+
 /* A pool of one worker whose queue (queue_limit 1) is full: fd holds it. */
 static int
 fill_queue(struct fpd *d)
@@ -658,6 +757,8 @@ share_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_prefetch_auto);
 	tcase_add_test(tc, test_prefetch_auto_shared);
+	tcase_add_test(tc, test_prefetch_auto_one_slow_task);
+	tcase_add_test(tc, test_prefetch_auto_bulk_is_not_light);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("overloaded");
