@@ -141,6 +141,8 @@ static const struct key pool_keys[] = {
 	    "0 (never) to 1048576G", RELOAD_LIVE, 0, NULL },
 	{ "prefetch", KEY_PREFETCH, POOL(prefetch), 1, 1024,
 	    "1 to 1024, or auto", RELOAD_LIVE, PREFETCH_AUTO, NULL },
+	{ "prefetch_min", KEY_UINT, POOL(prefetch_min), 1, 8, "1 to 8",
+	    RELOAD_LIVE, 1, NULL },
 	{ "restart_burst", KEY_UINT, POOL(restart_burst), 0, 10000,
 	    "0 to 10000", RELOAD_LIVE, 5, NULL },
 	{ "restart_window", KEY_DURATION, POOL(restart_window_ms), 1,

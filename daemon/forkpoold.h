@@ -63,6 +63,7 @@ struct pool_config {
 	uint64_t	 max_tasks;	/* 0: never */
 	uint64_t	 max_rss;	/* bytes; 0: never */
 	unsigned int	 prefetch;	/* PREFETCH_AUTO, or a number */
+	unsigned int	 prefetch_min;	/* auto's floor */
 	unsigned int	 restart_burst;
 	uint64_t	 restart_window_ms;
 	unsigned int	 retries;

@@ -51,6 +51,13 @@
  */
 #define AUTO_START	2
 /*
+ * prefetch_min (1 to 8, default 1) is auto's floor, for pools of long
+ * CPU-bound calls where a worker that sleeps between calls (at prefetch 1
+ * it waits for the master's round trip) costs more than a call that waits
+ * behind another: the sample Python pool keeps 2, and its tiny calls still
+ * get 64.
+ */
+/*
  * Fair share inside the workers: a task of a light connection that meets
  * other connections' queued tasks is handed to a worker behind up to
  * prefetch tasks already sent there, 64 tiny ones under auto, and on a
@@ -93,7 +100,8 @@ pool_create(struct gen *gen)
 	snprintf(pool->name, sizeof(pool->name), "%s", pc->name);
 	pool->gen = gen;
 	pool->conf = pc;
-	pool->auto_prefetch = AUTO_START;
+	pool->auto_prefetch = pc->prefetch_min > AUTO_START ?
+	    pc->prefetch_min : AUTO_START;
 	TAILQ_INIT(&pool->ring);
 	TAILQ_INIT(&pool->shares);
 	TAILQ_INIT(&pool->workers);
@@ -207,7 +215,9 @@ pool_task_timed(struct pool *pool, uint64_t us)
 	}
 	avg = pool->task_avg;
 	p = avg == 0 ? AUTO_MAX : (AUTO_QUEUE_US * 16 + avg / 2) / avg;
-	pool->auto_prefetch = p < 1 ? 1 : p > AUTO_MAX ? AUTO_MAX : p;
+	if (p < pool->conf->prefetch_min)
+		p = pool->conf->prefetch_min;
+	pool->auto_prefetch = p > AUTO_MAX ? AUTO_MAX : p;
 }
 
 /* A task was answered: its time goes to the metrics and to auto prefetch. */

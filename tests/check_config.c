@@ -368,7 +368,8 @@ START_TEST(test_sample_file)
 	ck_assert_ptr_null(pc->module);
 	ck_assert_str_eq(pc->command, "/usr/bin/python3 -m forkpool.worker");
 	ck_assert_uint_eq(pc->task_timeout_ms, 0);	/* as ProcessPoolExecutor */
-	ck_assert_uint_eq(pc->prefetch, 2);	/* no sleep between calls */
+	ck_assert_uint_eq(pc->prefetch, PREFETCH_AUTO);	/* tiny calls: 64 */
+	ck_assert_uint_eq(pc->prefetch_min, 2);	/* no sleep between calls */
 	ck_assert_str_eq(pc->command_env,
 	    "PYTHONPATH=lib/python:lib/python/examples");
 	ck_assert_uint_eq(pc->workers, 2);

@@ -404,6 +404,23 @@ prefetch_now(const char *sock, const char *pool)
 	return (v);
 }
 
+/* Raise echo's auto prefetch past want with streams of tiny tasks. */
+static long long
+stream_until(struct fpd *d, int fd, const char *pool, long long want)
+{
+	long long	 deadline, pf;
+
+	deadline = tnow_ms() + 15000;
+	while ((pf = prefetch_now(d->sock, pool)) < want &&
+	    tnow_ms() < deadline) {
+		send_many(fd, 1, 5000, pool, "x");
+		recv_results(fd, 5000);
+	}
+	ck_assert_msg(pf >= want, "%s: prefetch %lld, wanted %lld", pool, pf,
+	    want);
+	return (pf);
+}
+
 START_TEST(test_prefetch_auto)
 {
 	/*
@@ -442,6 +459,30 @@ START_TEST(test_prefetch_auto)
 	ck_assert_int_eq(json_integer_value(json_object_get(p, "prefetch")),
 	    1);
 	json_decref(st);
+	close(fd);
+	fpd_stop_ok(d);
+}
+END_TEST
+
+START_TEST(test_prefetch_min)
+{
+	/*
+	 * prefetch_min is auto's floor: 5 ms tasks get 2 instead of 1, and
+	 * tiny tasks still get 32 and more.
+	 */
+	struct fpd	*d;
+	long long	 pf;
+	int		 fd;
+
+	d = fpd_start("[daemon]\nmax_inflight = 30000\n"
+	    "[pool:f]\nmodule = @T/faulty.so\nworkers = 2\n"
+	    "queue_limit = 30000\nprefetch_min = 2\n");
+	fd = tconnect(d->sock);
+	send_many(fd, 1, 40, "f", "sleep:5");
+	recv_results(fd, 40);
+	pf = prefetch_now(d->sock, "f");
+	ck_assert_msg(pf == 2, "prefetch %lld after 40 tasks of 5 ms", pf);
+	stream_until(d, fd, "f", 32);
 	close(fd);
 	fpd_stop_ok(d);
 }
@@ -500,23 +541,6 @@ START_TEST(test_prefetch_auto_shared)
 	fpd_stop_ok(d);
 }
 END_TEST
-
-/* Raise echo's auto prefetch past want with streams of tiny tasks. */
-static long long
-stream_until(struct fpd *d, int fd, const char *pool, long long want)
-{
-	long long	 deadline, pf;
-
-	deadline = tnow_ms() + 15000;
-	while ((pf = prefetch_now(d->sock, pool)) < want &&
-	    tnow_ms() < deadline) {
-		send_many(fd, 1, 5000, pool, "x");
-		recv_results(fd, 5000);
-	}
-	ck_assert_msg(pf >= want, "%s: prefetch %lld, wanted %lld", pool, pf,
-	    want);
-	return (pf);
-}
 
 START_TEST(test_prefetch_auto_one_slow_task)
 {
@@ -758,6 +782,7 @@ share_suite(void)
 	tcase_add_test(tc, test_prefetch_auto);
 	tcase_add_test(tc, test_prefetch_auto_shared);
 	tcase_add_test(tc, test_prefetch_auto_one_slow_task);
+	tcase_add_test(tc, test_prefetch_min);
 	tcase_add_test(tc, test_prefetch_auto_bulk_is_not_light);
 	suite_add_tcase(s, tc);
 

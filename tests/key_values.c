@@ -45,6 +45,7 @@ static const struct key_value key_values[] = {
 	{ KEYS_POOL, "max_tasks", "1000", NULL, NULL, 0 },
 	{ KEYS_POOL, "max_rss", "1G", NULL, NULL, 0 },
 	{ KEYS_POOL, "prefetch", "4", NULL, NULL, 0 },
+	{ KEYS_POOL, "prefetch_min", "3", NULL, NULL, 0 },
 	{ KEYS_POOL, "restart_burst", "7", NULL, NULL, 0 },
 	{ KEYS_POOL, "restart_window", "20s", NULL, NULL, 0 },
 	{ KEYS_POOL, "retries", "2", NULL, NULL, 0 },
