@@ -17,6 +17,10 @@ with 2 worker processes on every side, in the same run:
    READY; a ProcessPoolExecutor's workers import it on every run.
 3. Tiny tasks (identity over small ints) through Python workers
    configured as the sample py pool, against Pool(2).imap(chunksize=1).
+4. The cost of a call where it runs: the same count_primes in a forkpool
+   worker and in a ProcessPoolExecutor child, one task at a time, both
+   pinned to the same CPU, alternating (the CPUs of a shared VM can differ
+   by half in speed, so unpinned CPU times compare CPUs, not processes).
 
 It starts its own forkpoold on a temporary configuration and socket and waits
 for READY=1 on its own NOTIFY_SOCKET.  Prints one table of medians over the
@@ -53,6 +57,8 @@ WORKERS = 2
 # tiny pools run it: a user of the sample config gets these figures.
 SAMPLE_PREFETCH = "prefetch_min = 2"
 CPU_PREFETCH_MIN = 2
+PINNED_PAIRS = 20           # section 4: pairs of tasks per repetition
+PINNED_CALLS = 10           # count_primes calls per task
 START_TIMEOUT = 60.0
 PRIME_BASE = 1000000        # task i counts the primes in
 PRIME_STEP = 2000           # [BASE + i * STEP, BASE + (i + 1) * STEP)
@@ -252,6 +258,33 @@ def startup(make, is_pool):
     return dict(seconds=time.perf_counter() - t0)
 
 
+def pinned_pairs(fp_make, ppe_make, pairs, calls):
+    """The cost of a call where it runs: count_primes in a forkpool worker
+    and in a ProcessPoolExecutor child, one task at a time, each pinned to
+    the same CPU (pywork.pinned_primes), the two sides alternating and
+    taking turns to go first.  The CPU time per call of each side, and the
+    median of the per-pair ratios (child / forkpool: 1 is the same)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    fp_ms, ppe_ms, ratios = [], [], []
+    fe, pe = fp_make(), ppe_make()
+    try:
+        for ex in (fe, pe):
+            ex.submit(pywork.pinned_primes, cpus[0], 1).result()
+        for i in range(pairs):
+            cpu = cpus[i % len(cpus)]
+            order = (fe, pe) if i % 2 == 0 else (pe, fe)
+            got = {ex: ex.submit(pywork.pinned_primes, cpu, calls).result()
+                   for ex in order}
+            fp_ms.append(got[fe])
+            ppe_ms.append(got[pe])
+            ratios.append(got[pe] / got[fe])
+    finally:
+        fe.shutdown()
+        pe.shutdown()
+    return dict(fp_ms=median(fp_ms), ppe_ms=median(ppe_ms),
+                ratio=median(ratios))
+
+
 def first_results(make, n, is_pool=False):
     """A fresh executor (or Pool) runs n uses_slow tasks, submitted at once;
     (figures, results).
@@ -427,6 +460,16 @@ def report(runs, cfg, meta):
           "%s (all three warm)" % (fmt_ratio(tiny_x), fmt_ratio(
               t.ratio("fp_tiny", "ppe_tiny"))))
 
+    t.add()
+    t.add("4. the cost of a call where it runs: count_primes one task at a "
+          "time, each side pinned to the same CPU in turn, %d pairs a "
+          "repetition" % PINNED_PAIRS)
+    t.add("  CPU per call: forkpool worker %s ms, ProcessPoolExecutor child "
+          "%s ms; child / forkpool, median of pairs: %s" % (
+              fmt_num(t.med("pinned", "fp_ms"), 3),
+              fmt_num(t.med("pinned", "ppe_ms"), 3),
+              fmt_num(t.med("pinned", "ratio"), 3)))
+
     L.append("")
     L.append("Targets (goals, not tests)")
     worst = None if cpu_ppe is None or cpu_pool is None else \
@@ -439,18 +482,17 @@ def report(runs, cfg, meta):
     target(L, None if warm_x is None else warm_x >= 0.98,
            "CPU-bound against a warm ProcessPoolExecutor(2), the same "
            "interpreter: at least 0.98x: %s" % fmt_ratio(warm_x))
-    fp_w = t.med("fp_cpu", "workers_cpu_us_per_task")
-    ppe_w = t.med("ppe_cpu_warm", "workers_cpu_us_per_task")
-    cpu_x = None if not fp_w or not ppe_w else ppe_w / fp_w
     # The ~5% once seen: is the call itself slower in a forkpool worker
-    # (an exec'd interpreter) than in a fork-started child?  Their CPU
-    # time per task answers it, whatever else runs on the machine.
+    # (an exec'd interpreter) than in a fork-started child?  Section 4
+    # answers it on one CPU at a time; section 1's unpinned CPU times mix
+    # the machine's faster and slower CPU.
+    cpu_x = t.med("pinned", "ratio")
     target(L, None if cpu_x is None else cpu_x >= 0.98,
            "a call costs a forkpool worker no more CPU than a "
-           "ProcessPoolExecutor child (within 2%%): %s ms against %s ms "
-           "(ratio %s)" % (fmt_num(None if fp_w is None else fp_w / 1e3, 2),
-                           fmt_num(None if ppe_w is None else ppe_w / 1e3,
-                                   2), fmt_ratio(cpu_x)))
+           "ProcessPoolExecutor child (within 2%%), pinned: %s ms against "
+           "%s ms (ratio %s)" % (fmt_num(t.med("pinned", "fp_ms"), 2),
+                                 fmt_num(t.med("pinned", "ppe_ms"), 2),
+                                 fmt_ratio(cpu_x)))
     target(L, None if fp_lat_max is None else fp_lat_max < 100,
            "start-up paid once: a fresh Executor's first tasks each take "
            "under 100 ms, not the 1 s import: at most %s ms (first result "
@@ -635,6 +677,9 @@ def main():
                     res["master_cpu_us_per_task"] = (m1 - m0) * 1e6 / (
                         len(tiny) + len(warm_tiny[0]))
                 add(name, res)
+            # 4. The cost of a call where it runs.
+            add("pinned", pinned_pairs(new_fp("py"), new_ppe, PINNED_PAIRS,
+                                       PINNED_CALLS))
         meta["tiny_prefetch"] = daemon.prefetch("tiny")
         daemon.stop()
         daemon = None
