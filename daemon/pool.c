@@ -264,21 +264,44 @@ pool_refuse_poison(struct pool *pool, struct task *task)
 	return (pool_refuse_held(pool, task));
 }
 
-/* Hand queued tasks to workers while any has room. */
+/*
+ * Hand queued tasks to workers while any has room.  A connection's turn
+ * fills the room of the worker it meets with its own tasks, in order, then
+ * passes: the tasks one worker gets at once then come from one connection,
+ * so their replies leave in one write to one client, which reads them in
+ * one read.  Handing tasks one connection at a time put every client's
+ * tasks in every batch: with 4 clients at prefetch 16, each turn of the
+ * loop wrote to and read from all 4, and echo ran at 0.65 of the relay
+ * (0.87 with one client).  A light connection's task still waits for one
+ * worker's room at most, as before: at prefetch 1 a turn is one task.
+ */
 void
 pool_dispatch(struct pool *pool)
 {
+	struct share	*share;
 	struct task	*task;
 	struct worker	*w;
+	int		 more;
 
 	while (pool->nqueued > 0) {
 		if ((w = pool_pick_worker(pool)) == NULL)
 			return;
 		if ((task = share_next(pool)) == NULL)
 			return;
-		if (pool_refuse_poison(pool, task))
-			continue;
-		worker_send(w, task);
+		share = task->share;
+		for (;;) {
+			/*
+			 * Read before the task may be answered: answering a
+			 * closing client's last task frees it, and its share.
+			 */
+			more = share->nqueued > 0;
+			if (!pool_refuse_poison(pool, task))
+				worker_send(w, task);
+			if (!more || !worker_can_take(w, pool_prefetch(pool)))
+				break;
+			task = TAILQ_FIRST(&share->queue);
+			share_unqueue(task);
+		}
 	}
 }
 

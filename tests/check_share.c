@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,68 @@ prefetch_now(const char *sock, const char *pool)
 	return (v);
 }
 
+/* Which of fds[0..1] the next reply came on; the reply must be RESULT. */
+static int
+next_reply_on(const int fds[2])
+{
+	struct pollfd	 pfd[2];
+	struct fp_hdr	 hdr;
+	char		*body;
+	int		 i;
+
+	pfd[0].fd = fds[0];
+	pfd[1].fd = fds[1];
+	pfd[0].events = pfd[1].events = POLLIN;
+	ck_assert_int_gt(poll(pfd, 2, WAIT_MS), 0);
+	i = (pfd[0].revents & POLLIN) ? 0 : 1;
+	ck_assert_int_eq(trecv(fds[i], &hdr, &body, WAIT_MS), 1);
+	ck_assert_msg(hdr.type == FP_RESULT, "reply: %s", body);
+	free(body);
+	return (i);
+}
+
+START_TEST(test_fair_share_turn_fills_a_worker)
+{
+	/*
+	 * A connection's turn fills the room of the worker it meets with its
+	 * own tasks, so their replies leave together.  Both connections'
+	 * tasks are queued while the pool's only worker (prefetch 3) is being
+	 * replaced, a start that takes 1 s; the new worker then gets a's
+	 * three, and runs them (50 ms each) before b's.  Handing tasks one
+	 * connection at a time gave it a1 b1 a2, and b's first reply came
+	 * second.
+	 */
+	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
+	char		 ini[1024];
+	struct fpd	*d;
+	pid_t		 pid;
+	int		 fds[2], i, order[6];
+
+	snprintf(ini, sizeof(ini), "[pool:p]\ncommand = /bin/sh -c "
+	    "\"sleep 1; exec %s/modhost @T/faulty.so\"\nworkers = 1\n"
+	    "prefetch = 3\n", dir != NULL ? dir : "build/tests/programs");
+	d = fpd_start(ini);
+	fds[0] = tconnect(d->sock);
+	fds[1] = tconnect(d->sock);
+	pid = tworker_pid(d->sock, "p", 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(twait_pid_gone(pid, WAIT_MS), 0);
+	send_many(fds[0], 1, 3, "p", "sleep:50");
+	twait_pool_int(d->sock, "p", "queued", 3, WAIT_MS);
+	send_many(fds[1], 1, 3, "p", "sleep:50");
+	/* All six still queued: the replacement is not ready yet. */
+	twait_pool_int(d->sock, "p", "queued", 6, WAIT_MS);
+	for (i = 0; i < 6; i++)
+		order[i] = next_reply_on(fds);
+	ck_assert_msg(order[0] == 0 && order[1] == 0 && order[2] == 0,
+	    "replies came on %d %d %d %d %d %d", order[0], order[1],
+	    order[2], order[3], order[4], order[5]);
+	close(fds[0]);
+	close(fds[1]);
+	fpd_stop_ok(d);
+}
+END_TEST
+
 /* Raise echo's auto prefetch past want with streams of tiny tasks. */
 static long long
 stream_until(struct fpd *d, int fd, const char *pool, long long want)
@@ -762,6 +825,7 @@ share_suite(void)
 	tc = tcase_create("fair");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_fair_share);
+	tcase_add_test(tc, test_fair_share_turn_fills_a_worker);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("header");
