@@ -1,9 +1,9 @@
 /*
  * Pools: the queued tasks and the workers that serve them.  Each client has
- * its own queue in the pool (a share, share.c); dispatch takes the first
- * task of the share whose turn it is (round robin between shares, first in
- * first out within one) and hands it to the least loaded worker that has
- * room (up to prefetch tasks each).  When a worker exits (worker.c reports
+ * its own queue in the pool (a share, share.c); dispatch picks the least
+ * loaded worker that has room (up to prefetch tasks each) and fills that
+ * room from the share whose turn it is (round robin between shares, first
+ * in first out within one).  When a worker exits (worker.c reports
  * how), the pool decides: its tasks are requeued, retried or answered, and
  * it is replaced, throttled by restart intensity so a pool whose workers
  * keep dying backs off instead of fork-looping.
