@@ -56,7 +56,6 @@ WORKERS = 2
 # between long calls; tiny calls get up to 64.  Both the CPU-bound and the
 # tiny pools run it: a user of the sample config gets these figures.
 SAMPLE_PREFETCH = "prefetch_min = 2"
-CPU_PREFETCH_MIN = 2
 PINNED_PAIRS = 20           # section 4: pairs of tasks per repetition
 PINNED_CALLS = 10           # count_primes calls per task
 START_TIMEOUT = 60.0
@@ -396,11 +395,11 @@ def report(runs, cfg, meta):
                   t.med("pool_cpu_warm", "caller_cpu_us_per_task"))))
     t.add("  workers' waits per task (voluntary context switches; a worker "
           "that waits for its next call sleeps): forkpool %s, "
-          "ProcessPoolExecutor %s, Pool %s (prefetch_min %d)" % (
+          "ProcessPoolExecutor %s, Pool %s (%s)" % (
               fmt_num(t.med("fp_cpu", "workers_waits_per_task"), 3),
               fmt_num(t.med("ppe_cpu_warm", "workers_waits_per_task"), 3),
               fmt_num(t.med("pool_cpu_warm", "workers_waits_per_task"), 3),
-              CPU_PREFETCH_MIN))
+              SAMPLE_PREFETCH))
 
     t.add()
     t.add("2. start-up paid once: %d tasks (about 6 ms each) whose module "
