@@ -78,7 +78,7 @@ START_TEST(test_no_terminal)
 	    "workers = 1\nuser = nobody\n[pool:p]\ncommand = %s/cupper\n"
 	    "workers = 1\nuser = nobody\n",
 	    test_dir("FORKPOOL_TEST_MODULE_DIR", "build/tests/modules"),
-	    test_dir("FORKPOOL_TEST_PROGRAM_DIR", "build/tests/programs"));
+	    tprogram_dir());
 	ck_assert_int_ne(fd = open(conf, O_WRONLY | O_CREAT, 0644), -1);
 	ck_assert_int_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
 	close(fd);
@@ -297,7 +297,7 @@ START_TEST(test_cancel_prefetched_not_run)
 	snprintf(ini, sizeof(ini), "[pool:m]\nmodule = @T/faulty.so\n"
 	    "workers = 1\nprefetch = 4\n"
 	    "[pool:p]\ncommand = %s/cupper\nworkers = 1\nprefetch = 4\n",
-	    test_dir("FORKPOOL_TEST_PROGRAM_DIR", "build/tests/programs"));
+	    tprogram_dir());
 	d = fpd_start(ini);
 	cancel_prefetched(d, "m", "sleep:300");
 	cancel_prefetched(d, "p", "sleep:300");
@@ -396,7 +396,7 @@ START_TEST(test_minimal_environment)
 	    "workers = 1\nuser = nobody\nenv = A=1 \"B=two words\"\n"
 	    "[pool:p]\ncommand = %s/cupper\nworkers = 1\nenv = A=1\n"
 	    "command_env = C=3\n",
-	    test_dir("FORKPOOL_TEST_PROGRAM_DIR", "build/tests/programs"));
+	    tprogram_dir());
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
 	text = tsubmit_ok(fd, 1, "m", "env");
@@ -437,8 +437,7 @@ START_TEST(test_reload_max_payload)
 	struct fpd	*d;
 	struct fp_hdr	 hdr;
 	char		*big, *body, ini[512];
-	const char	*progs = test_dir("FORKPOOL_TEST_PROGRAM_DIR",
-			    "build/tests/programs");
+	const char	*progs = tprogram_dir();
 	size_t		 len = 2 << 20;
 	pid_t		 old;
 	int		 fd;

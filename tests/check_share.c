@@ -436,7 +436,6 @@ START_TEST(test_fair_share_turn_fills_a_worker)
 	 * connection at a time gave it a1 b1 a2, and b's first reply came
 	 * second.
 	 */
-	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
 	char		 ini[1024];
 	struct fpd	*d;
 	pid_t		 pid;
@@ -444,7 +443,7 @@ START_TEST(test_fair_share_turn_fills_a_worker)
 
 	snprintf(ini, sizeof(ini), "[pool:p]\ncommand = /bin/sh -c "
 	    "\"sleep 1; exec %s/modhost @T/faulty.so\"\nworkers = 1\n"
-	    "prefetch = 3\n", dir != NULL ? dir : "build/tests/programs");
+	    "prefetch = 3\n", tprogram_dir());
 	d = fpd_start(ini);
 	fds[0] = tconnect(d->sock);
 	fds[1] = tconnect(d->sock);
@@ -467,7 +466,7 @@ START_TEST(test_fair_share_turn_fills_a_worker)
 }
 END_TEST
 
-/* Raise echo's auto prefetch past want with streams of tiny tasks. */
+/* Raise pool's auto prefetch to want or more with streams of tiny tasks. */
 static long long
 stream_until(struct fpd *d, int fd, const char *pool, long long want)
 {

@@ -62,15 +62,6 @@ put_frame(uint8_t *p, uint8_t type, uint16_t arg, uint64_t id,
 	return (FP_HDR_LEN + len);
 }
 
-/* The test programs' directory. */
-static const char *
-program_dir(void)
-{
-	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
-
-	return (dir != NULL ? dir : "build/tests/programs");
-}
-
 /* A child serving on one end of a socketpair; returns our end. */
 static int
 serve_child(pid_t *pid, const char *max_payload)
@@ -236,7 +227,7 @@ START_TEST(test_served_by_forkpoold)
 
 	snprintf(ini, sizeof(ini), "[daemon]\nmax_payload = 1K\n"
 	    "[pool:c]\ncommand = %s/cupper\nworkers = 2\nprefetch = 4\n",
-	    program_dir());
+	    tprogram_dir());
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
 	tsubmit(fd, 1, "c", "make me loud", 12, &hdr, &body);
@@ -357,7 +348,7 @@ START_TEST(test_module_and_program_answer_alike)
 	snprintf(ini, sizeof(ini), "[daemon]\nmax_payload = 1K\n"
 	    "[pool:m]\nmodule = @T/faulty.so\nworkers = 1\nprefetch = 4\n"
 	    "[pool:p]\ncommand = %s/modhost @T/faulty.so\nworkers = 1\n"
-	    "prefetch = 4\n", program_dir());
+	    "prefetch = 4\n", tprogram_dir());
 	d = fpd_start(ini);
 	fd = tconnect(d->sock);
 	twin_run(fd, "m", mh, mb);

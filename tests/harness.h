@@ -146,6 +146,8 @@ void		 tdaemon_stop(pid_t pid);
 #define T_POLL_MS	10
 /* Pause between two looks at a condition (never a synchronisation). */
 void		 tnap(int ms);
+/* Where the test programs are: $FORKPOOL_TEST_PROGRAM_DIR, or the build's. */
+const char	*tprogram_dir(void);
 /* A whole file, malloc'd and NUL-terminated; NULL when unreadable. */
 char		*tread_file(const char *path);
 /*

@@ -19,6 +19,15 @@
 
 #include "harness.h"
 
+/* Where the test programs are: $FORKPOOL_TEST_PROGRAM_DIR, or the build's. */
+const char *
+tprogram_dir(void)
+{
+	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
+
+	return (dir != NULL ? dir : "build/tests/programs");
+}
+
 /* Pause between two looks at a condition (never a synchronisation). */
 void
 tnap(int ms)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "key_values.h"
 
 #define CUPPER		"command = @P/cupper\n"
@@ -82,11 +83,9 @@ key_value_find(enum key_section section, const char *name)
 static void
 key_value_expand(const char *s, char *buf, size_t len)
 {
-	const char	*dir = getenv("FORKPOOL_TEST_PROGRAM_DIR");
+	const char	*dir = tprogram_dir();
 	size_t		 off = 0;
 
-	if (dir == NULL)
-		dir = "build/tests/programs";
 	for (; *s != '\0' && off + 1 < len; s++) {
 		if (*s == '@' && s[1] == 'P')
 			off += snprintf(buf + off, len - off, "%s", dir);
